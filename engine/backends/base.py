@@ -1,0 +1,41 @@
+"""What the shared step loop needs from a model.
+
+Stable Diffusion (KerasCV components) and the built-in demo model both implement
+this, so seeds, guidance, negative prompts, progress, previews and cancel behave
+the same for every model: the loop in engine/sampler.py is written once.
+"""
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+
+class DiffusionBackend(Protocol):
+    model_id: str
+    label: str  # what results record, e.g. "sd-v1.4 (custom, unverified)"
+    max_tokens: int
+
+    def count_tokens(self, text: str) -> int:
+        """Token count of `text`, start and end tokens included."""
+
+    def unknown_words(self, text: str) -> list[str]:
+        """Words the model cannot represent (empty for open-vocabulary models)."""
+
+    def latent_shape(self) -> tuple[int, int, int]:
+        """(h, w, c) of one latent for the size this backend was built for."""
+
+    def encode(self, prompts: Sequence[str]) -> "Tensor":
+        """Context for each prompt, batch first."""
+
+    def unconditional(self, batch: int) -> "Tensor":
+        """Context used when there is no negative prompt, batch first."""
+
+    def denoise(self, latent, timestep: int, context) -> "Tensor":
+        """Predicted noise for `latent` at `timestep` (0..999) given `context`."""
+
+    def decode(self, latent) -> np.ndarray:
+        """uint8 images (B, H, W, 3)."""
+
+    def preview(self, predicted_clean_latent) -> np.ndarray:
+        """A cheap uint8 (B, h, w, 3) look at a predicted clean latent."""

@@ -1,0 +1,122 @@
+"""What a person asks for, and the checks that run before any model is touched."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+MAX_TOKENS = 77
+MIN_SIDE, MAX_SIDE, SIDE_STEP = 128, 1024, 64
+MAX_SEED = 2**32 - 1
+STEPS_RANGE = (1, 200)
+GUIDANCE_RANGE = (0.0, 30.0)
+BATCH_RANGE = (1, 8)
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    negative_prompt: str = ""
+    seed: int = 0
+    steps: int = 50
+    guidance: float = 7.5
+    width: int = 512
+    height: int = 512
+    batch: int = 1
+    model: str = "sd-v1.4"
+    mixed_precision: bool = False
+    xla: bool = False
+    preview: bool = True
+
+    def replace(self, **changes) -> "GenerationRequest":
+        return dataclasses.replace(self, **changes)
+
+    def seeds(self) -> list[int]:
+        """Image i of a batch uses seed + i, so each image can be regenerated alone."""
+        return [(self.seed + i) % (MAX_SEED + 1) for i in range(self.batch)]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GenerationRequest":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def validate(
+        self, count_tokens: Optional[Callable[[str], int]] = None
+    ) -> list[Problem]:
+        """Every problem with this request, each with a message a person can act on.
+
+        `count_tokens` (start and end tokens included) comes from the chosen
+        model's tokenizer; without it the prompt length is not checked.
+        """
+        problems: list[Problem] = []
+        for name, label in (("prompt", "Prompt"), ("negative_prompt", "Negative prompt")):
+            text = getattr(self, name)
+            if not isinstance(text, str):
+                problems.append(Problem(name, f"{label} must be text."))
+                continue
+            if name == "prompt" and not text.strip():
+                problems.append(Problem(name, "Prompt is empty: describe the image you want."))
+                continue
+            if count_tokens is not None and text:
+                n = count_tokens(text)
+                if n > MAX_TOKENS:
+                    problems.append(Problem(
+                        name,
+                        f"{label} is {n} tokens long; the limit is {MAX_TOKENS} "
+                        f"(start and end tokens included). Remove {n - MAX_TOKENS}.",
+                    ))
+        for name in ("width", "height"):
+            problems.extend(_check_side(name, getattr(self, name)))
+        problems.extend(_check_int("steps", "Steps", self.steps, *STEPS_RANGE))
+        problems.extend(_check_int("batch", "Batch size", self.batch, *BATCH_RANGE))
+        problems.extend(_check_int("seed", "Seed", self.seed, 0, MAX_SEED))
+        if isinstance(self.guidance, bool) or not isinstance(self.guidance, (int, float)) \
+                or not GUIDANCE_RANGE[0] <= self.guidance <= GUIDANCE_RANGE[1]:
+            problems.append(Problem(
+                "guidance",
+                f"Guidance scale must be a number from {GUIDANCE_RANGE[0]:g} to "
+                f"{GUIDANCE_RANGE[1]:g}; got {self.guidance!r}.",
+            ))
+        if not isinstance(self.model, str) or not self.model:
+            problems.append(Problem("model", "Choose a model."))
+        return problems
+
+
+def nearest_side(value: int) -> int:
+    snapped = int(round(value / SIDE_STEP)) * SIDE_STEP
+    return max(MIN_SIDE, min(MAX_SIDE, snapped))
+
+
+def _check_side(name: str, value) -> list[Problem]:
+    label = name.capitalize()
+    if isinstance(value, bool) or not isinstance(value, int):
+        return [Problem(name, f"{label} must be a whole number of pixels; got {value!r}.")]
+    if value < MIN_SIDE or value > MAX_SIDE or value % SIDE_STEP:
+        return [Problem(
+            name,
+            f"{label} {value} is not supported: use a multiple of {SIDE_STEP} from "
+            f"{MIN_SIDE} to {MAX_SIDE}, such as {nearest_side(value)}.",
+        )]
+    return []
+
+
+def _check_int(name: str, label: str, value, low: int, high: int) -> list[Problem]:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return [Problem(name, f"{label} must be a whole number from {low} to {high}; got {value!r}.")]
+    return []

@@ -1,0 +1,42 @@
+"""Entry point: the desktop app by default, or a command-line tool.
+
+    python main.py                 the window
+    python main.py --self-test     build the window offscreen, make one small image, exit 0
+    python main.py generate ...    text to image from the command line
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Each subcommand lives in engine/commands/<name>.py with register(subparsers).
+SUBCOMMANDS = ["generate"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description="Local, offline-first Stable Diffusion text-to-image on KerasCV.",
+    )
+    parser.add_argument("--self-test", action="store_true",
+                        help="build the window offscreen, run one small generation, exit 0 on success")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"engine.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command:
+        return int(args.func(args) or 0)
+    if args.self_test:
+        from gui.selftest import run_self_test
+        return run_self_test()
+    from gui.app import run_app
+    return run_app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
