@@ -1,0 +1,37 @@
+"""Where weight files are looked for, in order."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from platformdirs import user_data_dir
+
+APP_NAME = "sd-desk"
+MODELS_DIR_ENV = "SD_DESK_MODELS_DIR"
+
+
+def keras_cache_dir() -> Path:
+    """Where KerasCV's own get_file() keeps downloads, so earlier downloads are reused."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets"
+
+
+def app_models_dir() -> Path:
+    override = os.environ.get(MODELS_DIR_ENV)
+    return Path(override) if override else Path(user_data_dir(APP_NAME, appauthor=False)) / "models"
+
+
+def search_dirs(weights_dir: Optional[Path] = None) -> list[Path]:
+    """A folder the user named comes alone: mixing it with the caches would hide a missing file."""
+    if weights_dir is not None:
+        return [Path(weights_dir)]
+    return [keras_cache_dir(), app_models_dir()]
+
+
+def find_file(name: str, dirs: list[Path]) -> Optional[Path]:
+    for folder in dirs:
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate
+    return None
