@@ -9,6 +9,7 @@ from platformdirs import user_data_dir
 
 APP_NAME = "sd-desk"
 MODELS_DIR_ENV = "SD_DESK_MODELS_DIR"
+DATA_DIR_ENV = "SD_DESK_DATA_DIR"
 
 
 def keras_cache_dir() -> Path:
@@ -20,6 +21,12 @@ def keras_cache_dir() -> Path:
 def app_models_dir() -> Path:
     override = os.environ.get(MODELS_DIR_ENV)
     return Path(override) if override else Path(user_data_dir(APP_NAME, appauthor=False)) / "models"
+
+
+def app_data_dir() -> Path:
+    """Our own small files (caches, settings); SD_DESK_DATA_DIR moves them, as tests do."""
+    override = os.environ.get(DATA_DIR_ENV)
+    return Path(override) if override else Path(user_data_dir(APP_NAME, appauthor=False))
 
 
 def search_dirs(weights_dir: Optional[Path] = None) -> list[Path]:
