@@ -1,0 +1,135 @@
+"""Stable Diffusion v1.4 / v2.1 from KerasCV's components, behind the backend protocol."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional, Sequence
+
+import keras
+import numpy as np
+from keras_cv.src.models.stable_diffusion.clip_tokenizer import SimpleTokenizer
+from keras_cv.src.models.stable_diffusion.constants import _UNCONDITIONAL_TOKENS
+from keras_cv.src.models.stable_diffusion.decoder import Decoder
+from keras_cv.src.models.stable_diffusion.diffusion_model import DiffusionModel, DiffusionModelV2
+from keras_cv.src.models.stable_diffusion.text_encoder import TextEncoder, TextEncoderV2
+
+from engine.models.registry import ModelSpec
+
+MAX_TOKENS = 77
+END_OF_TEXT = 49407
+LATENT_CHANNELS = 4
+
+# A fixed linear map from SD's 4 latent channels to RGB (a widely used
+# approximation of the VAE decoder): cheap enough to run every step.
+_LATENT_TO_RGB = np.array([
+    [0.298, 0.207, 0.208],
+    [0.187, 0.286, 0.173],
+    [-0.158, 0.189, 0.264],
+    [-0.184, -0.271, -0.473],
+], dtype=np.float32)
+
+
+def load_tokenizer(vocabulary: Path) -> SimpleTokenizer:
+    return SimpleTokenizer(bpe_path=str(vocabulary))
+
+
+def timestep_embedding(timestep: int, dim: int = 320, max_period: int = 10000) -> np.ndarray:
+    """KerasCV's sinusoidal embedding, computed with the same float32 ops."""
+    half = dim // 2
+    freqs = keras.ops.exp(-math.log(max_period) * keras.ops.cast(keras.ops.arange(0, half), "float32") / half)
+    args = keras.ops.convert_to_tensor([timestep], dtype="float32") * freqs
+    embedding = keras.ops.concatenate([keras.ops.cos(args), keras.ops.sin(args)], 0)
+    return keras.ops.convert_to_numpy(keras.ops.reshape(embedding, [1, -1]))
+
+
+class Components:
+    """The three networks of one model at one size and precision."""
+
+    def __init__(self, spec: ModelSpec, width: int, height: int):
+        v2 = spec.family == "sd-v2"
+        self.text_encoder = (TextEncoderV2 if v2 else TextEncoder)(MAX_TOKENS, download_weights=False)
+        self.diffusion_model = (DiffusionModelV2 if v2 else DiffusionModel)(
+            height, width, MAX_TOKENS, download_weights=False)
+        self.decoder = Decoder(height, width, download_weights=False)
+
+    def load(self, paths: dict[str, Path]) -> None:
+        self.text_encoder.load_weights(str(paths["text_encoder"]))
+        self.diffusion_model.load_weights(str(paths["diffusion_model"]))
+        self.decoder.load_weights(str(paths["decoder"]))
+
+    def copy_from(self, other: "Components") -> None:
+        """Building a new size from weights in memory beats re-reading 4 GB from disk."""
+        for mine, theirs in ((self.text_encoder, other.text_encoder),
+                             (self.diffusion_model, other.diffusion_model),
+                             (self.decoder, other.decoder)):
+            mine.set_weights(theirs.get_weights())
+
+    def compile_xla(self) -> None:
+        for model in (self.text_encoder, self.diffusion_model, self.decoder):
+            model.compile(jit_compile=True)
+
+
+class KerasStableDiffusion:
+    """Implements engine.backends.base.DiffusionBackend for KerasCV's Stable Diffusion."""
+
+    max_tokens = MAX_TOKENS
+
+    def __init__(self, spec: ModelSpec, label: str, width: int, height: int,
+                 components: Components, tokenizer: SimpleTokenizer):
+        self.model_id = spec.id
+        self.label = label
+        self.width, self.height = width, height
+        self.components = components
+        self.tokenizer = tokenizer
+        self._positions = np.arange(MAX_TOKENS, dtype=np.int32)[None]
+        self._unconditional: Optional[np.ndarray] = None
+        self._embeddings: dict[int, np.ndarray] = {}
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text))
+
+    def unknown_words(self, text: str) -> list[str]:
+        return []
+
+    def latent_shape(self) -> tuple[int, int, int]:
+        return self.height // 8, self.width // 8, LATENT_CHANNELS
+
+    def _encode_tokens(self, tokens: list[list[int]]) -> np.ndarray:
+        return self.components.text_encoder.predict_on_batch({
+            "tokens": np.asarray(tokens, dtype=np.int32),
+            "positions": np.repeat(self._positions, len(tokens), axis=0),
+        })
+
+    def encode(self, prompts: Sequence[str]) -> np.ndarray:
+        rows = []
+        for prompt in prompts:
+            ids = self.tokenizer.encode(prompt)
+            if len(ids) > MAX_TOKENS:
+                raise ValueError(f"Prompt is {len(ids)} tokens long; the limit is {MAX_TOKENS}.")
+            rows.append(ids + [END_OF_TEXT] * (MAX_TOKENS - len(ids)))
+        return self._encode_tokens(rows)
+
+    def unconditional(self, batch: int) -> np.ndarray:
+        if self._unconditional is None:
+            self._unconditional = self._encode_tokens([list(_UNCONDITIONAL_TOKENS)])
+        return np.repeat(self._unconditional, batch, axis=0)
+
+    def _embedding(self, timestep: int) -> np.ndarray:
+        if timestep not in self._embeddings:
+            self._embeddings[timestep] = timestep_embedding(timestep)
+        return self._embeddings[timestep]
+
+    def denoise(self, latent: np.ndarray, timestep: int, context: np.ndarray) -> np.ndarray:
+        return self.components.diffusion_model.predict_on_batch({
+            "latent": latent,
+            "timestep_embedding": np.repeat(self._embedding(timestep), len(latent), axis=0),
+            "context": context,
+        })
+
+    def decode(self, latent: np.ndarray) -> np.ndarray:
+        decoded = self.components.decoder.predict_on_batch(latent)
+        return np.clip(((decoded + 1) / 2) * 255, 0, 255).astype("uint8")
+
+    def preview(self, predicted_clean_latent: np.ndarray) -> np.ndarray:
+        rgb = np.asarray(predicted_clean_latent, dtype=np.float32) @ _LATENT_TO_RGB
+        return np.clip((rgb + 1.0) * 127.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,110 @@
+"""The step loop every model shares: encode, seeded noise, guided DDIM steps, decode.
+
+It reports each step through `on_progress` and checks the cancel token between
+steps and between phases, so a cancel lands within one step and never leaves a
+half-finished image behind.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from engine import schedule
+from engine.backends.base import DiffusionBackend
+from engine.events import CancelToken, Progress, ProgressCallback
+from engine.request import GenerationRequest
+
+
+class Cancelled(Exception):
+    pass
+
+
+@dataclass
+class SamplerOutput:
+    images: np.ndarray  # uint8 (B, H, W, 3)
+    timings: dict[str, float]
+
+
+def initial_noise(seeds: list[int], shape: tuple[int, int, int]) -> np.ndarray:
+    """Each image draws its own noise from its own seed, so any image of a batch
+    can be regenerated alone at batch size 1."""
+    return np.concatenate([
+        tf.random.stateless_normal((1, *shape), seed=schedule.seed_pair(s), dtype=tf.float32).numpy()
+        for s in seeds
+    ])
+
+
+def sample(
+    backend: DiffusionBackend,
+    request: GenerationRequest,
+    on_progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+    batched_guidance: bool = True,
+    noise: Optional[np.ndarray] = None,
+    context: Optional[np.ndarray] = None,
+) -> SamplerOutput:
+    """`noise` and `context` override the seeded noise and the prompt encoding
+    (the equivalence test feeds KerasCV's own)."""
+    report = on_progress or (lambda progress: None)
+    batch, steps = request.batch, request.steps
+    timings: dict[str, float] = {}
+
+    def check() -> None:
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled()
+
+    check()
+    report(Progress("encoding", 0, steps))
+    started = time.perf_counter()
+    if context is None:
+        context = _repeat(backend.encode([request.prompt]), batch)
+    if request.negative_prompt:
+        unconditional = _repeat(backend.encode([request.negative_prompt]), batch)
+    else:
+        unconditional = backend.unconditional(batch)
+    timings["encoding"] = time.perf_counter() - started
+    if batched_guidance:
+        both_contexts = np.concatenate([unconditional, context])
+
+    latent = initial_noise(request.seeds(), backend.latent_shape()) if noise is None else noise
+    ts = schedule.timesteps(steps)
+    alphas, alphas_prev = schedule.alphas(ts)
+    guidance = request.guidance
+    started = time.perf_counter()
+    preview_seconds = 0.0
+    for done, index in enumerate(range(len(ts) - 1, -1, -1), start=1):
+        check()
+        step_started = time.perf_counter()
+        t = int(ts[index])
+        if batched_guidance:
+            both = backend.denoise(np.concatenate([latent, latent]), t, both_contexts)
+            eps_u, eps_c = both[:batch], both[batch:]
+        else:
+            eps_u = backend.denoise(latent, t, unconditional)
+            eps_c = backend.denoise(latent, t, context)
+        # In the model's output dtype (float16 under mixed precision), as KerasCV does.
+        eps = (eps_u + guidance * (eps_c - eps_u)).astype(np.float32)
+        latent, pred_x0 = schedule.ddim_update(latent, eps, alphas[index], alphas_prev[index])
+        preview = None
+        if request.preview:
+            preview_started = time.perf_counter()
+            preview = backend.preview(pred_x0)
+            preview_seconds += time.perf_counter() - preview_started
+        report(Progress("denoising", done, steps, preview, time.perf_counter() - step_started))
+    timings["denoising"] = time.perf_counter() - started
+    timings["preview"] = preview_seconds
+
+    check()
+    report(Progress("decoding", steps, steps))
+    started = time.perf_counter()
+    images = backend.decode(latent)
+    timings["decoding"] = time.perf_counter() - started
+    return SamplerOutput(images, timings)
+
+
+def _repeat(encoded: np.ndarray, batch: int) -> np.ndarray:
+    return np.repeat(np.asarray(encoded), batch, axis=0) if len(encoded) == 1 else np.asarray(encoded)
