@@ -1,0 +1,51 @@
+"""Errors from finding, downloading and importing weights, worded for the person using the app."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.events import EngineError
+
+
+def human_size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+class CorruptWeights(EngineError):
+    def __init__(self, model_id: str, paths: list[Path]):
+        self.model_id = model_id
+        self.paths = paths
+        names = "\n".join(f"  {p}" for p in paths)
+        super().__init__(
+            f"Model {model_id} has damaged weight file(s) (checksum mismatch):\n{names}\n"
+            f"Download them again with `python main.py models download {model_id}`."
+        )
+
+
+class DownloadError(EngineError):
+    """Anything that stopped a download; what was fetched so far is kept to resume, unless said otherwise."""
+
+
+class NetworkError(DownloadError):
+    pass
+
+
+class HttpError(DownloadError):
+    def __init__(self, message: str, status: int):
+        self.status = status
+        super().__init__(message)
+
+
+class ChecksumMismatch(DownloadError):
+    pass
+
+
+class DiskFull(DownloadError):
+    pass
+
+
+class ImportFolderError(EngineError):
+    """The folder to import from cannot be used at all (missing, unreadable)."""

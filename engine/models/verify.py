@@ -1,0 +1,129 @@
+"""sha256 checks of weight files, remembered so start-up does not re-hash gigabytes.
+
+A verdict is stored against the file's size, modification time and inode: any of
+them changing (a new download, a copy over the top, an edit) makes the file
+unverified again. Both good and bad verdicts are kept, so a damaged file shows as
+corrupt at the next start without being read again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Callable, Optional
+
+from engine.events import CancelToken
+from engine.models.locations import app_data_dir
+
+CACHE_FILE_NAME = "verified-weights.json"
+CHUNK = 1 << 20
+
+# (bytes hashed, bytes in all)
+HashProgress = Callable[[int, int], None]
+
+
+class HashCancelled(Exception):
+    """Raised inside hashing when the cancel token is set; callers turn it into their own outcome."""
+
+
+def sha256_file(
+    path: Path,
+    on_progress: Optional[HashProgress] = None,
+    cancel: Optional[CancelToken] = None,
+) -> str:
+    total = os.path.getsize(path)
+    digest = hashlib.sha256()
+    done = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            if cancel is not None and cancel.cancelled:
+                raise HashCancelled()
+            digest.update(chunk)
+            done += len(chunk)
+            if on_progress is not None:
+                on_progress(done, total)
+    return digest.hexdigest()
+
+
+def _fingerprint(path: Path) -> dict:
+    st = os.stat(path)
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
+
+
+class VerifiedCache:
+    """A small JSON file: absolute path -> fingerprint, expected sha256 and verdict."""
+
+    def __init__(self, path: Optional[Path] = None) -> None:
+        self.path = Path(path) if path is not None else app_data_dir() / CACHE_FILE_NAME
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                data = json.load(f)
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            # A missing or mangled cache only costs a re-hash; never an error.
+            return {}
+
+    def _save(self, data: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.path)
+
+    def lookup(self, path: Path, sha256: str) -> Optional[bool]:
+        """True or False if this exact file was checked against `sha256` before, None if not."""
+        try:
+            fp = _fingerprint(path)
+        except OSError:
+            return None
+        with self._lock:
+            entry = self._load().get(str(Path(path).resolve()))
+        if not entry or entry.get("sha256") != sha256:
+            return None
+        if any(entry.get(k) != v for k, v in fp.items()):
+            return None
+        return bool(entry.get("ok"))
+
+    def record(self, path: Path, sha256: str, ok: bool) -> None:
+        try:
+            fp = _fingerprint(path)
+        except OSError:
+            return
+        with self._lock:
+            data = self._load()
+            data[str(Path(path).resolve())] = {**fp, "sha256": sha256, "ok": ok}
+            try:
+                self._save(data)
+            except OSError:
+                pass  # a read-only data folder means re-hashing later, nothing worse
+
+    def forget(self, path: Path) -> None:
+        with self._lock:
+            data = self._load()
+            if data.pop(str(Path(path).resolve()), None) is not None:
+                try:
+                    self._save(data)
+                except OSError:
+                    pass
+
+
+def verify_file(
+    path: Path,
+    sha256: str,
+    cache: Optional[VerifiedCache] = None,
+    on_progress: Optional[HashProgress] = None,
+    cancel: Optional[CancelToken] = None,
+) -> bool:
+    """Whether the file's sha256 matches, reading it only when the cache has no verdict."""
+    cache = cache or VerifiedCache()
+    known = cache.lookup(path, sha256)
+    if known is not None:
+        return known
+    ok = sha256_file(path, on_progress, cancel) == sha256
+    cache.record(path, sha256, ok)
+    return ok
