@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+# TensorFlow's C++ start-up chatter would bury our own messages on stderr.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Each subcommand lives in engine/commands/<name>.py with register(subparsers).
 SUBCOMMANDS = ["generate"]

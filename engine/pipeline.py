@@ -1,0 +1,234 @@
+"""The engine's front door: builds and caches models, runs the step loop, reports.
+
+Call `Engine.generate` from one thread (the GUI's worker, the CLI's main thread):
+Keras keeps the dtype policy per thread, so the policy is set here, in the thread
+that builds and runs the model.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import keras
+import tensorflow as tf
+
+from engine import sampler
+from engine.backends.base import DiffusionBackend
+from engine.events import (CancelToken, EngineError, GeneratedImage, GenerationResult,
+                           InvalidRequest, MissingWeights, OutOfMemory, Progress,
+                           ProgressCallback)
+from engine.models import registry
+from engine.models.locations import find_file, search_dirs
+from engine.request import GenerationRequest, Problem
+
+log = logging.getLogger(__name__)
+
+# Checks a located file against the manifest; raises EngineError when it is bad.
+FileVerifier = Callable[[Path, "registry.WeightFile"], None]
+
+
+def _grow_gpu_memory() -> None:
+    """A desktop app shares the GPU: take memory as needed, not all of it at start."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # the GPU was already initialised by someone else
+            pass
+
+
+_grow_gpu_memory()
+
+
+def device_name() -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return f"GPU: {details.get('device_name', gpus[0].name)}"
+
+
+@dataclass(frozen=True)
+class _BuildKey:
+    model: str
+    width: int
+    height: int
+    mixed_precision: bool
+
+
+class Engine:
+    def __init__(self, weights_dir: Optional[Path] = None, random_weights: bool = False,
+                 verify: Optional[FileVerifier] = None):
+        """`random_weights` builds the real architectures untrained (tests, benchmarks):
+        timings are real, images are not. `verify` checks files found in the shared
+        caches; files in a user-named `weights_dir` are trusted and labelled custom."""
+        self.weights_dir = Path(weights_dir) if weights_dir else None
+        self.random_weights = random_weights
+        self.verify = verify
+        self._backend: Optional[DiffusionBackend] = None
+        self._key: Optional[_BuildKey] = None
+        self._xla = False
+        self._tokenizers: dict[Path, object] = {}
+        self._scratch: Optional[tempfile.TemporaryDirectory] = None
+
+    # -- information -------------------------------------------------------------
+    def device_name(self) -> str:
+        return device_name()
+
+    def count_tokens(self, model_id: str, text: str) -> Optional[int]:
+        """None when the model's tokenizer is not available yet (no vocabulary file)."""
+        spec = registry.get_model(model_id)
+        if spec.family == "demo":
+            from engine.demo.backend import count_tokens
+            return count_tokens(text)
+        vocabulary = self._vocabulary_path(spec)
+        if vocabulary is None:
+            return None
+        return len(self._tokenizer(vocabulary).encode(text))
+
+    def model_label(self, spec: "registry.ModelSpec") -> str:
+        if spec.family == "demo":
+            return spec.id
+        if self.random_weights:
+            return f"{spec.id} (random weights)"
+        if self.weights_dir is not None:
+            return f"{spec.id} (custom, unverified)"
+        return spec.id
+
+    # -- generation --------------------------------------------------------------
+    def generate(self, request: GenerationRequest, on_progress: Optional[ProgressCallback] = None,
+                 cancel: Optional[CancelToken] = None, batched_guidance: bool = True
+                 ) -> GenerationResult:
+        report = on_progress or (lambda progress: None)
+        try:
+            spec = registry.get_model(request.model)
+        except KeyError as error:
+            raise InvalidRequest([Problem("model", str(error.args[0]))]) from None
+        problems = request.validate()
+        if problems:
+            raise InvalidRequest(problems)
+        timings: dict[str, float] = {}
+        try:
+            report(Progress("loading", 0, request.steps))
+            started = time.perf_counter()
+            backend = self._backend_for(spec, request)
+            timings["loading"] = time.perf_counter() - started
+            problems = self._prompt_problems(backend, request)
+            if problems:
+                raise InvalidRequest(problems)
+            output = sampler.sample(backend, request, report, cancel, batched_guidance)
+        except sampler.Cancelled:
+            return GenerationResult(request, [], self.model_label(spec), device_name(),
+                                    cancelled=True, timings=timings)
+        except (tf.errors.ResourceExhaustedError, MemoryError):
+            self.release()
+            raise OutOfMemory(
+                f"Ran out of memory on {device_name()} making {request.batch} image(s) at "
+                f"{request.width}x{request.height}. Try a smaller batch or size; the model "
+                "was unloaded and will be rebuilt for the next request.") from None
+        timings.update(output.timings)
+        images = [GeneratedImage(pixels, seed) for pixels, seed in zip(output.images, request.seeds())]
+        return GenerationResult(request, images, backend.label, device_name(), timings=timings)
+
+    def release(self) -> None:
+        self._backend = None
+        self._key = None
+        gc.collect()
+
+    # -- internals ---------------------------------------------------------------
+    def _prompt_problems(self, backend: DiffusionBackend, request: GenerationRequest) -> list[Problem]:
+        problems = request.validate(backend.count_tokens)
+        for field, text in (("prompt", request.prompt), ("negative_prompt", request.negative_prompt)):
+            unknown = backend.unknown_words(text) if text else []
+            if unknown:
+                problems.append(Problem(field, f"{backend.label} does not know these words: "
+                                               f"{', '.join(unknown)}."))
+        return problems
+
+    def _backend_for(self, spec: "registry.ModelSpec", request: GenerationRequest) -> DiffusionBackend:
+        key = _BuildKey(spec.id, request.width, request.height, request.mixed_precision)
+        # Keras keeps the policy per thread: set it here, in the thread that builds and runs.
+        keras.config.set_dtype_policy("mixed_float16" if request.mixed_precision else "float32")
+        keras.utils.disable_interactive_logging()
+        if key != self._key or self._backend is None:
+            self._backend = self._build(spec, key, request.xla)
+            self._key = key
+            self._xla = request.xla
+        elif request.xla != self._xla and spec.family != "demo":
+            self._set_xla(self._backend, request.xla)
+        return self._backend
+
+    def _build(self, spec: "registry.ModelSpec", key: _BuildKey, xla: bool) -> DiffusionBackend:
+        if spec.family == "demo":
+            from engine.demo.backend import load_demo_backend
+            self.release()
+            return load_demo_backend(key.width, key.height)
+        from engine.backends.keras_sd import Components, KerasStableDiffusion
+
+        paths = self._locate(spec)
+        previous = self._backend
+        reuse = (isinstance(previous, KerasStableDiffusion) and self._key is not None
+                 and self._key.model == key.model and self._key.mixed_precision == key.mixed_precision)
+        if not reuse:
+            self.release()  # free the old model before building a new one
+        components = Components(spec, key.width, key.height)
+        if reuse:
+            components.copy_from(previous.components)
+        elif not self.random_weights:
+            components.load({role: path for role, path in paths.items() if role != "vocabulary"})
+        previous = None
+        self.release()
+        backend = KerasStableDiffusion(spec, self.model_label(spec), key.width, key.height,
+                                       components, self._tokenizer(paths["vocabulary"]))
+        if xla:
+            self._set_xla(backend, True)
+        return backend
+
+    def _set_xla(self, backend, on: bool) -> None:
+        for model in (backend.components.text_encoder, backend.components.diffusion_model,
+                      backend.components.decoder):
+            model.compile(jit_compile=on)
+        self._xla = on
+
+    def _locate(self, spec: "registry.ModelSpec") -> dict[str, Path]:
+        dirs = search_dirs(self.weights_dir)
+        found: dict[str, Path] = {}
+        missing: list[tuple[str, list[str]]] = []
+        for weight_file in spec.files:
+            if self.random_weights and weight_file.role != "vocabulary":
+                continue
+            path = find_file(weight_file.name, dirs)
+            if path is None and self.random_weights:
+                path = self._placeholder_vocabulary()
+            if path is None:
+                missing.append((weight_file.name, [str(d) for d in dirs]))
+                continue
+            if self.verify is not None and self.weights_dir is None and not self.random_weights:
+                self.verify(path, weight_file)
+            found[weight_file.role] = path
+        if missing:
+            raise MissingWeights(spec.id, missing)
+        return found
+
+    def _vocabulary_path(self, spec: "registry.ModelSpec") -> Optional[Path]:
+        path = find_file(spec.file_for("vocabulary").name, search_dirs(self.weights_dir))
+        if path is None and self.random_weights:
+            path = self._placeholder_vocabulary()
+        return path
+
+    def _placeholder_vocabulary(self) -> Path:
+        from engine.backends.placeholder_vocab import write_placeholder_vocabulary
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="sd-desk-vocab-")
+        path = Path(self._scratch.name) / "bpe_placeholder.txt.gz"
+        return path if path.exists() else write_placeholder_vocabulary(path)
+
+    def _tokenizer(self, vocabulary: Path):
+        if vocabulary not in self._tokenizers:
+            from engine.backends.keras_sd import load_tokenizer
+            self._tokenizers[vocabulary] = load_tokenizer(vocabulary)
+        return self._tokenizers[vocabulary]
