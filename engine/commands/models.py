@@ -1,0 +1,220 @@
+"""`python main.py models`: list, download, import and verify model weights."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+from typing import Optional, TextIO
+
+from engine.events import CancelToken, EngineError
+from engine.models.errors import human_size
+
+BAR_WIDTH = 28
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "models", help="list, download or import model weights",
+        description="Model weights: where they are and whether they are complete and intact. "
+                    "Without an action, lists every model.")
+    weights_help = "use only this folder instead of the Keras cache and our models folder"
+    parser.add_argument("--weights-dir", type=Path, default=None, help=weights_help)
+    # SUPPRESS: an action's own default would otherwise wipe a --weights-dir given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--weights-dir", type=Path, default=argparse.SUPPRESS, help=weights_help)
+    actions = parser.add_subparsers(dest="models_action", metavar="ACTION")
+
+    ls = actions.add_parser("list", parents=[common], help="each model with its status and sizes (the default)")
+    ls.add_argument("--verify", action="store_true",
+                    help="check the sha256 of files not checked before (reads every byte)")
+
+    dl = actions.add_parser("download", parents=[common], help="download a model's missing files, with a progress bar")
+    dl.add_argument("name", help="model id, e.g. sd-v1.4")
+    dl.add_argument("--base-url", default=None,
+                    help="fetch every file as BASE_URL/<file name> (a mirror) instead of KerasCV's URLs")
+
+    imp = actions.add_parser("import", parents=[common], help="verify and copy (or hard-link) a model's files from a folder")
+    imp.add_argument("name", help="model id, e.g. sd-v1.4")
+    imp.add_argument("folder", type=Path, help="folder holding the files under KerasCV's names")
+
+    ver = actions.add_parser("verify", parents=[common], help="check every file's sha256 now, even ones checked before")
+    ver.add_argument("name", nargs="?", default=None, help="model id (default: all)")
+
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    _load_plugins()
+    action = getattr(args, "models_action", None) or "list"
+    try:
+        if action == "list":
+            return _list(args.weights_dir, verify=getattr(args, "verify", False))
+        if action == "download":
+            return _download(args.name, args.weights_dir, args.base_url)
+        if action == "import":
+            return _import(args.name, args.folder, args.weights_dir)
+        if action == "verify":
+            return _verify(args.name, args.weights_dir)
+    except KeyError as e:  # an unknown model id; the message lists the known ones
+        print(e.args[0] if e.args else e, file=sys.stderr)
+        return 2
+    except EngineError as e:
+        print(f"\n{e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopped. Run the same command again to continue where it left off.",
+              file=sys.stderr)
+        return 130
+    raise AssertionError(action)
+
+
+def _load_plugins() -> None:
+    try:
+        importlib.import_module("engine.demo")  # registers the built-in model; no TensorFlow
+    except ImportError:
+        pass
+
+
+def _list(weights_dir: Optional[Path], verify: bool) -> int:
+    from engine.models.registry import all_models
+    from engine.models.status import INSTALLED, UNVERIFIED, model_status
+
+    bar = _Bar(sys.stderr) if verify else None
+    any_unverified = False
+    for spec in all_models():
+        on_progress = (lambda n, d, t: bar.show(d / t if t else 1.0, f"checking {n}")) if bar else None
+        status = model_status(spec, weights_dir, verify=verify, on_progress=on_progress)
+        if bar:
+            bar.clear()
+        size = "built in" if not spec.files else (
+            f"{human_size(status.bytes_present)} of ~{human_size(spec.approx_size)}")
+        any_unverified |= bool(status.files_in(UNVERIFIED))
+        print(f"{spec.id:<10} {status.state:<11} {size:<22} {spec.label}")
+        for fs in status.files:
+            if fs.state == INSTALLED and status.state == INSTALLED:
+                continue
+            where = fs.path if fs.state != "missing" else fs.path.parent
+            print(f"    {fs.name:<28} {fs.state:<11} "
+                  f"{human_size(fs.size):>9} of ~{human_size(fs.expected_size):<9} {where}")
+    if any_unverified:
+        print("\n'unverified' files are present but not yet checked: "
+              "`python main.py models list --verify` checks them.")
+    return 0
+
+
+def _download(name: str, weights_dir: Optional[Path], base_url: Optional[str]) -> int:
+    from engine.models.download import download_model
+    from engine.models.status import model_status
+
+    bar = _Bar(sys.stderr)
+
+    def on_progress(p) -> None:
+        if p.phase == "checking":
+            bar.show(p.bytes_done / p.bytes_total if p.bytes_total else 1.0, f"checking {p.file_name}")
+            return
+        eta = p.overall_eta
+        bar.show(p.fraction, f"{p.file_name} ({p.file_index}/{p.file_count}) "
+                 f"{human_size(p.overall_done)} of {human_size(p.overall_total)}  "
+                 f"{human_size(p.rate)}/s  ETA {_clock(eta) if eta is not None else '--:--'}")
+
+    cancel = CancelToken()
+    try:
+        result = download_model(name, on_progress, cancel, weights_dir, base_url=base_url)
+    finally:
+        bar.clear()
+    if result.cancelled:
+        print("Stopped. Run the same command again to resume.", file=sys.stderr)
+        return 130
+    for path in result.fetched:
+        print(f"downloaded {path}")
+    for path in result.already_installed:
+        print(f"already there {path}")
+    status = model_status(name, weights_dir)
+    print(f"{name}: {status.state}")
+    return 0 if status.ready else 1
+
+
+def _import(name: str, folder: Path, weights_dir: Optional[Path]) -> int:
+    from engine.models.importer import import_model
+
+    bar = _Bar(sys.stderr)
+    try:
+        report = import_model(name, folder, weights_dir,
+                              on_progress=lambda n, d, t: bar.show(d / t if t else 1.0, f"checking {n}"))
+    finally:
+        bar.clear()
+    for path in report.imported:
+        how = "linked" if path in report.linked else "copied"
+        print(f"{how} {path}")
+    print(report.summary())
+    return 0 if report.complete else 1
+
+
+def _verify(name: Optional[str], weights_dir: Optional[Path]) -> int:
+    from engine.models.registry import all_models, get_model
+    from engine.models.status import model_status
+    from engine.models.verify import VerifiedCache
+
+    cache = VerifiedCache()
+    specs = [get_model(name)] if name else all_models()
+    bar = _Bar(sys.stderr)
+    worst = 0
+    for spec in specs:
+        for fs in model_status(spec, weights_dir, cache=cache).files:
+            if fs.state in ("installed", "unverified", "corrupt"):
+                cache.forget(fs.path)  # asked for a real check, not the remembered one
+        status = model_status(spec, weights_dir, verify=True, cache=cache,
+                              on_progress=lambda n, d, t: bar.show(d / t if t else 1.0, f"checking {n}"))
+        bar.clear()
+        print(f"{spec.id:<10} {status.state}")
+        for fs in status.files_in("corrupt"):
+            print(f"    damaged: {fs.path}")
+        if status.state not in ("installed",):
+            worst = 1
+    return worst
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class _Bar:
+    """One line redrawn in place on a terminal; occasional plain lines when stderr is a file."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._last = 0.0
+        self._last_decile = -1
+        self._width = 0
+
+    def show(self, fraction: float, text: str) -> None:
+        fraction = min(max(fraction, 0.0), 1.0)
+        filled = int(fraction * BAR_WIDTH)
+        line = f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {fraction * 100:5.1f}%  {text}"
+        if self.tty:
+            now = time.monotonic()
+            if now - self._last < 0.1 and fraction < 1.0:
+                return
+            self._last = now
+            self.stream.write("\r" + line.ljust(self._width))
+            self._width = len(line)
+        else:
+            decile = int(fraction * 10)
+            if decile == self._last_decile:
+                return
+            self._last_decile = decile
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+        self._width = 0
+        self._last_decile = -1
