@@ -20,7 +20,7 @@ from engine.models.errors import DiskFull, EngineError, ImportFolderError, human
 from engine.models.registry import WeightFile
 from engine.models.status import (
     INSTALLED, UNVERIFIED, ModelLike, VerifyProgress, model_status, resolve_model)
-from engine.models.verify import CHUNK, HashCancelled, VerifiedCache, verify_file
+from engine.models.verify import CHUNK, HashCancelled, VerifiedCache, sha256_file, verify_file
 
 IMPORT_SUFFIX = ".importing"
 
@@ -111,24 +111,28 @@ def _place(wf: WeightFile, src: Path, dest: Path, cache: VerifiedCache,
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + IMPORT_SUFFIX)
     _remove(tmp)
-    if os.stat(src).st_dev == os.stat(dest.parent).st_dev:
-        if not verify_file(src, wf.sha256, cache, progress, cancel):
-            return None
+    try:
+        os.link(src, tmp)
+        linked = True
+    except OSError:
+        # Another disk, or a file system without hard links (FAT, some shares): copy.
+        linked = False
+    if linked:
         try:
-            os.link(src, tmp)
-        except OSError:
-            pass  # file systems without hard links (FAT, some network shares): copy instead
-        else:
-            os.replace(tmp, dest)
-            cache.record(dest, wf.sha256, True)
-            report.imported.append(dest)
-            report.linked.append(dest)
-            return dest
-    if not _copy_checked(wf, src, tmp, progress, cancel):
+            ok = sha256_file(tmp, progress, cancel) == wf.sha256
+        except BaseException:
+            _remove(tmp)
+            raise
+        if not ok:
+            _remove(tmp)
+            return None
+    elif not _copy_checked(wf, src, tmp, progress, cancel):
         return None
     os.replace(tmp, dest)
     cache.record(dest, wf.sha256, True)
     report.imported.append(dest)
+    if linked:
+        report.linked.append(dest)
     return dest
 
 

@@ -1,0 +1,169 @@
+"""Model status and the verified-file cache: cheap at start-up, honest about damage."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from engine.events import CancelToken, MissingWeights
+from engine.models import registry, verify
+from engine.models.errors import CorruptWeights
+from engine.models.locations import find_file, search_dirs
+from engine.models.registry import ModelSpec
+from engine.models.status import model_status, require_installed
+from engine.models.verify import VerifiedCache
+from tests.engine.weights_server import loopback_only, sandbox, spec_and_files, write_files  # noqa: F401
+
+
+@pytest.fixture
+def count_hashes(monkeypatch):
+    calls = []
+    real = verify.sha256_file
+
+    def counting(path, *args, **kwargs):
+        calls.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(verify, "sha256_file", counting)
+    return calls
+
+
+def test_nothing_installed_lists_every_file_as_missing(sandbox):
+    status = model_status("sd-v1.4")
+    assert status.state == "missing" and not status.ready
+    assert [f.state for f in status.files] == ["missing"] * 4
+    # About 4.1 GB, as the issue says a person must expect.
+    assert 4.0e9 < status.bytes_to_download < 4.3e9
+    assert "kcv_diffusion_model.h5" in status.summary()
+
+
+def test_a_model_without_files_is_always_installed(sandbox):
+    assert model_status(ModelSpec("builtin", "Built in", "demo", ())).state == "installed"
+
+
+def test_present_files_are_unverified_until_hashed_then_remembered(sandbox, spec_and_files, count_hashes):
+    spec, contents = spec_and_files
+    write_files(sandbox["models"], contents)
+
+    assert model_status(spec).state == "unverified"
+    assert count_hashes == []  # the cheap call reads no file
+
+    assert model_status(spec, verify=True).state == "installed"
+    assert sorted(count_hashes) == sorted(contents)
+
+    # A new start (new cache object, same JSON file) trusts the record: no hashing.
+    count_hashes.clear()
+    assert model_status(spec, cache=VerifiedCache()).state == "installed"
+    assert model_status(spec, verify=True, cache=VerifiedCache()).state == "installed"
+    assert count_hashes == []
+    assert (sandbox["data"] / verify.CACHE_FILE_NAME).is_file()
+
+
+def test_a_changed_file_is_checked_again_and_found_corrupt(sandbox, spec_and_files):
+    spec, contents = spec_and_files
+    write_files(sandbox["models"], contents)
+    assert model_status(spec, verify=True).state == "installed"
+
+    path = sandbox["models"] / "unet.h5"
+    damaged = bytearray(contents["unet.h5"])
+    damaged[-1] ^= 1
+    before = path.stat().st_mtime_ns
+    path.write_bytes(bytes(damaged))  # same size
+    # File systems stamp times in coarse ticks; make "later" unambiguous.
+    os.utime(path, ns=(before + 10**9, before + 10**9))
+    assert model_status(spec).files[1].state == "unverified"
+    status = model_status(spec, verify=True)
+    assert status.state == "corrupt"
+    assert [f.state for f in status.files] == ["installed", "corrupt", "installed"]
+    # The bad verdict is remembered too: the next start shows it without reading the file.
+    assert model_status(spec).state == "corrupt"
+
+
+def test_partial_download_is_reported_and_never_found_as_the_file(sandbox, spec_and_files):
+    spec, contents = spec_and_files
+    write_files(sandbox["models"], {"enc.h5.part": contents["enc.h5"][:1000]})
+    status = model_status(spec)
+    assert status.state == "partial"
+    assert (status.files[0].state, status.files[0].size) == ("partial", 1000)
+    assert find_file("enc.h5", search_dirs()) is None
+
+
+def test_files_in_the_keras_cache_count(sandbox, spec_and_files):
+    spec, contents = spec_and_files
+    write_files(sandbox["keras_cache"], contents)
+    status = model_status(spec, verify=True)
+    assert status.state == "installed"
+    assert {f.path.parent for f in status.files} == {sandbox["keras_cache"]}
+
+
+def test_a_named_weights_folder_is_used_alone(sandbox, spec_and_files, tmp_path):
+    spec, contents = spec_and_files
+    write_files(sandbox["models"], contents)
+    mine = tmp_path / "mine"
+    write_files(mine, {"enc.h5": contents["enc.h5"]})
+    status = model_status(spec, weights_dir=mine, verify=True)
+    assert [f.state for f in status.files] == ["installed", "missing", "missing"]
+
+
+def test_require_installed_gives_paths_or_the_reason(sandbox, spec_and_files):
+    spec, contents = spec_and_files
+    write_files(sandbox["models"], {"enc.h5": contents["enc.h5"]})
+    with pytest.raises(MissingWeights, match="unet.h5"):
+        require_installed(spec)
+
+    write_files(sandbox["models"], {**contents, "vocab.txt.gz": b"not the vocabulary"})
+    with pytest.raises(CorruptWeights, match="vocab.txt.gz"):
+        require_installed(spec)
+
+    write_files(sandbox["models"], contents)
+    paths = require_installed(spec)
+    assert {role: p.read_bytes() for role, p in paths.items()} == {
+        f.role: contents[f.name] for f in spec.files}
+
+
+def test_cancelled_verification_leaves_files_unverified(sandbox, spec_and_files):
+    spec, contents = spec_and_files
+    write_files(sandbox["models"], contents)
+    cancel = CancelToken()
+    cancel.cancel()
+    assert model_status(spec, verify=True, cancel=cancel).state == "unverified"
+    assert model_status(spec, verify=True).state == "installed"
+
+
+def test_a_mangled_cache_file_only_costs_a_rehash(sandbox, spec_and_files):
+    spec, contents = spec_and_files
+    write_files(sandbox["models"], contents)
+    sandbox["data"].mkdir(parents=True)
+    (sandbox["data"] / verify.CACHE_FILE_NAME).write_text("{not json")
+    assert model_status(spec).state == "unverified"
+    assert model_status(spec, verify=True).state == "installed"
+
+
+def test_manifest_matches_kerascv_sources():
+    """Names, URLs and sha256 must be KerasCV's own, or its cached files would not be reused."""
+    spec = importlib.util.find_spec("keras_cv")
+    assert spec is not None and spec.submodule_search_locations
+    sd_dir = Path(list(spec.submodule_search_locations)[0]) / "src" / "models" / "stable_diffusion"
+    source = "\n".join(p.read_text() for p in sd_dir.glob("*.py"))
+    pairs = set(re.findall(r'"(https://[^"]+)",?\s*(?:#[^\n]*)?\s*file_hash="([0-9a-f]{64})"', source))
+    assert len(pairs) >= 5  # v1 encoder, diffusion, decoder, v2 encoder and diffusion, vocabulary
+    for model_id in ("sd-v1.4", "sd-v2.1"):
+        for wf in registry.get_model(model_id).files:
+            assert (wf.url, wf.sha256) in pairs, wf.name
+            # get_file names a download after its URL's last path segment (or fname, for the vocab).
+            assert wf.name in wf.url
+
+
+def test_status_and_download_do_not_load_tensorflow():
+    """The window asks for status at start-up; pulling in TensorFlow would cost seconds."""
+    import subprocess
+    import sys
+    code = ("import sys, engine.models.status, engine.models.download, engine.models.importer, "
+            "engine.commands.models; "
+            "print([m for m in ('tensorflow', 'keras', 'keras_cv') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]"
