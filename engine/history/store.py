@@ -1,0 +1,455 @@
+"""The history store: every finished image as a PNG file plus a row in SQLite.
+
+The files are the truth and the database is an index over them: each PNG
+carries its own recipe (engine.pngmeta), so a lost or damaged database is
+rebuilt from the folder (see reconcile.py).
+
+Ordering that makes a crash harmless: the PNG is written under a temporary
+name, fsynced and renamed into place, and only then is its row committed. A
+crash between the two leaves a file without a row, which the next open
+imports; never a row without a file.
+
+Threads: one HistoryStore may be shared by threads; each thread gets its own
+SQLite connection (WAL lets the GUI thread read while the worker writes).
+Another process (the CLI) may use the same folder at the same time.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Optional, Union
+
+from engine.events import GenerationResult
+from engine.history import reconcile as _reconcile
+from engine.history.schema import HistoryError, connect, migrate, transaction
+from engine.paths import HistoryLocation, history_location
+from engine.pngmeta import save_png
+from engine.request import GenerationRequest
+
+TimeLike = Union[float, int, datetime]
+_now = time.time  # tests move the clock through this
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the gallery shows. The defaults: every live image, newest first.
+
+    `text` matches whole words of the prompt (the last word also as a prefix,
+    so typing "fo" finds "fox"); `include_negative` searches the negative
+    prompt too. `since` is inclusive, `until` exclusive; both take unix seconds
+    or a datetime (a naive one is local time). `trash` shows the trash instead.
+    """
+    text: str = ""
+    include_negative: bool = False
+    favorites_only: bool = False
+    model: Optional[str] = None
+    since: Optional[TimeLike] = None
+    until: Optional[TimeLike] = None
+    trash: bool = False
+    include_missing: bool = False
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image, light enough to hold thousands of in a list model."""
+    id: int
+    generation_id: int
+    path: Path  # absolute
+    prompt: str
+    seed: Optional[int]
+    model: str
+    created: datetime  # aware, local time zone
+    favorite: bool
+    width: int
+    height: int
+    deleted: bool  # in the trash
+    missing: bool  # the file was not found at the last reconcile
+
+
+@dataclass(frozen=True)
+class ImageDetail(ImageRecord):
+    """An image with its whole recipe, for the details pane and "reuse settings"."""
+    negative_prompt: str = ""
+    request: Optional[GenerationRequest] = None  # this image alone: its own seed, batch 1
+    generation_request: Optional[GenerationRequest] = None  # the batch it came from
+    device: str = ""
+    timings: dict = field(default_factory=dict)
+    status: str = ""
+
+
+_RECORD_COLUMNS = """i.id, i.generation_id, i.path, i.seed, i.width, i.height, i.created,
+    i.favorite, i.deleted_at, i.missing, g.prompt, g.model"""
+
+_WORD = re.compile(r"\w+")
+
+
+def file_name(created: float, uid: str, index: int) -> str:
+    """`20261126-110604.123456-<uid>-<index>.png` in UTC: sortable, unique, and free of
+    anything the person typed (no prompt text ever reaches a path)."""
+    moment = datetime.fromtimestamp(created, tz=timezone.utc)
+    return f"{moment:%Y%m%d-%H%M%S.%f}-{uid}-{index}.png"
+
+
+def _timestamp(value: TimeLike) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+def _fts_query(text: str, include_negative: bool) -> Optional[str]:
+    """The person's words as an FTS5 query; their punctuation is never FTS syntax."""
+    words = _WORD.findall(text)
+    if not words:
+        return None
+    terms = [f'"{w}"' for w in words]
+    if not text[-1:].isspace():
+        terms[-1] += "*"
+    columns = "{prompt negative_prompt}" if include_negative else "prompt"
+    return f"{columns} : ({' '.join(terms)})"
+
+
+class HistoryStore:
+    """Open with `HistoryStore()` (the default folder, see engine.paths) or
+    `HistoryStore("/some/folder")`. Opening reconciles the folder with the
+    database unless `reconcile=False`; the report is in `last_report`.
+    """
+
+    def __init__(self, location: Union[None, str, Path, HistoryLocation] = None, *,
+                 reconcile: bool = True):
+        self.location = history_location(location)
+        self.root = self.location.root
+        for folder in (self.root, self.location.images_dir, self.location.trash_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+        # Where a damaged database was moved before this one was rebuilt, if it was.
+        self.damaged_db: Optional[Path] = _reconcile.open_or_set_aside(self.location)
+        self.last_report: Optional[_reconcile.ReconcileReport] = None
+        if reconcile or self.damaged_db is not None:
+            self.last_report = self.reconcile()
+
+    # ------------------------------------------------------------ plumbing
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._lock:
+                if self._closed:
+                    raise HistoryError("The history store is closed.")
+                conn = connect(self.location.db_path)
+                self._connections.append(conn)
+            migrate(conn)
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Closes every thread's connection; call it once the other threads are done."""
+        with self._lock:
+            self._closed = True
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    def __enter__(self) -> "HistoryStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _abs(self, rel: str) -> Path:
+        return self.root / rel
+
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    # ------------------------------------------------------------ writing
+
+    def add_result(self, result: GenerationResult) -> list[ImageRecord]:
+        """Saves every image of a finished generation; a cancelled one saves nothing.
+
+        Each image is committed as soon as its file is in place, so a crash
+        part-way through keeps the images already returned... and the others
+        still come back from their files at the next open.
+        """
+        if result.cancelled or not result.images:
+            return []
+        conn = self._conn()
+        created = _now()
+        uid = uuid.uuid4().hex[:12]
+        month = datetime.fromtimestamp(created, tz=timezone.utc).strftime("%Y-%m")
+        folder = self.location.images_dir / month
+        folder.mkdir(parents=True, exist_ok=True)
+        request = result.request
+        generation_id: Optional[int] = None
+        ids: list[int] = []
+        for index, image in enumerate(result.images):
+            path = folder / file_name(created, uid, index)
+            save_png(path, image.pixels, request, image.seed, result.model_label)
+            height, width = image.pixels.shape[:2]
+            with transaction(conn):
+                if generation_id is None:
+                    generation_id = conn.execute(
+                        """INSERT INTO generations (uid, created, prompt, negative_prompt,
+                               request_json, model, seed, device, timings_json, status)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'done')""",
+                        (uid, created, request.prompt, request.negative_prompt, request.to_json(),
+                         result.model_label, request.seed, result.device,
+                         json.dumps(result.timings)),
+                    ).lastrowid
+                ids.append(_insert_image(conn, generation_id, self._rel(path), image.seed,
+                                         width, height, created))
+        return self._records(ids)
+
+    def set_favorite(self, image_id: int, favorite: bool) -> None:
+        with transaction(self._conn()) as conn:
+            conn.execute("UPDATE images SET favorite = ? WHERE id = ?", (int(favorite), image_id))
+
+    def toggle_favorite(self, image_id: int) -> bool:
+        """Returns the new state."""
+        with transaction(self._conn()) as conn:
+            conn.execute("UPDATE images SET favorite = 1 - favorite WHERE id = ?", (image_id,))
+            row = conn.execute("SELECT favorite FROM images WHERE id = ?", (image_id,)).fetchone()
+        if row is None:
+            raise HistoryError(f"No image {image_id} in the history.")
+        return bool(row[0])
+
+    def delete(self, image_ids: Union[int, Iterable[int]]) -> list[int]:
+        """Moves images to the trash; returns the ids moved. `undo_delete()` brings them back."""
+        ids = [image_ids] if isinstance(image_ids, int) else list(image_ids)
+        stamp = _now()
+        conn = self._conn()
+        rows = self._rows_by_id(ids, "i.deleted_at IS NULL")
+        moves = [(row, self._to_folder(row["path"], self.location.trash_dir)) for row in rows]
+        self._move_files_then_commit(conn, moves, stamp)
+        return [row["id"] for row in rows]
+
+    def undo_delete(self, image_ids: Union[None, int, Iterable[int]] = None) -> list[int]:
+        """Restores the given images, or by default everything the last `delete` removed."""
+        conn = self._conn()
+        if image_ids is None:
+            last = conn.execute("SELECT max(deleted_at) FROM images").fetchone()[0]
+            if last is None:
+                return []
+            ids = [r[0] for r in conn.execute("SELECT id FROM images WHERE deleted_at = ?", (last,))]
+        else:
+            ids = [image_ids] if isinstance(image_ids, int) else list(image_ids)
+        rows = self._rows_by_id(ids, "i.deleted_at IS NOT NULL")
+        moves = [(row, self._to_folder(row["path"], self.location.images_dir)) for row in rows]
+        self._move_files_then_commit(conn, moves, None)
+        return [row["id"] for row in rows]
+
+    def empty_trash(self) -> int:
+        """Deletes the trash for good; returns how many images went."""
+        with transaction(self._conn()) as conn:
+            rows = conn.execute("SELECT id, path FROM images WHERE deleted_at IS NOT NULL").fetchall()
+            conn.execute("DELETE FROM images WHERE deleted_at IS NOT NULL")
+            _drop_empty_generations(conn)
+        # Rows first: a crash here leaves files in the trash, which reconcile puts back in the trash.
+        for row in rows:
+            try:
+                self._abs(row["path"]).unlink()
+            except FileNotFoundError:
+                pass
+        return len(rows)
+
+    def export(self, image_id: int, folder: Union[str, Path]) -> Path:
+        """Copies the PNG (its metadata included) into `folder`, never over an existing file."""
+        record = self.get(image_id)
+        if record is None:
+            raise HistoryError(f"No image {image_id} in the history.")
+        if not record.path.is_file():
+            raise HistoryError(f"The file of image {image_id} is missing: {record.path}")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".tmp-{uuid.uuid4().hex}.png"
+        shutil.copyfile(record.path, tmp)
+        try:
+            for n in range(1, 10_000):
+                target = folder / (record.path.name if n == 1 else f"{record.path.stem}-{n}.png")
+                try:
+                    # link() refuses an existing name, so no race can overwrite a file.
+                    os.link(tmp, target)
+                    return target
+                except FileExistsError:
+                    continue
+                except OSError:
+                    # File systems without hard links (FAT, some network shares).
+                    if not target.exists():
+                        os.replace(tmp, target)
+                        return target
+            raise HistoryError(f"Too many copies of {record.path.name} in {folder}.")
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    # ------------------------------------------------------------ reading
+
+    def count(self, filters: Optional[Filters] = None) -> int:
+        where, params = self._where(filters or Filters())
+        sql = f"SELECT count(*) FROM images i JOIN generations g ON g.id = i.generation_id WHERE {where}"
+        return self._conn().execute(sql, params).fetchone()[0]
+
+    def page(self, offset: int = 0, limit: int = 100,
+             filters: Optional[Filters] = None) -> list[ImageRecord]:
+        """Images newest first, `limit` of them after skipping `offset`."""
+        where, params = self._where(filters or Filters())
+        sql = (f"SELECT {_RECORD_COLUMNS} FROM images i JOIN generations g ON g.id = i.generation_id "
+               f"WHERE {where} ORDER BY i.created DESC, i.id DESC LIMIT ? OFFSET ?")
+        rows = self._conn().execute(sql, (*params, int(limit), int(offset))).fetchall()
+        return [self._record(row) for row in rows]
+
+    def get(self, image_id: int) -> Optional[ImageDetail]:
+        row = self._conn().execute(
+            f"""SELECT {_RECORD_COLUMNS}, g.negative_prompt, g.request_json, g.device,
+                       g.timings_json, g.status
+                FROM images i JOIN generations g ON g.id = i.generation_id WHERE i.id = ?""",
+            (image_id,)).fetchone()
+        if row is None:
+            return None
+        base = self._record(row)
+        generation_request = request = None
+        if row["request_json"]:
+            generation_request = GenerationRequest.from_dict(json.loads(row["request_json"]))
+            request = generation_request.replace(batch=1)
+            if row["seed"] is not None:
+                request = request.replace(seed=row["seed"])
+        return ImageDetail(**base.__dict__, negative_prompt=row["negative_prompt"],
+                           request=request, generation_request=generation_request,
+                           device=row["device"], timings=json.loads(row["timings_json"] or "{}"),
+                           status=row["status"])
+
+    def models(self) -> list[str]:
+        """Model labels present among live images, for the filter menu."""
+        rows = self._conn().execute(
+            """SELECT DISTINCT g.model FROM generations g JOIN images i ON i.generation_id = g.id
+               WHERE i.deleted_at IS NULL ORDER BY g.model""").fetchall()
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------ maintenance
+
+    def reconcile(self) -> "_reconcile.ReconcileReport":
+        """Imports files the database lacks, marks rows whose file vanished as missing."""
+        self.last_report = _reconcile.reconcile(self._conn(), self.location)
+        return self.last_report
+
+    def rebuild(self) -> "_reconcile.ReconcileReport":
+        """Replaces the database with one built from the image files alone.
+
+        Favorites live only in the database and are lost; the old file is kept
+        beside the new one (`damaged_db`) rather than deleted.
+        """
+        self.close()
+        self.damaged_db = _reconcile.set_aside(self.location.db_path, "replaced")
+        _reconcile.open_or_set_aside(self.location)
+        with self._lock:
+            self._closed = False
+        self._local = threading.local()
+        return self.reconcile()
+
+    # ------------------------------------------------------------ helpers
+
+    def _where(self, f: Filters) -> tuple[str, list]:
+        clauses = ["i.deleted_at IS NOT NULL" if f.trash else "i.deleted_at IS NULL"]
+        params: list = []
+        if not f.include_missing:
+            clauses.append("i.missing = 0")
+        if f.favorites_only:
+            clauses.append("i.favorite = 1")
+        if f.model is not None:
+            clauses.append("g.model = ?")
+            params.append(f.model)
+        if f.since is not None:
+            clauses.append("i.created >= ?")
+            params.append(_timestamp(f.since))
+        if f.until is not None:
+            clauses.append("i.created < ?")
+            params.append(_timestamp(f.until))
+        if f.text.strip():
+            query = _fts_query(f.text, f.include_negative)
+            if query is not None:
+                clauses.append("i.generation_id IN "
+                               "(SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)")
+                params.append(query)
+            else:
+                # Only symbols or emoji: no words for the index, so a plain substring search.
+                escaped = f.text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                columns = ["g.prompt"] + (["g.negative_prompt"] if f.include_negative else [])
+                clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")")
+                params.extend([f"%{escaped}%"] * len(columns))
+        return " AND ".join(clauses), params
+
+    def _record(self, row: sqlite3.Row) -> ImageRecord:
+        return ImageRecord(
+            id=row["id"], generation_id=row["generation_id"], path=self._abs(row["path"]),
+            prompt=row["prompt"], seed=row["seed"], model=row["model"],
+            created=datetime.fromtimestamp(row["created"], tz=timezone.utc).astimezone(),
+            favorite=bool(row["favorite"]), width=row["width"], height=row["height"],
+            deleted=row["deleted_at"] is not None, missing=bool(row["missing"]),
+        )
+
+    def _records(self, ids: list[int]) -> list[ImageRecord]:
+        by_id = {row["id"]: self._record(row) for row in self._rows_by_id(ids)}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def _rows_by_id(self, ids: list[int], condition: str = "1") -> list[sqlite3.Row]:
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        return self._conn().execute(
+            f"""SELECT {_RECORD_COLUMNS} FROM images i JOIN generations g ON g.id = i.generation_id
+                WHERE i.id IN ({marks}) AND {condition}""", ids).fetchall()
+
+    def _to_folder(self, rel: str, folder: Path) -> Path:
+        """The same file name and month folder under `folder` (images/ or trash/)."""
+        parts = Path(rel).parts
+        return folder.joinpath(*parts[1:])
+
+    def _move_files_then_commit(self, conn: sqlite3.Connection, moves: list, deleted_at) -> None:
+        """A crash between the renames and the commit is repaired by reconcile, which
+        finds each moved file by its unique name."""
+        done: list[tuple[Path, Path]] = []
+        try:
+            for row, target in moves:
+                source = self._abs(row["path"])
+                if source.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(source, target)
+                    done.append((source, target))
+            with transaction(conn):
+                for row, target in moves:
+                    conn.execute("UPDATE images SET path = ?, deleted_at = ? WHERE id = ?",
+                                 (self._rel(target), deleted_at, row["id"]))
+        except BaseException:
+            for source, target in reversed(done):
+                os.replace(target, source)
+            raise
+
+
+def _insert_image(conn: sqlite3.Connection, generation_id: int, rel: str, seed: Optional[int],
+                  width: int, height: int, created: float) -> int:
+    """A concurrent reconcile (say, the GUI opening while the CLI saves) may have imported
+    this very file a moment ago; then the row becomes ours and its stand-in generation goes."""
+    existing = conn.execute("SELECT id, generation_id FROM images WHERE path = ?", (rel,)).fetchone()
+    if existing is None:
+        return conn.execute(
+            """INSERT INTO images (generation_id, path, seed, width, height, created)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (generation_id, rel, seed, width, height, created)).lastrowid
+    conn.execute("UPDATE images SET generation_id = ?, seed = ?, missing = 0 WHERE id = ?",
+                 (generation_id, seed, existing["id"]))
+    _drop_empty_generations(conn)
+    return existing["id"]
+
+
+def _drop_empty_generations(conn: sqlite3.Connection) -> None:
+    conn.execute("DELETE FROM generations WHERE NOT EXISTS "
+                 "(SELECT 1 FROM images WHERE images.generation_id = generations.id)")
