@@ -211,7 +211,11 @@ class Downloader:
     def _fetch(self, wf: WeightFile, final: Path, index: int, count: int,
                result: DownloadResult) -> bool:
         url = self.url_for(wf)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DownloadError(f"Cannot create the folder {final.parent}: {e.strerror or e}. "
+                                "Choose a models folder you can write to.") from None
         part = part_path(final)
         digest = hashlib.sha256()
         have = part.stat().st_size if part.is_file() else 0

@@ -18,9 +18,24 @@ def keras_cache_dir() -> Path:
     return Path(home) / "datasets"
 
 
+_models_dir_setting: Optional[Path] = None
+
+
+def set_models_dir_setting(folder: Optional[Path]) -> None:
+    """The app's "models folder" preference (None: the default). Downloads and imports go
+    there and the Keras cache is still searched first; SD_DESK_MODELS_DIR, being the more
+    deliberate choice of the two, still wins."""
+    global _models_dir_setting
+    _models_dir_setting = Path(folder).expanduser() if folder else None
+
+
 def app_models_dir() -> Path:
     override = os.environ.get(MODELS_DIR_ENV)
-    return Path(override) if override else Path(user_data_dir(APP_NAME, appauthor=False)) / "models"
+    if override:
+        return Path(override)
+    if _models_dir_setting is not None:
+        return _models_dir_setting
+    return Path(user_data_dir(APP_NAME, appauthor=False)) / "models"
 
 
 def app_data_dir() -> Path:

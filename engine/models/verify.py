@@ -19,6 +19,8 @@ from engine.models.locations import app_data_dir
 
 CACHE_FILE_NAME = "verified-weights.json"
 CHUNK = 1 << 20
+# One lock for every cache object: the GUI thread and a download worker may both write the file.
+_LOCK = threading.Lock()
 
 # (bytes hashed, bytes in all)
 HashProgress = Callable[[int, int], None]
@@ -57,7 +59,7 @@ class VerifiedCache:
 
     def __init__(self, path: Optional[Path] = None) -> None:
         self.path = Path(path) if path is not None else app_data_dir() / CACHE_FILE_NAME
-        self._lock = threading.Lock()
+        self._lock = _LOCK
 
     def _load(self) -> dict:
         try:
@@ -70,7 +72,7 @@ class VerifiedCache:
 
     def _save(self, data: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, sort_keys=True)
         os.replace(tmp, self.path)

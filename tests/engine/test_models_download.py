@@ -105,6 +105,17 @@ def test_server_without_range_support_restarts_cleanly(sandbox, server, spec_and
     assert model_status(spec, verify=True).state == "installed"
 
 
+def test_redirects_are_followed_and_keep_the_range(sandbox, server, spec_and_files):
+    spec, contents = spec_and_files
+    server.behaviour.redirect.add("unet.h5")
+    server.behaviour.cut_after["unet.h5"] = 150_000
+    with pytest.raises(NetworkError):
+        _downloader(server).download_model(spec)
+    _downloader(server).download_model(spec)
+    assert _installed_bytes(spec, "unet.h5") == contents["unet.h5"]
+    assert ("unet.h5", "bytes=150000-", 206) in server.requests  # asked again of the CDN
+
+
 def test_404_says_what_went_wrong_and_installs_nothing(sandbox, server, spec_and_files):
     spec, _ = spec_and_files
     server.behaviour.status["enc.h5"] = 404

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.events import CancelToken, MissingWeights
-from engine.models import registry, verify
+from engine.models import locations, registry, verify
 from engine.models.errors import CorruptWeights
 from engine.models.locations import find_file, search_dirs
 from engine.models.registry import ModelSpec
@@ -106,6 +106,22 @@ def test_a_named_weights_folder_is_used_alone(sandbox, spec_and_files, tmp_path)
     write_files(mine, {"enc.h5": contents["enc.h5"]})
     status = model_status(spec, weights_dir=mine, verify=True)
     assert [f.state for f in status.files] == ["installed", "missing", "missing"]
+
+
+def test_models_folder_setting_and_environment(sandbox, spec_and_files, tmp_path, monkeypatch):
+    spec, contents = spec_and_files
+    chosen = tmp_path / "big-disk"
+    write_files(chosen, {"enc.h5": contents["enc.h5"]})
+    monkeypatch.delenv("SD_DESK_MODELS_DIR")
+    locations.set_models_dir_setting(chosen)
+    try:
+        assert locations.app_models_dir() == chosen
+        assert model_status(spec).files[0].path == chosen / "enc.h5"
+        assert model_status(spec).files[1].path == chosen / "unet.h5"  # where it will go
+        monkeypatch.setenv("SD_DESK_MODELS_DIR", str(sandbox["models"]))
+        assert locations.app_models_dir() == sandbox["models"]
+    finally:
+        locations.set_models_dir_setting(None)
 
 
 def test_require_installed_gives_paths_or_the_reason(sandbox, spec_and_files):

@@ -32,6 +32,8 @@ class Behaviour:
     status: dict[str, int] = field(default_factory=dict)
     # name -> bytes served instead of the real content
     replace: dict[str, bytes] = field(default_factory=dict)
+    # names answered with a redirect to /cdn/<name>, as Hugging Face sends files to its CDN
+    redirect: set[str] = field(default_factory=set)
 
 
 class WeightsServer:
@@ -90,6 +92,9 @@ class WeightsServer:
                 h.close_connection = True
                 h.connection.shutdown(socket.SHUT_RDWR)
 
+        if name in b.redirect:
+            return answer(302, b"", {"Location": f"/cdn/{urllib.parse.quote(name)}"})
+        name = name[len("cdn/"):] if name.startswith("cdn/") else name
         if name in b.status:
             return answer(b.status[name], b"no such luck", {})
         if name not in self.files:
