@@ -217,6 +217,25 @@ class Downloader:
             raise DownloadError(f"Cannot create the folder {final.parent}: {e.strerror or e}. "
                                 "Choose a models folder you can write to.") from None
         part = part_path(final)
+        lock = _PartLock(part.with_name(part.name + ".lock"))
+        try:
+            locked = lock.acquire()
+        except OSError as e:
+            raise DownloadError(f"Cannot write in {final.parent}: {e.strerror or e}. "
+                                "Choose a models folder you can write to.") from None
+        if not locked:
+            raise DownloadError(
+                f"{wf.name} is already being downloaded (by another window or command). "
+                "Wait for that download to finish, then try again.")
+        done = False
+        try:
+            done = self._fetch_locked(wf, url, part, final, index, count, result)
+            return done
+        finally:
+            lock.release(remove=done)
+
+    def _fetch_locked(self, wf: WeightFile, url: str, part: Path, final: Path, index: int,
+                      count: int, result: DownloadResult) -> bool:
         digest = hashlib.sha256()
         have = part.stat().st_size if part.is_file() else 0
         if have:
@@ -377,6 +396,48 @@ def download_model(
     if base_url is not None and url_for is None:
         url_for = lambda wf: base_url.rstrip("/") + "/" + urllib.parse.quote(wf.name)  # noqa: E731
     return Downloader(on_progress, cancel, url_for).download_model(model, weights_dir)
+
+
+class _PartLock:
+    """Keeps two downloads (two windows, or two models sharing the decoder) off one `.part`.
+
+    An OS lock, so it vanishes with a crashed process. The lock file goes once its
+    weights are in place; one left by a crash is harmless and reused.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = None
+
+    def acquire(self) -> bool:
+        """False if someone else holds it; OSError if the folder cannot be written."""
+        f = open(self.path, "a+b")
+        try:
+            if os.name == "nt":
+                import msvcrt
+                f.seek(0)
+                msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            return False
+        self._file = f
+        return True
+
+    def release(self, remove: bool = False) -> None:
+        if self._file is None:
+            return
+        if remove and os.name != "nt":
+            _remove(self.path)  # while still held, so no one locks a file about to vanish
+        self._file.close()  # closing drops the lock on every platform
+        self._file = None
+        if remove and os.name == "nt":
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass  # another process has it open: it is that one's to clean
 
 
 def _write_all(out: BinaryIO, data: bytes) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from engine.events import CancelToken
 from engine.models.download import Downloader, download_model
-from engine.models.errors import ChecksumMismatch, DiskFull, HttpError, NetworkError
+from engine.models.errors import ChecksumMismatch, DiskFull, DownloadError, HttpError, NetworkError
 from engine.models.locations import find_file, search_dirs
 from engine.models.status import model_status
 from tests.engine.weights_server import (  # noqa: F401  (fixtures)
@@ -265,6 +265,26 @@ def test_a_part_that_does_not_match_is_fetched_again(sandbox, server, spec_and_f
     # The mismatch was caught and cleaned up; the next try starts from zero and succeeds.
     _downloader(server).download_model(spec)
     assert _installed_bytes(spec, "enc.h5") == contents["enc.h5"]
+
+
+def test_two_downloads_of_one_file_do_not_mix(sandbox, server, spec_and_files):
+    """Two windows, or sd-v1.4 and sd-v2.1 fetching their shared decoder at once."""
+    spec, contents = spec_and_files
+    first = _downloader(server)
+    inner_error = []
+
+    def meanwhile(p):
+        if p.file_name == "enc.h5" and not inner_error:
+            try:
+                _downloader(server).download_model(spec)
+            except DownloadError as e:
+                inner_error.append(e)
+
+    first.on_progress = meanwhile
+    first.download_model(spec)
+    assert inner_error and "already being downloaded" in str(inner_error[0])
+    assert _installed_bytes(spec, "enc.h5") == contents["enc.h5"]
+    assert not list(sandbox["models"].glob("*.lock"))  # tidied once the files are in place
 
 
 def test_the_guard_refuses_addresses_beyond_loopback(loopback_only):
