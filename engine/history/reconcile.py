@@ -80,7 +80,8 @@ def open_or_set_aside(location: HistoryLocation) -> Optional[Path]:
     """
     db_path = location.db_path
     if not db_path.exists():
-        # A WAL without its database would be replayed into the new, empty one.
+        # A WAL without its database belongs to nothing now. SQLite ignored one beside a
+        # new, empty file in our trials; not leaving that to chance costs nothing.
         for suffix in ("-wal", "-shm"):
             Path(str(db_path) + suffix).unlink(missing_ok=True)
     damaged = None
@@ -169,6 +170,8 @@ def reconcile(conn: sqlite3.Connection, location: HistoryLocation) -> ReconcileR
                 conn.execute("UPDATE images SET missing = 1 WHERE id = ?", (image_id,))
                 report.marked_missing += 1
 
+    # One stamp for the whole run, so the trash found today is one "undo" away, not one per file.
+    found_at = time.time()
     pending = sorted(unknown.items())
     for start in range(0, len(pending), IMPORT_BATCH):
         batch = []
@@ -180,12 +183,12 @@ def reconcile(conn: sqlite3.Connection, location: HistoryLocation) -> ReconcileR
                 report.skipped.append((rel, str(error) or type(error).__name__))
         with transaction(conn):
             for rel, path, meta in batch:
-                if _import(conn, rel, path, meta):
+                if _import(conn, rel, path, meta, found_at):
                     report.imported += 1
     return report
 
 
-def _import(conn: sqlite3.Connection, rel: str, path: Path, meta) -> bool:
+def _import(conn: sqlite3.Connection, rel: str, path: Path, meta, found_at: float) -> bool:
     """One file into the database from its own metadata; False if a writer got there first."""
     if conn.execute("SELECT 1 FROM images WHERE path = ?", (rel,)).fetchone():
         return False
@@ -215,7 +218,7 @@ def _import(conn: sqlite3.Connection, rel: str, path: Path, meta) -> bool:
              batch_request.to_json() if batch_request else None,
              meta.model_label or "", _int64(meta.batch_seed)),
         ).lastrowid
-    deleted_at = time.time() if _in_trash(rel) else None
+    deleted_at = found_at if _in_trash(rel) else None
     conn.execute(
         """INSERT INTO images (generation_id, path, seed, width, height, created, deleted_at)
            VALUES (?, ?, ?, ?, ?, ?, ?)""",
