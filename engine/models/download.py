@@ -201,10 +201,10 @@ class Downloader:
                     f"is needed in {folder}, but only {human_size(free)} is free. "
                     "Free some space, or choose a models folder on another disk, and try again.")
 
-    def _check_progress(self, name: str):
+    def _check_progress(self, name: str, index: int = 0, count: int = 0):
         def report(done: int, total: int) -> None:
             if self.on_progress:
-                self.on_progress(DownloadProgress(name, 0, 0, done, total, 0.0, None,
+                self.on_progress(DownloadProgress(name, index, count, done, total, 0.0, None,
                                                   done, total, phase="checking"))
         return report
 
@@ -243,7 +243,7 @@ class Downloader:
                 # Hash what is already here so the finished file needs no second read.
                 with open(part, "rb") as f:
                     hashed = 0
-                    report = self._check_progress(wf.name)
+                    report = self._check_progress(wf.name, index, count)
                     while chunk := f.read(1 << 20):
                         if self.cancel.cancelled:
                             return False

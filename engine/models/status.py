@@ -170,7 +170,8 @@ def require_installed(
     """role -> path of verified files, for the loader; raises what the person needs to hear otherwise.
 
     Hashes only files the cache does not vouch for, so the first load after a
-    download through this app costs nothing extra.
+    download through this app costs nothing extra. Raises MissingWeights,
+    CorruptWeights, or HashCancelled when `cancel` stopped the check.
     """
     spec = resolve_model(model)
     status = model_status(spec, weights_dir, True, cache, on_progress, cancel)
