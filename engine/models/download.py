@@ -27,7 +27,7 @@ from typing import BinaryIO, Callable, Optional
 from engine.events import CancelToken
 from engine.models.errors import (
     ChecksumMismatch, DiskFull, DownloadError, HttpError, NetworkError, human_size)
-from engine.models.registry import ModelSpec, WeightFile
+from engine.models.registry import WeightFile
 from engine.models.status import (
     CORRUPT, INSTALLED, UNVERIFIED, ModelLike, model_status, part_path, resolve_model)
 from engine.models.verify import HashCancelled, VerifiedCache, verify_file
