@@ -1,0 +1,446 @@
+"""The request form: prompt editors with live token counts, and every setting a request has.
+
+Validation is GenerationRequest.validate() itself, so the form and the engine
+can never disagree on what is allowed; each problem is shown under its field.
+"""
+from __future__ import annotations
+
+import random
+from typing import Callable, Optional
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QRegularExpressionValidator
+from PySide6.QtCore import QRegularExpression
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+                               QLabel, QLineEdit, QPlainTextEdit, QSpinBox, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from engine.request import MAX_SEED, MAX_TOKENS, GenerationRequest, Problem
+
+# (label, width, height); "Custom" keeps whatever the spin boxes hold.
+SIZE_PRESETS = [
+    ("Square 512", 512, 512),
+    ("Portrait 512\u00d7768", 512, 768),
+    ("Landscape 768\u00d7512", 768, 512),
+    ("Square 768", 768, 768),
+    ("Small 256", 256, 256),
+    ("Tiny 128 (quick tests)", 128, 128),
+]
+CUSTOM = "Custom\u2026"
+
+# model id, text -> token count, or None while that model's tokenizer is not available
+TokenCounter = Callable[[str, str], Optional[int]]
+
+
+class PromptEdit(QPlainTextEdit):
+    """A prompt box where Ctrl+Enter submits instead of inserting a line break."""
+
+    submit = Signal()
+
+    def __init__(self, placeholder: str, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setPlaceholderText(placeholder)
+        self.setTabChangesFocus(True)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and \
+                event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.submit.emit()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+
+class SeedEdit(QWidget):
+    """Digits in a line edit: QSpinBox stops at 2**31 - 1, and seeds go to 2**32 - 1 (or beyond)."""
+
+    changed = Signal()
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.edit = QLineEdit("0")
+        self.edit.setObjectName("seed")
+        self.edit.setValidator(QRegularExpressionValidator(QRegularExpression(r"\d{0,20}")))
+        self.edit.setToolTip(f"Seed, 0 to {MAX_SEED}. The same seed and settings give the same image.")
+        self.dice = QToolButton()
+        self.dice.setText("\u2684")
+        self.dice.setObjectName("randomizeSeed")
+        self.dice.setToolTip("New random seed")
+        self.lock = QCheckBox("Lock")
+        self.lock.setObjectName("lockSeed")
+        self.lock.setToolTip("Keep this seed for the next generations; unlocked, each Generate draws a new one.")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.edit, 1)
+        row.addWidget(self.dice)
+        row.addWidget(self.lock)
+        self.edit.textChanged.connect(self.changed)
+        self.dice.clicked.connect(self.randomize)
+
+    def value(self) -> Optional[int]:
+        text = self.edit.text().strip()
+        return int(text) if text else None
+
+    def set_value(self, seed: int) -> None:
+        self.edit.setText(str(int(seed)))
+
+    def randomize(self) -> int:
+        seed = random.randrange(MAX_SEED + 1)
+        self.set_value(seed)
+        return seed
+
+    @property
+    def locked(self) -> bool:
+        return self.lock.isChecked()
+
+
+def _error_label(name: str) -> QLabel:
+    label = QLabel()
+    label.setObjectName(f"error_{name}")
+    label.setProperty("role", "fieldError")
+    label.setWordWrap(True)
+    label.setVisible(False)
+    return label
+
+
+class GenerationForm(QWidget):
+    changed = Signal()
+    submit_requested = Signal()
+
+    def __init__(self, models: list[tuple[str, str]], count_tokens: Optional[TokenCounter] = None,
+                 parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self._count_tokens = count_tokens
+        self._max_tokens: Callable[[str], int] = lambda model: MAX_TOKENS
+        self._loading = False
+        self._problems: list[Problem] = []
+
+        self.prompt = PromptEdit("Describe the image, e.g. \u201ca lighthouse at dusk, oil painting\u201d")
+        self.prompt.setObjectName("prompt")
+        self.negative = PromptEdit("What to avoid, e.g. \u201cblurry, text\u201d (optional)")
+        self.negative.setObjectName("negative_prompt")
+        for edit, lines in ((self.prompt, 5), (self.negative, 3)):
+            edit.setFixedHeight(edit.fontMetrics().lineSpacing() * lines + 14)
+        self.prompt_tokens = QLabel()
+        self.prompt_tokens.setObjectName("promptTokens")
+        self.negative_tokens = QLabel()
+        self.negative_tokens.setObjectName("negativeTokens")
+        for label in (self.prompt_tokens, self.negative_tokens):
+            label.setAlignment(Qt.AlignmentFlag.AlignRight)
+            label.setProperty("role", "tokenCount")
+
+        self.seed = SeedEdit()
+        self.steps = QSpinBox()
+        self.steps.setObjectName("steps")
+        self.steps.setRange(1, 200)
+        self.steps.setValue(25)
+        self.guidance = QDoubleSpinBox()
+        self.guidance.setObjectName("guidance")
+        self.guidance.setRange(0.0, 30.0)
+        self.guidance.setSingleStep(0.5)
+        self.guidance.setDecimals(1)
+        self.guidance.setValue(7.5)
+        self.guidance.setToolTip("How closely to follow the prompt (classifier-free guidance scale).")
+
+        self.size_preset = QComboBox()
+        self.size_preset.setObjectName("sizePreset")
+        for label, w, h in SIZE_PRESETS:
+            self.size_preset.addItem(label, (w, h))
+        self.size_preset.addItem(CUSTOM, None)
+        # Wider than the valid range on purpose: an out-of-range size gets a message, not a silent clamp.
+        self.width_box = QSpinBox()
+        self.width_box.setObjectName("width")
+        self.height_box = QSpinBox()
+        self.height_box.setObjectName("height")
+        for box in (self.width_box, self.height_box):
+            box.setRange(64, 2048)
+            box.setSingleStep(64)
+            box.setValue(512)
+            box.setSuffix(" px")
+        self.batch = QSpinBox()
+        self.batch.setObjectName("batch")
+        self.batch.setRange(1, 8)
+        self.model = QComboBox()
+        self.model.setObjectName("model")
+        self.model_note = QLabel()
+        self.model_note.setObjectName("modelNote")
+        self.model_note.setProperty("role", "hint")
+        self.model_note.setWordWrap(True)
+        self.set_models(models)
+        self.mixed_precision = QCheckBox("Mixed precision (float16)")
+        self.mixed_precision.setObjectName("mixed_precision")
+        self.mixed_precision.setToolTip("Faster and lighter on most GPUs; little gain on a CPU.")
+        self.xla = QCheckBox("XLA compilation")
+        self.xla.setObjectName("xla")
+        self.xla.setToolTip("Compiles the model once (slow first run) for faster later steps. Measure before relying on it.")
+
+        self.errors = {name: _error_label(name) for name in (
+            "prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height",
+            "batch", "model")}
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(_caption("Prompt"))
+        layout.addWidget(self.prompt)
+        layout.addWidget(self.prompt_tokens)
+        layout.addWidget(self.errors["prompt"])
+        layout.addWidget(_caption("Negative prompt"))
+        layout.addWidget(self.negative)
+        layout.addWidget(self.negative_tokens)
+        layout.addWidget(self.errors["negative_prompt"])
+
+        grid = QFormLayout()
+        grid.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        grid.addRow("Model", _stack(self.model, self.model_note, self.errors["model"]))
+        grid.addRow("Seed", _stack(self.seed, self.errors["seed"]))
+        grid.addRow("Steps", _stack(self.steps, self.errors["steps"]))
+        grid.addRow("Guidance", _stack(self.guidance, self.errors["guidance"]))
+        size_row = QWidget()
+        sr = QHBoxLayout(size_row)
+        sr.setContentsMargins(0, 0, 0, 0)
+        sr.addWidget(self.width_box)
+        sr.addWidget(QLabel("\u00d7"))
+        sr.addWidget(self.height_box)
+        grid.addRow("Size", _stack(self.size_preset, size_row, self.errors["width"],
+                                   self.errors["height"]))
+        grid.addRow("Batch", _stack(self.batch, self.errors["batch"]))
+        grid.addRow("", _stack(self.mixed_precision, self.xla))
+        layout.addLayout(grid)
+        layout.addStretch(1)
+
+        self.prompt.submit.connect(self.submit_requested)
+        self.negative.submit.connect(self.submit_requested)
+        for signal in (self.prompt.textChanged, self.negative.textChanged, self.seed.changed,
+                       self.steps.valueChanged, self.guidance.valueChanged,
+                       self.batch.valueChanged, self.model.currentIndexChanged,
+                       self.mixed_precision.toggled, self.xla.toggled):
+            signal.connect(self._on_change)
+        self.size_preset.currentIndexChanged.connect(self._on_preset)
+        self.width_box.valueChanged.connect(self._on_size_typed)
+        self.height_box.valueChanged.connect(self._on_size_typed)
+        self._on_preset()
+
+    # ---- models and token counting ---------------------------------------------------
+
+    def set_models(self, models: list[tuple[str, str]]) -> None:
+        """(id, text shown) pairs; keeps the current choice when it still exists."""
+        current = self.model.currentData()
+        self.model.blockSignals(True)
+        self.model.clear()
+        for model_id, text in models:
+            self.model.addItem(text, model_id)
+        index = self.model.findData(current)
+        self.model.setCurrentIndex(index if index >= 0 else 0)
+        self.model.blockSignals(False)
+
+    def set_model_text(self, model_id: str, text: str, note: str = "") -> None:
+        index = self.model.findData(model_id)
+        if index >= 0:
+            self.model.setItemText(index, text)
+            self.model.setItemData(index, note, Qt.ItemDataRole.ToolTipRole)
+        if model_id == self.model_id():
+            self.model_note.setText(note)
+            self.model_note.setVisible(bool(note))
+
+    def model_id(self) -> str:
+        return self.model.currentData() or ""
+
+    def select_model(self, model_id: str) -> bool:
+        index = self.model.findData(model_id)
+        if index >= 0:
+            self.model.setCurrentIndex(index)
+        return index >= 0
+
+    def set_token_counter(self, count_tokens: Optional[TokenCounter],
+                          max_tokens: Optional[Callable[[str], int]] = None) -> None:
+        self._count_tokens = count_tokens
+        if max_tokens is not None:
+            self._max_tokens = max_tokens
+        self.revalidate()
+
+    def _count(self, text: str) -> Optional[int]:
+        if self._count_tokens is None:
+            return None
+        try:
+            return self._count_tokens(self.model_id(), text)
+        except Exception:  # noqa: BLE001 - an unknown count must not break typing
+            return None
+
+    # ---- reading and filling -------------------------------------------------------
+
+    def request(self) -> GenerationRequest:
+        """What the form holds; an unreadable seed becomes -1 so validate() names it."""
+        seed = self.seed.value()
+        return GenerationRequest(
+            prompt=self.prompt.toPlainText().strip(),
+            negative_prompt=self.negative.toPlainText().strip(),
+            seed=-1 if seed is None else seed,
+            steps=self.steps.value(),
+            guidance=round(self.guidance.value(), 2),
+            width=self.width_box.value(),
+            height=self.height_box.value(),
+            batch=self.batch.value(),
+            model=self.model_id(),
+            mixed_precision=self.mixed_precision.isChecked(),
+            xla=self.xla.isChecked(),
+        )
+
+    def set_request(self, request: GenerationRequest) -> None:
+        """Fills every field, seed included, then validates once."""
+        self._loading = True
+        try:
+            self.prompt.setPlainText(request.prompt)
+            self.negative.setPlainText(request.negative_prompt)
+            self.seed.set_value(request.seed)
+            self.steps.setValue(int(request.steps))
+            self.guidance.setValue(float(request.guidance))
+            self.set_size(int(request.width), int(request.height))
+            self.batch.setValue(int(request.batch))
+            if request.model:
+                self.select_model(request.model)
+            self.mixed_precision.setChecked(bool(request.mixed_precision))
+            self.xla.setChecked(bool(request.xla))
+        finally:
+            self._loading = False
+        self._on_change()
+
+    def set_size(self, width: int, height: int) -> None:
+        index = self.size_preset.findData((width, height))
+        self.size_preset.setCurrentIndex(index if index >= 0 else self.size_preset.count() - 1)
+        self.width_box.setValue(width)
+        self.height_box.setValue(height)
+
+    # ---- validation ------------------------------------------------------------------
+
+    def problems(self) -> list[Problem]:
+        return list(self._problems)
+
+    def revalidate(self) -> list[Problem]:
+        request = self.request()
+        counts = {}
+        for name, edit, label in (("prompt", self.prompt, self.prompt_tokens),
+                                  ("negative_prompt", self.negative, self.negative_tokens)):
+            n = self._count(edit.toPlainText().strip())
+            counts[name] = n
+            limit = self._max_tokens(self.model_id())
+            if n is None:
+                label.setText(f"\u2013/{limit} tokens")
+                label.setToolTip("The token count appears once the model's tokenizer has loaded.")
+                over = False
+            else:
+                over = n > limit
+                label.setText(f"{n}/{limit} tokens" + (f" \u2014 {n - limit} over the limit" if over else ""))
+                label.setToolTip("")
+            label.setProperty("over", over)
+            label.style().unpolish(label)
+            label.style().polish(label)
+        counter = (lambda text: self._count(text)) if self._count_tokens is not None else None
+        problems = request.validate(None if counter is None else (lambda t: counter(t) or 0))
+        if self.seed.value() is None:
+            problems = [p for p in problems if p.field != "seed"]
+            problems.append(Problem("seed", "Seed is empty: type a number or press the dice."))
+        limit = self._max_tokens(self.model_id())
+        if limit != MAX_TOKENS:
+            # validate() knows Stable Diffusion's 77; a model with a shorter context says so itself.
+            for name, label in (("prompt", "Prompt"), ("negative_prompt", "Negative prompt")):
+                n = counts[name]
+                if n is not None and n > limit and not any(p.field == name for p in problems):
+                    problems.append(Problem(name, f"{label} is {n} tokens long; this model takes "
+                                                  f"{limit}. Remove {n - limit}."))
+        self._problems = problems
+        by_field: dict[str, list[str]] = {}
+        for p in problems:
+            by_field.setdefault(p.field, []).append(p.message)
+        for name, label in self.errors.items():
+            text = "\n".join(by_field.get(name, []))
+            label.setText(text)
+            label.setVisible(bool(text))
+        return problems
+
+    def _on_change(self, *_args) -> None:
+        if self._loading:
+            return
+        self.revalidate()
+        self.changed.emit()
+
+    def _on_preset(self, *_args) -> None:
+        size = self.size_preset.currentData()
+        custom = size is None
+        self.width_box.setEnabled(True)
+        self.height_box.setEnabled(True)
+        if not custom:
+            for box, value in ((self.width_box, size[0]), (self.height_box, size[1])):
+                box.blockSignals(True)
+                box.setValue(value)
+                box.blockSignals(False)
+        self._on_change()
+
+    def _on_size_typed(self, *_args) -> None:
+        # Typing a size that no preset has switches the preset to Custom.
+        index = self.size_preset.findData((self.width_box.value(), self.height_box.value()))
+        target = index if index >= 0 else self.size_preset.count() - 1
+        if target != self.size_preset.currentIndex():
+            self.size_preset.blockSignals(True)
+            self.size_preset.setCurrentIndex(target)
+            self.size_preset.blockSignals(False)
+        self._on_change()
+
+    # ---- persistence -----------------------------------------------------------------
+
+    def save_settings(self, settings: QSettings) -> None:
+        r = self.request()
+        settings.beginGroup("form")
+        for key, value in (("prompt", self.prompt.toPlainText()),
+                           ("negative_prompt", self.negative.toPlainText()),
+                           ("seed", self.seed.edit.text()), ("seed_locked", self.seed.locked),
+                           ("steps", r.steps), ("guidance", r.guidance), ("width", r.width),
+                           ("height", r.height), ("batch", r.batch), ("model", r.model),
+                           ("mixed_precision", r.mixed_precision), ("xla", r.xla)):
+            settings.setValue(key, value)
+        settings.endGroup()
+
+    def load_settings(self, settings: QSettings) -> None:
+        settings.beginGroup("form")
+        try:
+            if not settings.contains("steps"):
+                return
+            get = settings.value
+            self._loading = True
+            self.prompt.setPlainText(str(get("prompt", "")))
+            self.negative.setPlainText(str(get("negative_prompt", "")))
+            self.seed.edit.setText(str(get("seed", "0")))
+            self.seed.lock.setChecked(_bool(get("seed_locked", False)))
+            self.steps.setValue(int(get("steps", 25)))
+            self.guidance.setValue(float(get("guidance", 7.5)))
+            self.set_size(int(get("width", 512)), int(get("height", 512)))
+            self.batch.setValue(int(get("batch", 1)))
+            self.select_model(str(get("model", "")))
+            self.mixed_precision.setChecked(_bool(get("mixed_precision", False)))
+            self.xla.setChecked(_bool(get("xla", False)))
+        except (TypeError, ValueError):
+            pass  # a damaged settings file falls back to defaults for what is left
+        finally:
+            self._loading = False
+            settings.endGroup()
+        self._on_change()
+
+
+def _bool(value) -> bool:
+    # QSettings' INI backend hands booleans back as the strings "true"/"false".
+    return value is True or str(value).lower() in ("true", "1")
+
+
+def _caption(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setProperty("role", "caption")
+    return label
+
+
+def _stack(*widgets: QWidget) -> QWidget:
+    box = QWidget()
+    column = QVBoxLayout(box)
+    column.setContentsMargins(0, 0, 0, 0)
+    column.setSpacing(2)
+    for w in widgets:
+        column.addWidget(w)
+    return box

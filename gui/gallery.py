@@ -1,0 +1,250 @@
+"""The history gallery: rows paged in from the store, thumbnails made off the GUI thread.
+
+Only the rows a person scrolls to are read (canFetchMore/fetchMore), and only
+the thumbnails the view asks for are decoded, newest request first, so a
+history of 10,000 images costs what one screenful costs.
+"""
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import (QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex,
+                            QRunnable, QSize, Qt, Signal)
+from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
+
+from gui.history import Entry, HistoryView
+from gui.threads import managed_pool
+
+THUMB_SIZE = 160
+PAGE_SIZE = 200
+EntryRole = Qt.ItemDataRole.UserRole + 1
+
+
+class _Relay(QObject):
+    # Emitted from pool threads; the receiver lives on the GUI thread, so delivery is queued.
+    done = Signal(object, QImage)
+
+
+class _ThumbJob(QRunnable):
+    def __init__(self, key, path: Path, size: int, relay: _Relay) -> None:
+        super().__init__()
+        self.key, self.path, self.size, self.relay = key, path, size, relay
+
+    def run(self) -> None:
+        reader = QImageReader(str(self.path))
+        full = reader.size()
+        if full.isValid() and (full.width() > self.size or full.height() > self.size):
+            # Decoding at the small size is far cheaper than decoding whole and scaling.
+            reader.setScaledSize(full.scaled(self.size, self.size,
+                                             Qt.AspectRatioMode.KeepAspectRatio))
+        image = reader.read()
+        self.relay.done.emit(self.key, image)
+
+
+class ThumbnailLoader(QObject):
+    """An LRU of QPixmaps made on the GUI thread from QImages decoded on a private pool."""
+
+    loaded = Signal(object)  # key
+
+    def __init__(self, size: int = THUMB_SIZE, capacity: int = 3000,
+                 parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self.size = size
+        self.capacity = capacity
+        self.pool = managed_pool("thumbnails", 2)
+        self._cache: OrderedDict[Any, QPixmap] = OrderedDict()
+        self._pending: set = set()
+        self._priority = itertools.count()
+        self._relay = _Relay()
+        self._relay.done.connect(self._on_done)
+        self.decoded = 0  # how many images were decoded, for tests and the probe
+        self._closed = False
+
+    def cached(self, key) -> Optional[QPixmap]:
+        pixmap = self._cache.get(key)
+        if pixmap is not None:
+            self._cache.move_to_end(key)
+        return pixmap
+
+    def request(self, key, path: Path) -> Optional[QPixmap]:
+        pixmap = self.cached(key)
+        if pixmap is not None or key in self._pending or self._closed:
+            return pixmap
+        if len(self._pending) > 400:
+            # Fast scrolling left a backlog of rows no longer on screen: drop what has not started.
+            self.pool.clear()
+            self._pending.clear()
+        self._pending.add(key)
+        # Later requests first: what the view asks for last is what is on screen now.
+        self.pool.start(_ThumbJob(key, Path(path), self.size, self._relay),
+                        min(next(self._priority), 2**30))
+        return None
+
+    def forget(self, key) -> None:
+        self._cache.pop(key, None)
+
+    def _on_done(self, key, image: QImage) -> None:
+        self._pending.discard(key)
+        self.decoded += 1
+        if image.isNull():
+            image = QImage(self.size, self.size, QImage.Format.Format_RGB32)
+            image.fill(QColor("#55343a"))
+        self._cache[key] = QPixmap.fromImage(image)
+        while len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
+        self.loaded.emit(key)
+
+    def idle(self) -> bool:
+        return not self._pending
+
+    def shutdown(self) -> None:
+        self._closed = True
+        self.pool.clear()
+        self.pool.waitForDone()
+        self._pending.clear()
+
+
+def _placeholder(size: int) -> QPixmap:
+    pixmap = QPixmap(size, size)
+    pixmap.fill(QColor("#2b2f36"))
+    painter = QPainter(pixmap)
+    painter.setPen(QColor("#5c6370"))
+    painter.drawRect(0, 0, size - 1, size - 1)
+    painter.end()
+    return pixmap
+
+
+class GalleryModel(QAbstractListModel):
+    """Newest first; `text` is the store's full-text search, `favorites` its filter."""
+
+    def __init__(self, store: HistoryView, thumbs: ThumbnailLoader,
+                 parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.thumbs = thumbs
+        self.text = ""
+        self.favorites = False
+        self._rows: list[Entry] = []
+        self._total = 0
+        self._row_of: dict[Any, int] = {}
+        self._placeholder = _placeholder(thumbs.size)
+        thumbs.loaded.connect(self._on_thumb)
+        self.reload()
+
+    # ---- Qt model API ----------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def canFetchMore(self, parent: QModelIndex = QModelIndex()) -> bool:
+        return not parent.isValid() and len(self._rows) < self._total
+
+    def fetchMore(self, parent: QModelIndex = QModelIndex()) -> None:
+        if parent.isValid():
+            return
+        start = len(self._rows)
+        page = self.store.page(start, PAGE_SIZE, self.text, self.favorites)
+        if not page:
+            self._total = start
+            return
+        self.beginInsertRows(QModelIndex(), start, start + len(page) - 1)
+        self._rows.extend(page)
+        self._reindex(start)
+        self.endInsertRows()
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        entry = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return entry.title
+        if role == Qt.ItemDataRole.DecorationRole:
+            pixmap = self.thumbs.request(entry.id, entry.thumbnail or entry.path)
+            return pixmap if pixmap is not None else self._placeholder
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return entry.parameters or entry.request.prompt
+        if role == EntryRole:
+            return entry
+        return None
+
+    # ---- changes -----------------------------------------------------------------------
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    def entry(self, row: int) -> Optional[Entry]:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def row_of(self, entry_id) -> int:
+        return self._row_of.get(entry_id, -1)
+
+    def set_filters(self, text: str, favorites: bool) -> None:
+        if (text, favorites) != (self.text, self.favorites):
+            self.text, self.favorites = text, favorites
+            self.reload()
+
+    def reload(self) -> None:
+        self.beginResetModel()
+        self._total = self.store.count(self.text, self.favorites)
+        self._rows = self.store.page(0, PAGE_SIZE, self.text, self.favorites) if self._total else []
+        self._reindex(0)
+        self.endResetModel()
+
+    def add_newest(self) -> int:
+        """Rows that appeared at the top since the last look; keeps the loaded ones as they are."""
+        total = self.store.count(self.text, self.favorites)
+        new = total - self._total
+        if new <= 0:
+            return 0
+        fresh = self.store.page(0, new, self.text, self.favorites)
+        known = set(self._row_of)
+        fresh = [e for e in fresh if e.id not in known]
+        if not fresh:
+            self._total = total
+            return 0
+        self.beginInsertRows(QModelIndex(), 0, len(fresh) - 1)
+        self._rows[0:0] = fresh
+        self._total = total
+        self._reindex(0)
+        self.endInsertRows()
+        return len(fresh)
+
+    def refresh_entry(self, entry_id) -> None:
+        row = self.row_of(entry_id)
+        if row < 0:
+            return
+        entry = self.store.get(entry_id)
+        if entry is None or (self.favorites and not entry.favorite):
+            self.remove_entry(entry_id)
+            return
+        self._rows[row] = entry
+        index = self.index(row)
+        self.dataChanged.emit(index, index)
+
+    def remove_entry(self, entry_id) -> None:
+        row = self.row_of(entry_id)
+        if row < 0:
+            return
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._rows[row]
+        self._row_of.pop(entry_id, None)
+        self._total -= 1
+        self._reindex(row)
+        self.endRemoveRows()
+        self.thumbs.forget(entry_id)
+
+    def _reindex(self, start: int) -> None:
+        if start == 0:
+            self._row_of = {}
+        for i in range(start, len(self._rows)):
+            self._row_of[self._rows[i].id] = i
+
+    def _on_thumb(self, key) -> None:
+        row = self._row_of.get(key, -1)
+        if row >= 0:
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])

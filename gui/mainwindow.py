@@ -1,0 +1,603 @@
+"""The main window: the form on the left, progress and preview in the middle, the gallery on the right."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListView,
+                               QMainWindow, QProgressBar, QPushButton, QScrollArea, QSplitter,
+                               QStackedWidget, QVBoxLayout, QWidget)
+
+from engine.request import GenerationRequest
+from gui.form import GenerationForm
+from gui.gallery import EntryRole, GalleryModel, ThumbnailLoader
+from gui.history import Entry, export_copies
+from gui.panels import Banner, DetailsPane, FirstRunPanel, QueuePanel
+from gui.services import DEMO_MODEL_ID, ModelInfo, Services
+from gui.worker import GenerationWorker, JobOutcome, JobProgress, WorkerHost, format_duration
+
+log = logging.getLogger(__name__)
+
+STATE_MARKS = {"installed": "\u2713", "unverified": "\u2713", "missing": "\u2193 not installed",
+               "partial": "\u2193 download incomplete", "corrupt": "\u26a0 damaged",
+               "unknown": ""}
+
+
+def model_text(info: ModelInfo) -> str:
+    mark = STATE_MARKS.get(info.state, info.state)
+    return f"{info.label}  {mark}".strip()
+
+
+class PreviewLabel(QLabel):
+    """Keeps the latest image and scales it to whatever room the splitter gives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("preview")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(256, 256)
+        self._pixmap: Optional[QPixmap] = None
+        self.setText("Your image appears here.\n\nWrite a prompt and press Ctrl+Enter.")
+
+    def set_image(self, pixmap: Optional[QPixmap]) -> None:
+        self._pixmap = pixmap
+        self._rescale()
+
+    def current(self) -> Optional[QPixmap]:
+        return self._pixmap
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._pixmap is None or self._pixmap.isNull():
+            return
+        # Previews are tiny (a few dozen pixels): scale them up smoothly rather than as blocks.
+        self.setPixmap(self._pixmap.scaled(self.size() - QSize(8, 8),
+                                           Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.SmoothTransformation))
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, services: Services, settings: QSettings, load_engine_now: bool = True) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("SD Desk")
+        self.setAcceptDrops(True)
+        self.services = services
+        self.settings = settings
+        self.device = ""
+        self.current_job: Optional[int] = None
+        self.last_outcome: Optional[JobOutcome] = None
+        self._closing = False
+        self._undo: list[Entry] = []
+        self._models: dict[str, ModelInfo] = {}
+
+        self.banner = Banner()
+        self.form = GenerationForm([])
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setObjectName("generateButton")
+        self.generate_button.setToolTip("Generate (Ctrl+Enter)")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.setToolTip("Stop the running generation (Esc)")
+        self.cancel_button.setEnabled(False)
+        self.why_disabled = QLabel()
+        self.why_disabled.setObjectName("whyDisabled")
+        self.why_disabled.setProperty("role", "fieldError")
+        self.why_disabled.setWordWrap(True)
+
+        self.preview = PreviewLabel()
+        self.phase = QLabel("Idle")
+        self.phase.setObjectName("phase")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setObjectName("progress")
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.queue_panel = QueuePanel()
+        self.first_run = FirstRunPanel(services.download)
+        self.center_stack = QStackedWidget()
+        self.center_stack.addWidget(self.preview)
+        self.center_stack.addWidget(self.first_run)
+
+        self.search = QLineEdit()
+        self.search.setObjectName("search")
+        self.search.setPlaceholderText("Search prompts\u2026")
+        self.search.setClearButtonEnabled(True)
+        self.favorites_only = QCheckBox("Favorites")
+        self.favorites_only.setObjectName("favoritesOnly")
+        self.gallery_view = QListView()
+        self.gallery_view.setObjectName("gallery")
+        self.gallery_count = QLabel()
+        self.gallery_count.setProperty("role", "hint")
+        self.details = DetailsPane()
+
+        self.thumbs = ThumbnailLoader(parent=self)
+        self.store = None
+        self.gallery: Optional[GalleryModel] = None
+        self._open_gallery()
+
+        self._build_layout()
+        self.device_label = QLabel("Starting the engine\u2026")
+        self.device_label.setObjectName("deviceLabel")
+        self.statusBar().addPermanentWidget(self.device_label)
+
+        self.refresh_models()
+        self.form.load_settings(settings)
+        self._restore_geometry()
+
+        self.worker = GenerationWorker(services.engine_factory, services.history_factory,
+                                       warm_models=tuple(self._models))
+        self._connect()
+        self.host = WorkerHost(self.worker, load_engine_now=load_engine_now)
+        self._update_generate()
+        self._update_first_run()
+
+    # ---- construction --------------------------------------------------------------------
+
+    def _open_gallery(self) -> None:
+        if self.services.history_factory is None:
+            return
+        try:
+            self.store = self.services.history_factory()
+        except Exception as error:  # noqa: BLE001 - the window works without a gallery
+            log.exception("history store failed to open")
+            self.banner.show_message("error", "History unavailable", str(error))
+            return
+        self.gallery = GalleryModel(self.store, self.thumbs, self)
+        self.gallery_view.setModel(self.gallery)
+
+    def _build_layout(self) -> None:
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.form)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        lv.addWidget(scroll, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button, 1)
+        buttons.addWidget(self.cancel_button)
+        lv.addLayout(buttons)
+        lv.addWidget(self.why_disabled)
+
+        center = QWidget()
+        cv = QVBoxLayout(center)
+        cv.addWidget(self.banner)
+        cv.addWidget(self.center_stack, 1)
+        cv.addWidget(self.phase)
+        cv.addWidget(self.progress_bar)
+        cv.addWidget(self.queue_panel)
+
+        v = self.gallery_view
+        v.setViewMode(QListView.ViewMode.IconMode)
+        v.setResizeMode(QListView.ResizeMode.Adjust)
+        v.setMovement(QListView.Movement.Static)
+        v.setUniformItemSizes(True)  # lets the view skip measuring 10,000 rows
+        v.setLayoutMode(QListView.LayoutMode.Batched)
+        v.setBatchSize(200)
+        v.setIconSize(QSize(self.thumbs.size, self.thumbs.size))
+        v.setGridSize(QSize(self.thumbs.size + 16, self.thumbs.size + 36))
+        v.setWordWrap(False)
+        v.setTextElideMode(Qt.TextElideMode.ElideRight)
+        v.setSelectionMode(QListView.SelectionMode.SingleSelection)
+        right_top = QWidget()
+        rv = QVBoxLayout(right_top)
+        rv.setContentsMargins(0, 0, 0, 0)
+        search_row = QHBoxLayout()
+        search_row.addWidget(self.search, 1)
+        search_row.addWidget(self.favorites_only)
+        rv.addLayout(search_row)
+        rv.addWidget(v, 1)
+        rv.addWidget(self.gallery_count)
+        self.right = QSplitter(Qt.Orientation.Vertical)
+        self.right.addWidget(right_top)
+        self.right.addWidget(self.details)
+        self.right.setStretchFactor(0, 3)
+        self.right.setStretchFactor(1, 2)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(center)
+        self.splitter.addWidget(self.right)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(2, 2)
+        self.splitter.setSizes([380, 560, 520])
+        self.setCentralWidget(self.splitter)
+        self._update_gallery_count()
+
+    def _connect(self) -> None:
+        w = self.worker
+        # Bound methods only: a lambda connected to a worker signal would run on the worker thread.
+        w.engine_loading.connect(self._on_engine_loading)
+        w.engine_ready.connect(self._on_engine_ready)
+        w.engine_failed.connect(self._on_engine_failed)
+        w.queue.changed.connect(self._refresh_queue)
+        w.started.connect(self._on_started)
+        w.progress.connect(self._on_progress)
+        w.preview.connect(self._on_preview)
+        w.finished.connect(self._on_finished)
+        w.failed.connect(self._on_failed)
+        w.cancelled.connect(self._on_cancelled)
+        w.idle.connect(self._update_generate)
+
+        self.form.changed.connect(self._update_generate)
+        self.form.model.currentIndexChanged.connect(lambda *_: self._update_first_run())
+        self.form.submit_requested.connect(self.generate)
+        self.generate_button.clicked.connect(self.generate)
+        self.cancel_button.clicked.connect(self.cancel)
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, activated=self.generate)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.cancel)
+        QShortcut(QKeySequence.StandardKey.Undo, self.gallery_view, activated=self.undo_delete)
+        # Through the window's own methods: a slot of the worker object would be queued
+        # to the worker's thread, which is busy inside generate() until the job ends.
+        self.queue_panel.remove.connect(self.remove_job)
+        self.queue_panel.move.connect(self.move_job)
+
+        self._search_timer = QTimer(self, singleShot=True, interval=250)
+        self._search_timer.timeout.connect(self._apply_filters)
+        self.search.textChanged.connect(lambda *_: self._search_timer.start())
+        self.favorites_only.toggled.connect(lambda *_: self._apply_filters())
+        self.gallery_view.selectionModel() and self.gallery_view.selectionModel().currentChanged.connect(
+            lambda current, _previous: self._show_details(current.row()))
+        self.details.reuse.connect(self.reuse)
+        self.details.favorite.connect(self.set_favorite)
+        self.details.delete.connect(self.delete_entry)
+        self.details.export.connect(self.export_entry)
+        self.banner.action.connect(self._on_banner_action)
+        self.first_run.installed.connect(lambda _id: self.refresh_models())
+        self.first_run.use_demo.connect(lambda: self.form.select_model(DEMO_MODEL_ID))
+        self.first_run.import_requested.connect(self._import_folder)
+        if self.gallery is not None:
+            self.gallery.rowsInserted.connect(lambda *_: self._update_gallery_count())
+            self.gallery.rowsRemoved.connect(lambda *_: self._update_gallery_count())
+            self.gallery.modelReset.connect(self._update_gallery_count)
+
+    # ---- models --------------------------------------------------------------------------
+
+    def refresh_models(self) -> None:
+        try:
+            infos = self.services.models()
+        except Exception as error:  # noqa: BLE001
+            log.exception("listing models failed")
+            infos = []
+            self.banner.show_message("error", "Models unavailable", str(error))
+        self._models = {m.id: m for m in infos}
+        chosen = self.form.model_id()
+        self.form.set_models([(m.id, model_text(m)) for m in infos])
+        if not chosen:
+            self.form.select_model(self._default_model(infos))
+        for m in infos:
+            note = "" if m.usable else m.summary
+            self.form.set_model_text(m.id, model_text(m), note)
+        self._update_first_run()
+        self._update_generate()
+
+    def _default_model(self, infos: list[ModelInfo]) -> str:
+        """An installed Stable Diffusion model, else the demo, else the first listed."""
+        usable = [m for m in infos if m.state == "installed" and m.id != DEMO_MODEL_ID]
+        if usable:
+            return usable[0].id
+        if DEMO_MODEL_ID in self._models:
+            return DEMO_MODEL_ID
+        return infos[0].id if infos else ""
+
+    def chosen_model(self) -> Optional[ModelInfo]:
+        return self._models.get(self.form.model_id())
+
+    def _update_first_run(self) -> None:
+        model = self.chosen_model()
+        needs_weights = model is not None and not model.usable
+        if needs_weights:
+            self.first_run.set_model(model, DEMO_MODEL_ID in self._models)
+        self.center_stack.setCurrentWidget(self.first_run if needs_weights else self.preview)
+        self._update_generate()
+
+    def _import_folder(self, model_id: str) -> None:
+        if self.services.import_folder is None:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Folder that holds the weight files")
+        if not folder:
+            return
+        try:
+            self.services.import_folder(model_id, Path(folder))
+        except Exception as error:  # noqa: BLE001 - shown to the person
+            self.banner.show_message("error", "Import failed", str(error))
+            return
+        self.refresh_models()
+
+    # ---- generating ----------------------------------------------------------------------
+
+    def why_not(self) -> str:
+        """Why Generate is disabled, in words; empty when it is enabled."""
+        problems = self.form.problems()
+        if problems:
+            first = problems[0].message
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            return first + more
+        model = self.chosen_model()
+        if model is not None and not model.usable:
+            return f"{model.label} has no weights yet: download or import them, or pick another model."
+        if self._closing:
+            return "Closing\u2026"
+        return ""
+
+    def _update_generate(self, *_args) -> None:
+        reason = self.why_not()
+        self.generate_button.setEnabled(not reason)
+        self.why_disabled.setText(reason)
+        self.why_disabled.setVisible(bool(reason))
+        self.generate_button.setToolTip(reason or "Generate (Ctrl+Enter)")
+        busy = self.current_job is not None
+        self.generate_button.setText("Add to queue" if busy else "Generate")
+        self.cancel_button.setEnabled(busy)
+
+    def generate(self) -> Optional[int]:
+        self.form.revalidate()
+        self._update_generate()
+        if not self.generate_button.isEnabled():
+            return None
+        if not self.form.seed.locked:
+            # Unlocked means a fresh seed per Generate, written into the field so it is never a mystery.
+            self.form.seed.randomize()
+        request = self.form.request()
+        if self.form.revalidate():
+            return None
+        return self.worker.submit(request)
+
+    def remove_job(self, job_id: int) -> None:
+        self.worker.remove(job_id)
+
+    def move_job(self, job_id: int, delta: int) -> None:
+        self.worker.move(job_id, delta)
+
+    def cancel(self) -> None:
+        # Asks the worker, not self.current_job: its "started" may still be on its way here.
+        if self.worker.cancel():
+            self.phase.setText("Cancelling after this step\u2026")
+
+    def _on_engine_loading(self) -> None:
+        self.device_label.setText("Loading the engine\u2026")
+
+    def _on_engine_ready(self, device: str) -> None:
+        self.device = device
+        self.device_label.setText(f"Engine ready \u00b7 {device}")
+        engine = self.worker.engine
+        max_tokens = getattr(engine, "max_tokens", None)
+        self.form.set_token_counter(
+            lambda model, text: engine.count_tokens(model, text),
+            (lambda model: max_tokens(model)) if callable(max_tokens) else None)
+        self._update_generate()
+
+    def _on_engine_failed(self, title: str, message: str) -> None:
+        self.device_label.setText("Engine unavailable")
+        self.banner.show_message("error", title, message)
+
+    def _refresh_queue(self) -> None:
+        self.queue_panel.set_jobs(self.worker.queue.snapshot())
+
+    def _on_started(self, job_id: int) -> None:
+        self.current_job = job_id
+        self.phase.setText("Starting\u2026")
+        self.progress_bar.setRange(0, 0)
+        if self.center_stack.currentWidget() is not self.preview:
+            self.center_stack.setCurrentWidget(self.preview)
+        self._update_generate()
+
+    def _on_progress(self, p: JobProgress) -> None:
+        if p.job_id != self.current_job:
+            return
+        self.phase.setText(p.describe())
+        if p.phase == "denoising" and p.total:
+            self.progress_bar.setRange(0, p.total)
+            self.progress_bar.setValue(p.step)
+        elif p.phase in ("decoding", "saving"):
+            self.progress_bar.setRange(0, max(1, p.total))
+            self.progress_bar.setValue(p.total)
+        else:
+            self.progress_bar.setRange(0, 0)  # busy: loading and encoding have no steps
+
+    def _on_preview(self, job_id: int, image: QImage) -> None:
+        if job_id == self.current_job:
+            self.preview.set_image(QPixmap.fromImage(image))
+
+    def _job_over(self, text: str) -> None:
+        self.current_job = None
+        self.phase.setText(text)
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self._update_generate()
+        self._update_first_run()
+
+    def _on_finished(self, outcome: JobOutcome) -> None:
+        self.last_outcome = outcome
+        if outcome.images:
+            tiles = outcome.images
+            self.preview.set_image(QPixmap.fromImage(tiles[0]) if len(tiles) == 1
+                                   else QPixmap.fromImage(_tile(tiles)))
+        n = len(outcome.images)
+        self._job_over(f"Done: {n} image{'s' if n != 1 else ''} in {format_duration(outcome.seconds)}")
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(1)
+        if self.gallery is not None:
+            self.gallery.add_newest()
+            if outcome.entry_ids:
+                row = self.gallery.row_of(outcome.entry_ids[0])
+                if row >= 0:
+                    self.gallery_view.setCurrentIndex(self.gallery.index(row))
+                    self.gallery_view.scrollTo(self.gallery.index(row))
+
+    def _on_failed(self, job_id: int, title: str, message: str) -> None:
+        self.banner.show_message("error", title, message)
+        if job_id == self.current_job:
+            self._job_over(f"Failed: {title}")
+
+    def _on_cancelled(self, job_id: int) -> None:
+        if job_id == self.current_job:
+            self._job_over("Cancelled")
+
+    # ---- gallery -------------------------------------------------------------------------
+
+    def _apply_filters(self) -> None:
+        if self.gallery is not None:
+            self.gallery.set_filters(self.search.text().strip(), self.favorites_only.isChecked())
+            self.details.show_entry(None)
+
+    def _update_gallery_count(self) -> None:
+        if self.gallery is None:
+            self.gallery_count.setText("History is not available in this build.")
+            return
+        total = self.gallery.total
+        filtered = bool(self.gallery.text or self.gallery.favorites)
+        self.gallery_count.setText(
+            f"{total} image{'s' if total != 1 else ''}" + (" match" if filtered else "")
+            if total else ("Nothing matches." if filtered else
+                           "No images yet: what you make is kept here."))
+
+    def _show_details(self, row: int) -> None:
+        entry = self.gallery.entry(row) if self.gallery is not None else None
+        pixmap = None
+        if entry is not None:
+            image = QImage(str(entry.path))
+            if not image.isNull():
+                pixmap = QPixmap.fromImage(image).scaled(
+                    QSize(320, 320), Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation)
+        self.details.show_entry(entry, pixmap)
+
+    def selected_entry(self) -> Optional[Entry]:
+        index = self.gallery_view.currentIndex()
+        return index.data(EntryRole) if index.isValid() else None
+
+    def reuse(self, entry: Entry) -> None:
+        request = entry.request
+        if request.model not in self._models:
+            request = request.replace(model=self.form.model_id())
+        self.form.set_request(request)
+        self.form.seed.lock.setChecked(True)  # reusing a seed only means something if it stays
+        self.statusBar().showMessage(f"Form filled from image {entry.id}, seed {request.seed} locked.", 5000)
+
+    def set_favorite(self, entry: Entry, value: bool) -> None:
+        self.store.set_favorite(entry.id, value)
+        self.gallery.refresh_entry(entry.id)
+        self._show_details(self.gallery_view.currentIndex().row())
+
+    def delete_entry(self, entry: Entry) -> None:
+        self.store.delete(entry.id)
+        self._undo.append(entry)
+        self.gallery.remove_entry(entry.id)
+        self._show_details(self.gallery_view.currentIndex().row())
+        self.banner.show_message("info", "", f"Deleted \u201c{entry.title}\u201d.", "Undo")
+
+    def undo_delete(self) -> None:
+        if not self._undo:
+            return
+        entry = self._undo.pop()
+        self.store.undo_delete(entry.id)
+        self.gallery.reload()
+        self.banner.hide()
+        row = self.gallery.row_of(entry.id)
+        if row >= 0:
+            self.gallery_view.setCurrentIndex(self.gallery.index(row))
+
+    def export_entry(self, entry: Entry, folder: Optional[Path] = None) -> list[Path]:
+        if folder is None:
+            chosen = QFileDialog.getExistingDirectory(self, "Export to folder")
+            if not chosen:
+                return []
+            folder = Path(chosen)
+        try:
+            paths = self.store.export([entry.id], folder) if hasattr(self.store, "export") \
+                else export_copies([entry], folder)
+        except OSError as error:
+            self.banner.show_message("error", "Export failed", str(error))
+            return []
+        self.statusBar().showMessage(f"Exported to {folder}", 5000)
+        return paths
+
+    def _on_banner_action(self) -> None:
+        if self.banner.button.text() == "Undo":
+            self.undo_delete()
+
+    # ---- drag and drop -------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(u.isLocalFile() and u.toLocalFile().lower().endswith(".png")
+               for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        pngs = [p for p in paths if p.suffix.lower() == ".png"]
+        if pngs:
+            event.acceptProposedAction()
+            self.load_recipe(pngs[0])
+
+    def load_recipe(self, path: Path) -> bool:
+        recipe = self.services.read_recipe(path, self.form.request())
+        if recipe.request is None:
+            self.banner.show_message("info", "No parameters found", recipe.note)
+            return False
+        self.form.set_request(recipe.request)
+        self.form.seed.lock.setChecked(True)
+        note = f"Form filled from {path.name}." + (f" {recipe.note}" if recipe.note else "")
+        self.banner.show_message("info", "", note)
+        return True
+
+    # ---- closing -------------------------------------------------------------------------
+
+    def _restore_geometry(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1440, 880)
+        splitter = self.settings.value("window/splitter")
+        if isinstance(splitter, QByteArray) and not splitter.isEmpty():
+            self.splitter.restoreState(splitter)
+
+    def save_settings(self) -> None:
+        self.form.save_settings(self.settings)
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/splitter", self.splitter.saveState())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._closing:
+            self._closing = True
+            self.save_settings()
+            # Hidden first: waiting for the current step to end must not look like a hang.
+            self.hide()
+            stopped = self.host.shutdown()
+            if not stopped:
+                log.error("the worker did not stop in time")
+            self.first_run.shutdown()
+            self.thumbs.shutdown()
+            closer = getattr(self.store, "close", None)
+            if closer is not None:
+                closer()
+        event.accept()
+
+
+def _tile(images: list[QImage]) -> QImage:
+    from PySide6.QtGui import QPainter
+    width = sum(i.width() for i in images)
+    height = max(i.height() for i in images)
+    out = QImage(width, height, QImage.Format.Format_RGB888)
+    painter = QPainter(out)
+    x = 0
+    for image in images:
+        painter.drawImage(x, 0, image)
+        x += image.width()
+    painter.end()
+    return out

@@ -1,0 +1,378 @@
+"""The window's smaller parts: the job queue, the image details, the first-run panel."""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QPixmap
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QPlainTextEdit, QProgressBar, QPushButton, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from engine.events import CancelToken
+from gui.history import Entry
+from gui.services import ModelInfo
+from gui.threads import managed_thread
+from gui.worker import Job, format_duration
+
+log = logging.getLogger(__name__)
+
+
+class Banner(QFrame):
+    """A message across the top: errors stay until dismissed, notes can carry an action."""
+
+    action = Signal()
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.title = QLabel()
+        self.title.setObjectName("bannerTitle")
+        self.text = QLabel()
+        self.text.setObjectName("bannerText")
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.button = QPushButton()
+        self.button.setObjectName("bannerAction")
+        self.button.clicked.connect(self.action)
+        close = QToolButton()
+        close.setText("\u2715")
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        column = QVBoxLayout()
+        column.addWidget(self.title)
+        column.addWidget(self.text)
+        row = QHBoxLayout(self)
+        row.addLayout(column, 1)
+        row.addWidget(self.button, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_message(self, kind: str, title: str, text: str, action: str = "") -> None:
+        self.setProperty("kind", kind)  # "error" or "info", styled by the stylesheet
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self.title.setText(title)
+        self.title.setVisible(bool(title))
+        self.text.setText(text)
+        self.button.setText(action)
+        self.button.setVisible(bool(action))
+        self.show()
+
+    @property
+    def kind(self) -> str:
+        return str(self.property("kind") or "")
+
+
+class QueuePanel(QWidget):
+    """Pending jobs in run order; the running one is shown above, in the progress area."""
+
+    remove = Signal(int)
+    move = Signal(int, int)
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.list = QListWidget()
+        self.list.setObjectName("queueList")
+        self.list.setMaximumHeight(120)
+        self.header = QLabel("Queue is empty")
+        self.header.setProperty("role", "caption")
+        self.up = QToolButton()
+        self.up.setText("\u25b2")
+        self.up.setToolTip("Run earlier")
+        self.down = QToolButton()
+        self.down.setText("\u25bc")
+        self.down.setToolTip("Run later")
+        self.drop = QToolButton()
+        self.drop.setText("Remove")
+        self.drop.setToolTip("Take this job out of the queue")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.header, 1)
+        for b in (self.up, self.down, self.drop):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(buttons)
+        layout.addWidget(self.list)
+        self.up.clicked.connect(lambda: self._act(lambda i: self.move.emit(i, -1)))
+        self.down.clicked.connect(lambda: self._act(lambda i: self.move.emit(i, 1)))
+        self.drop.clicked.connect(lambda: self._act(self.remove.emit))
+        self.list.currentRowChanged.connect(self._update_buttons)
+        self.set_jobs([])
+
+    def selected_id(self) -> Optional[int]:
+        item = self.list.currentItem()
+        return None if item is None else item.data(Qt.ItemDataRole.UserRole)
+
+    def _act(self, fn: Callable[[int], None]) -> None:
+        job_id = self.selected_id()
+        if job_id is not None:
+            fn(job_id)
+
+    def set_jobs(self, jobs: list[Job]) -> None:
+        keep = self.selected_id()
+        self.list.clear()
+        for job in jobs:
+            r = job.request
+            text = (f"#{job.id}  {' '.join(r.prompt.split())[:48]}  \u2014  {r.width}\u00d7{r.height}, "
+                    f"{r.steps} steps, batch {r.batch}, seed {r.seed}")
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, job.id)
+            self.list.addItem(item)
+            if job.id == keep:
+                self.list.setCurrentItem(item)
+        self.header.setText(f"Queue: {len(jobs)} waiting" if jobs else "Queue is empty")
+        self.list.setVisible(bool(jobs))
+        self._update_buttons()
+
+    def _update_buttons(self, *_args) -> None:
+        row = self.list.currentRow()
+        self.up.setEnabled(row > 0)
+        self.down.setEnabled(0 <= row < self.list.count() - 1)
+        self.drop.setEnabled(row >= 0)
+
+
+class DetailsPane(QWidget):
+    """Everything about one image, and what can be done with it."""
+
+    reuse = Signal(object)  # Entry
+    favorite = Signal(object, bool)
+    delete = Signal(object)
+    export = Signal(object)
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.entry: Optional[Entry] = None
+        self.image = QLabel("Select an image to see how it was made.")
+        self.image.setObjectName("detailsImage")
+        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image.setMinimumHeight(120)
+        self.info = QPlainTextEdit()
+        self.info.setObjectName("detailsText")
+        self.info.setReadOnly(True)
+        self.info.setMaximumHeight(130)
+        self.copy_button = QPushButton("Copy prompt")
+        self.reuse_button = QPushButton("Reuse parameters")
+        self.reuse_button.setObjectName("reuseButton")
+        self.reuse_button.setToolTip("Fill the form with this image's settings, seed included")
+        self.favorite_button = QPushButton("\u2606 Favorite")
+        self.favorite_button.setCheckable(True)
+        self.open_button = QPushButton("Open")
+        self.folder_button = QPushButton("Show in folder")
+        self.export_button = QPushButton("Export\u2026")
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setProperty("role", "danger")
+        row1 = QHBoxLayout()
+        for b in (self.reuse_button, self.copy_button, self.favorite_button):
+            row1.addWidget(b)
+        row2 = QHBoxLayout()
+        for b in (self.open_button, self.folder_button, self.export_button, self.delete_button):
+            row2.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.image, 1)
+        layout.addWidget(self.info)
+        layout.addLayout(row1)
+        layout.addLayout(row2)
+        self.copy_button.clicked.connect(self._copy)
+        self.reuse_button.clicked.connect(lambda: self.entry and self.reuse.emit(self.entry))
+        self.favorite_button.clicked.connect(
+            lambda checked: self.entry and self.favorite.emit(self.entry, checked))
+        self.delete_button.clicked.connect(lambda: self.entry and self.delete.emit(self.entry))
+        self.export_button.clicked.connect(lambda: self.entry and self.export.emit(self.entry))
+        self.open_button.clicked.connect(lambda: self.entry and open_path(self.entry.path))
+        self.folder_button.clicked.connect(lambda: self.entry and show_in_folder(self.entry.path))
+        self.show_entry(None)
+
+    def show_entry(self, entry: Optional[Entry], pixmap: Optional[QPixmap] = None) -> None:
+        self.entry = entry
+        for b in (self.copy_button, self.reuse_button, self.favorite_button, self.open_button,
+                  self.folder_button, self.export_button, self.delete_button):
+            b.setEnabled(entry is not None)
+        if entry is None:
+            self.image.setPixmap(QPixmap())
+            self.image.setText("Select an image to see how it was made.")
+            self.info.setPlainText("")
+            return
+        if pixmap is not None:
+            self.image.setPixmap(pixmap)
+        r = entry.request
+        lines = [r.prompt]
+        if r.negative_prompt:
+            lines.append(f"Negative prompt: {r.negative_prompt}")
+        lines.append(f"Seed {r.seed} \u00b7 {r.steps} steps \u00b7 guidance {r.guidance:g} \u00b7 "
+                     f"{r.width}\u00d7{r.height}")
+        lines.append(f"{entry.model_label} \u00b7 {entry.when}"
+                     + (" \u00b7 mixed precision" if r.mixed_precision else "")
+                     + (" \u00b7 XLA" if r.xla else ""))
+        lines.append(str(entry.path))
+        self.info.setPlainText("\n".join(lines))
+        self.favorite_button.setChecked(entry.favorite)
+        self.favorite_button.setText("\u2605 Favorite" if entry.favorite else "\u2606 Favorite")
+
+    def _copy(self) -> None:
+        if self.entry is not None:
+            QGuiApplication.clipboard().setText(self.entry.request.prompt)
+
+
+def open_path(path: Path) -> bool:
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+
+def show_in_folder(path: Path) -> None:
+    """Selects the file where the platform can; elsewhere opens its folder."""
+    path = Path(path)
+    try:
+        if sys.platform == "win32":
+            subprocess.Popen(["explorer", "/select,", str(path)])
+            return
+        if sys.platform == "darwin":
+            subprocess.Popen(["open", "-R", str(path)])
+            return
+    except OSError:
+        pass
+    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
+
+
+class _DownloadRunner(QObject):
+    progress = Signal(object)
+    done = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, fn, model_id: str, cancel: CancelToken) -> None:
+        super().__init__()
+        self.fn, self.model_id, self.cancel = fn, model_id, cancel
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self.fn(self.model_id, self.progress.emit, self.cancel)
+            self.done.emit(result)
+        except Exception as error:  # noqa: BLE001 - shown in the panel
+            self.failed.emit(str(error) or type(error).__name__)
+        finally:
+            self.thread().quit()
+
+
+class FirstRunPanel(QFrame):
+    """Shown when the chosen model has no weights: download, import, or try the demo."""
+
+    installed = Signal(str)  # model id, after a download or import
+    use_demo = Signal()
+    import_requested = Signal(str)  # model id
+
+    def __init__(self, download: Optional[Callable] = None, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("firstRun")
+        self._download = download
+        self._thread = None
+        self._runner = None
+        self._cancel: Optional[CancelToken] = None
+        self.model: Optional[ModelInfo] = None
+        self.title = QLabel()
+        self.title.setObjectName("firstRunTitle")
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.download_button = QPushButton("Download")
+        self.download_button.setObjectName("downloadButton")
+        self.cancel_button = QPushButton("Cancel download")
+        self.import_button = QPushButton("Import a folder\u2026")
+        self.demo_button = QPushButton("Use the built-in demo model")
+        self.demo_button.setObjectName("demoButton")
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        buttons = QHBoxLayout()
+        for b in (self.download_button, self.cancel_button, self.import_button, self.demo_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.text)
+        layout.addLayout(buttons)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        self.download_button.clicked.connect(self.start_download)
+        self.cancel_button.clicked.connect(self.cancel_download)
+        self.import_button.clicked.connect(lambda: self.model and self.import_requested.emit(self.model.id))
+        self.demo_button.clicked.connect(self.use_demo)
+        self._set_busy(False)
+
+    def set_model(self, model: ModelInfo, demo_available: bool) -> None:
+        self.model = model
+        size = f"about {model.approx_size / 1e9:.1f} GB" if model.approx_size else "a few GB"
+        self.title.setText(f"{model.label} needs its weights")
+        self.text.setText(
+            f"The weight files are not on this computer yet ({model.summary or model.state}).\n"
+            f"Download them ({size}, resumable), import a folder that already holds them, "
+            + ("or try the small built-in demo model right away." if demo_available
+               else "or choose another model."))
+        self.demo_button.setVisible(demo_available)
+        self.download_button.setEnabled(self._download is not None and not self.busy)
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.isRunning()
+
+    def start_download(self) -> None:
+        if self._download is None or self.model is None or self.busy:
+            return
+        self._cancel = CancelToken()
+        self._thread = managed_thread("download")
+        self._runner = _DownloadRunner(self._download, self.model.id, self._cancel)
+        self._runner.moveToThread(self._thread)
+        self._thread.started.connect(self._runner.run)
+        self._runner.progress.connect(self._on_progress)
+        self._runner.done.connect(self._on_done)
+        self._runner.failed.connect(self._on_failed)
+        self._thread.finished.connect(lambda: self._set_busy(False))
+        self._set_busy(True)
+        self.status.setText("Starting the download\u2026")
+        self._thread.start()
+
+    def cancel_download(self) -> None:
+        if self._cancel is not None:
+            self._cancel.cancel()
+            self.status.setText("Cancelling\u2026 what was fetched is kept, to resume later.")
+
+    def shutdown(self) -> None:
+        self.cancel_download()
+        if self._thread is not None:
+            self._thread.wait()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.download_button.setEnabled(not busy and self._download is not None)
+        self.cancel_button.setVisible(busy)
+        self.import_button.setEnabled(not busy)
+        self.bar.setVisible(busy)
+
+    def _on_progress(self, p) -> None:
+        fraction = getattr(p, "fraction", 0.0) or 0.0
+        self.bar.setValue(int(fraction * 1000))
+        eta = getattr(p, "overall_eta", None)
+        rate = getattr(p, "rate", 0.0) or 0.0
+        text = (f"{getattr(p, 'file_name', '')} ({getattr(p, 'file_index', 1)} of "
+                f"{getattr(p, 'file_count', 1)}): {fraction:.0%}")
+        if rate:
+            text += f", {rate / 1e6:.1f} MB/s"
+        if eta is not None:
+            text += f", about {format_duration(eta)} left"
+        self.status.setText(text)
+
+    def _on_done(self, result) -> None:
+        if getattr(result, "cancelled", False):
+            self.status.setText("Download cancelled; it resumes where it stopped.")
+            return
+        self.status.setText("Download complete.")
+        if self.model is not None:
+            self.installed.emit(self.model.id)
+
+    def _on_failed(self, message: str) -> None:
+        self.status.setText(f"Download failed: {message}")

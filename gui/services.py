@@ -1,0 +1,160 @@
+"""The one place the window meets the rest of the project.
+
+Everything the GUI needs from the engine, the history store and the weights
+manager goes through here, so a change in one of their interfaces touches this
+file only. Tests hand the window a Services built from fakes.
+
+Nothing here imports TensorFlow at module import time: the engine module is
+imported inside `engine_factory`, which the worker calls on its own thread.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from engine.request import GenerationRequest
+
+log = logging.getLogger(__name__)
+
+DEMO_MODEL_ID = "demo"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    label: str
+    state: str  # installed, missing, partial, corrupt, unverified, unknown
+    summary: str = ""
+    approx_size: int = 0
+
+    @property
+    def usable(self) -> bool:
+        # Unverified files are used (the engine hashes them on load); the rest need a download.
+        return self.state in ("installed", "unverified", "unknown")
+
+
+@dataclass(frozen=True)
+class DroppedRecipe:
+    request: Optional[GenerationRequest]  # None: the PNG carries no recipe
+    source: str  # "sd_desk", "parameters" or "none"
+    note: str = ""
+
+
+@dataclass
+class Services:
+    engine_factory: Callable[[], Any]  # worker thread only
+    history_factory: Optional[Callable[[], Any]]  # one store per calling thread
+    models: Callable[[], list[ModelInfo]]
+    read_recipe: Callable[[Path, GenerationRequest], DroppedRecipe]
+    download: Optional[Callable[..., Any]] = None  # (model_id, on_progress, cancel) -> result
+    import_folder: Optional[Callable[..., Any]] = None  # (model_id, folder) -> result
+    data_dir: Optional[Path] = None
+    extras: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- engine
+
+def make_engine(weights_dir: Optional[Path] = None, random_weights: bool = False):
+    """Imports TensorFlow: call on the worker thread only."""
+    from engine.pipeline import Engine
+    return Engine(weights_dir=weights_dir, random_weights=random_weights)
+
+
+def load_model_plugins() -> None:
+    """Models defined outside the registry (the built-in demo) register themselves on import."""
+    for name in ("engine.demo", "engine.demo.register"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+
+
+# ---------------------------------------------------------------- models
+
+def list_models(weights_dir: Optional[Path] = None) -> list[ModelInfo]:
+    """Cheap (no hashing), so the GUI thread may call it."""
+    from engine.models import registry
+    load_model_plugins()
+    infos = []
+    for spec in registry.all_models():
+        state, summary = "unknown", ""
+        try:
+            from engine.models.status import model_status
+            status = model_status(spec.id, weights_dir)
+            state = status.state
+            summary = status.summary() if hasattr(status, "summary") else state
+        except ImportError:
+            pass
+        except Exception as error:  # noqa: BLE001 - one odd model must not hide the others
+            log.warning("status of %s failed: %s", spec.id, error)
+        infos.append(ModelInfo(spec.id, spec.label, state, summary, spec.approx_size))
+    return infos
+
+
+def download_model(model_id: str, on_progress, cancel, weights_dir: Optional[Path] = None):
+    from engine.models.download import download_model as download
+    return download(model_id, on_progress=on_progress, cancel=cancel, weights_dir=weights_dir)
+
+
+def import_model_folder(model_id: str, folder: Path):
+    module = importlib.import_module("engine.models.importer")
+    for name in ("import_folder", "import_model", "import_from_folder"):
+        fn = getattr(module, name, None)
+        if fn is not None:
+            return fn(model_id, Path(folder))
+    raise RuntimeError("Importing a folder is not available in this build.")
+
+
+# ---------------------------------------------------------------- dropped PNGs
+
+def read_recipe(path: Path, base: GenerationRequest) -> DroppedRecipe:
+    """The request a PNG was made with, laid over `base` (the form) for what it does not say."""
+    from engine import pngmeta
+    from engine.models.registry import all_model_ids
+    try:
+        meta = pngmeta.read_png_metadata(Path(path))
+    except OSError as error:
+        return DroppedRecipe(None, "none", f"{Path(path).name} is not a readable PNG: {error}")
+    if meta.source == "sd_desk" and meta.request is not None:
+        request = meta.request
+        if request.model not in all_model_ids():
+            request = request.replace(model=base.model)
+        return DroppedRecipe(request.replace(batch=base.batch), "sd_desk")
+    if meta.source == "parameters" and meta.parameters is not None:
+        request = meta.parameters.to_request(base=base, known_models=all_model_ids())
+        note = ""
+        if meta.parameters.model and meta.parameters.model not in all_model_ids():
+            note = f"Made with {meta.parameters.model}; kept your model choice."
+        return DroppedRecipe(request.replace(batch=base.batch), "parameters", note)
+    return DroppedRecipe(None, "none",
+                         f"{Path(path).name} carries no generation parameters.")
+
+
+# ---------------------------------------------------------------- history
+
+def open_history():
+    """The real store, wrapped for the gallery; a new connection for the calling thread."""
+    from gui.history import StoreAdapter
+    module = importlib.import_module("engine.history")
+    return StoreAdapter.open(module)
+
+
+def default_services(weights_dir: Optional[Path] = None) -> Services:
+    history_factory: Optional[Callable[[], Any]] = open_history
+    try:
+        importlib.import_module("engine.history")
+    except ImportError:
+        log.warning("engine.history is not available: results will not be kept")
+        history_factory = None
+    return Services(
+        engine_factory=lambda: make_engine(weights_dir),
+        history_factory=history_factory,
+        models=lambda: list_models(weights_dir),
+        read_recipe=read_recipe,
+        download=lambda model_id, on_progress, cancel: download_model(
+            model_id, on_progress, cancel, weights_dir),
+        import_folder=import_model_folder,
+    )

@@ -1,0 +1,51 @@
+"""Fixtures for the window tests: a fake engine, an in-memory history, private settings."""
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from gui.threads import running_threads
+from tests.gui.fakes import FakeEngine, FakeHistory, fake_services
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_running():
+    """Fails a test that leaves a worker, download or thumbnail thread behind.
+
+    Autouse fixtures are set up first and torn down last, so this runs after
+    qtbot has closed the test's widgets.
+    """
+    yield
+    left = running_threads()
+    assert not left, f"threads still running after the test: {left}"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def engine():
+    return FakeEngine()
+
+
+@pytest.fixture
+def history(tmp_path):
+    return FakeHistory(tmp_path / "history")
+
+
+@pytest.fixture
+def services(engine, history):
+    return fake_services(engine, history)
+
+
+@pytest.fixture
+def window(qtbot, services, settings):
+    from gui.mainwindow import MainWindow
+    w = MainWindow(services, settings)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: bool(w.device), timeout=5000)
+    yield w
+    w.close()

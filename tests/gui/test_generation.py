@@ -1,0 +1,169 @@
+"""Prompt to progress to gallery, driven through the window with the fake engine."""
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import Qt
+
+from engine.request import MAX_SEED
+
+
+def fill(window, prompt="a red circle on a blue background", steps=4, seed=None):
+    window.form.prompt.setPlainText(prompt)
+    window.form.steps.setValue(steps)
+    window.form.set_size(128, 128)
+    if seed is not None:
+        window.form.seed.set_value(seed)
+        window.form.seed.lock.setChecked(True)
+
+
+def test_generate_shows_progress_eta_preview_and_lands_in_gallery(qtbot, window, engine, history):
+    engine.hold_at_step = 3
+    fill(window, steps=4, seed=42)
+    previews = []
+    window.worker.preview.connect(lambda job, image: previews.append(image))
+
+    with qtbot.waitSignal(window.worker.started, timeout=5000):
+        qtbot.keyClick(window.form.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    # Two steps done at 0.5 s each: two left, and no decode time known yet.
+    qtbot.waitUntil(lambda: window.phase.text().startswith("Step 2 of 4"), timeout=5000)
+    assert "about 1 s left" in window.phase.text()
+    assert window.progress_bar.maximum() == 4 and window.progress_bar.value() == 2
+    assert window.preview.current() is not None and not window.preview.current().isNull()
+    assert window.generate_button.text() == "Add to queue"
+    assert window.cancel_button.isEnabled()
+
+    with qtbot.waitSignal(window.worker.finished, timeout=5000):
+        engine.proceed.set()
+    assert len(previews) == 4
+    assert previews[0].pixelColor(0, 0) != previews[-1].pixelColor(0, 0)
+    assert engine.requests[0].seed == 42
+    assert threading.get_ident() not in engine.threads  # the engine never ran on the GUI thread
+    assert window.phase.text().startswith("Done: 1 image")
+    assert window.gallery.rowCount() == 1
+    entry = window.selected_entry()
+    assert entry is not None and entry.request.seed == 42
+    assert "Seed 42" in window.details.info.toPlainText()
+    assert not window.cancel_button.isEnabled()
+
+
+def test_eta_counts_decode_time_measured_by_the_previous_job(qtbot, window, engine):
+    fill(window, steps=2, seed=1)
+    with qtbot.waitSignal(window.worker.finished, timeout=5000):
+        window.generate()
+    etas = []
+    window.worker.progress.connect(lambda p: p.phase == "denoising" and etas.append(p.eta_seconds))
+    with qtbot.waitSignal(window.worker.finished, timeout=5000):
+        window.generate()
+    # Step 1 of 2 at 0.5 s a step, plus the 1 s the first job's decode took.
+    assert etas == [1.5, 1.0]
+
+
+def test_jobs_queue_while_one_runs_and_can_be_reordered_and_removed(qtbot, window, engine):
+    engine.hold_at_step = 1
+    fill(window, prompt="first", steps=2, seed=1)
+    window.generate()
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    ids = {}
+    for name in ("second", "third", "fourth"):
+        window.form.prompt.setPlainText(name)
+        ids[name] = window.generate()
+    assert window.queue_panel.list.count() == 3
+    assert window.queue_panel.header.text() == "Queue: 3 waiting"
+
+    window.queue_panel.list.setCurrentRow(2)  # "fourth"
+    qtbot.mouseClick(window.queue_panel.up, Qt.MouseButton.LeftButton)
+    window.queue_panel.list.setCurrentRow(0)  # "second"
+    with qtbot.waitSignal(window.worker.queue.removed, timeout=2000):
+        qtbot.mouseClick(window.queue_panel.drop, Qt.MouseButton.LeftButton)
+    assert [item.text().split()[0] for item in
+            (window.queue_panel.list.item(i) for i in range(window.queue_panel.list.count()))] \
+        == [f"#{ids['fourth']}", f"#{ids['third']}"]
+
+    engine.hold_at_step = None
+    done = []
+    window.worker.finished.connect(lambda o: done.append(o.request.prompt))
+    engine.proceed.set()
+    qtbot.waitUntil(lambda: len(done) == 3, timeout=5000)
+    assert done == ["first", "fourth", "third"]
+    assert window.queue_panel.list.count() == 0
+
+
+def test_escape_cancels_the_running_job_and_saves_nothing(qtbot, window, engine, history):
+    engine.hold_at_step = 2
+    fill(window, steps=5)
+    window.generate()
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    with qtbot.waitSignal(window.worker.cancelled, timeout=5000):
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert window.phase.text() == "Cancelled"
+    assert history.count() == 0
+    assert window.gallery.rowCount() == 0
+    assert window.generate_button.text() == "Generate"
+
+
+def test_errors_are_shown_and_the_queue_goes_on(qtbot, window, engine):
+    engine.hold_at_step = 1
+    fill(window, prompt="held first", steps=2)
+    window.generate()
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    for prompt in ("oom please", "missing weights", "a fine picture"):
+        window.form.prompt.setPlainText(prompt)
+        window.generate()
+    failures, finished = [], []
+    window.worker.failed.connect(lambda job, title, msg: failures.append(title))
+    window.worker.finished.connect(finished.append)
+    engine.hold_at_step = None
+    engine.proceed.set()
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=5000)
+    assert failures == ["Out of memory", "Missing model weights"]
+    assert [o.request.prompt for o in finished] == ["held first", "a fine picture"]
+    # The banner shows the last error; the app stayed usable and made the third image.
+    assert window.banner.isVisible() and window.banner.kind == "error"
+    assert "kcv_diffusion_model.h5" in window.banner.text.text()
+    assert window.gallery.rowCount() == 2
+
+
+def test_first_out_of_memory_message_is_written_for_people(qtbot, window):
+    fill(window, prompt="oom", steps=2)
+    window.generate()
+    qtbot.waitUntil(lambda: window.banner.title.text() == "Out of memory", timeout=5000)
+    assert "256" in window.banner.text.text()
+    assert window.phase.text() == "Failed: Out of memory"
+
+
+def test_closing_during_a_generation_cancels_and_joins_the_worker(qtbot, window, engine):
+    engine.hold_at_step = 2
+    fill(window, steps=50)
+    window.generate()
+    window.form.prompt.setPlainText("never runs")
+    window.generate()
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    window.close()
+    assert not window.host.thread.isRunning()
+    assert engine.released_models
+    assert [r.prompt for r in engine.requests] == ["a red circle on a blue background"]
+
+
+def test_unlocked_seed_is_new_each_time_and_shown(qtbot, window, engine):
+    fill(window, steps=1)
+    window.form.seed.lock.setChecked(False)
+    seeds = []
+    for _ in range(2):
+        with qtbot.waitSignal(window.worker.finished, timeout=5000):
+            window.generate()
+        seeds.append(window.form.seed.value())
+    assert [r.seed for r in engine.requests] == seeds
+    assert seeds[0] != seeds[1]
+
+
+def test_seed_beyond_32_bit_spin_box_range_round_trips(qtbot, window, engine):
+    fill(window, steps=1, seed=MAX_SEED)
+    with qtbot.waitSignal(window.worker.finished, timeout=5000):
+        window.generate()
+    assert engine.requests[-1].seed == MAX_SEED == 2**32 - 1
+    window.form.seed.set_value(2**40)
+    assert "Seed" in window.why_disabled.text()
+    assert window.form.errors["seed"].isVisible()
+    assert not window.generate_button.isEnabled()
