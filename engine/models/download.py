@@ -374,7 +374,14 @@ class Downloader:
         return have
 
     def _finish(self, wf: WeightFile, part: Path, final: Path) -> None:
-        os.replace(part, final)
+        try:
+            os.replace(part, final)
+        except OSError as e:
+            # Windows refuses to replace a file another program holds open.
+            raise DownloadError(
+                f"{wf.name} was downloaded and checked, but could not be put in place at "
+                f"{final}: {e.strerror or e}. Close other programs using it and run the "
+                "download again; it will not fetch the file a second time.") from None
         self.cache.record(final, wf.sha256, True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import socket
+import urllib.error
 
 import pytest
 
@@ -227,6 +228,30 @@ def test_offline_gives_a_clear_message(sandbox, spec_and_files):
     message = str(info.value)
     assert "refused" in message and "internet connection" in message and "import" in message
     assert model_status(spec).state == "missing"
+
+
+def test_a_server_that_stops_answering_times_out_with_a_message(sandbox, spec_and_files):
+    spec, _ = spec_and_files
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        d = Downloader(url_for=lambda wf: f"http://127.0.0.1:{silent.getsockname()[1]}/{wf.name}")
+        d.timeout = 0.3
+        with pytest.raises(NetworkError, match="stopped answering"):
+            d.download_model(spec)
+
+
+def test_a_failed_name_lookup_reads_as_offline(sandbox, spec_and_files):
+    spec, _ = spec_and_files
+
+    class NoDns(Downloader):
+        def open_url(self, url, start):
+            raise urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
+
+    with pytest.raises(NetworkError) as info:
+        NoDns().download_model(spec)
+    assert "weights.invalid could not be looked up" in str(info.value)
+    assert "internet connection" in str(info.value)
 
 
 def test_files_in_the_keras_cache_are_not_downloaded_again(sandbox, server, spec_and_files):
