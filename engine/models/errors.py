@@ -25,6 +25,19 @@ class CorruptWeights(EngineError):
         )
 
 
+class CorruptWeightFile(CorruptWeights):
+    """One damaged file, met by the loader, which does not know the model's id."""
+
+    def __init__(self, path: Path, model_ids: list[str]):
+        self.model_id = model_ids[0] if model_ids else ""
+        self.paths = [path]
+        fix = (f"Download it again with `python main.py models download {model_ids[0]}`."
+               if model_ids else "Delete it and download it again.")
+        EngineError.__init__(
+            self, f"The weight file {path} is damaged (its sha256 checksum does not match "
+                  f"KerasCV's), so it was not loaded. {fix}")
+
+
 class DownloadError(EngineError):
     """Anything that stopped a download; what was fetched so far is kept to resume, unless said otherwise."""
 

@@ -16,6 +16,8 @@ from typing import Callable, Optional
 
 from engine.events import CancelToken
 from engine.models.locations import app_data_dir
+from engine.models.errors import CorruptWeightFile
+from engine.models.registry import WeightFile, all_models
 
 CACHE_FILE_NAME = "verified-weights.json"
 CHUNK = 1 << 20
@@ -129,3 +131,13 @@ def verify_file(
     ok = sha256_file(path, on_progress, cancel) == sha256
     cache.record(path, sha256, ok)
     return ok
+
+
+def check_weight_file(path: Path, wf: WeightFile, cache: Optional[VerifiedCache] = None) -> None:
+    """The loader's check (pipeline's FileVerifier): returns quietly, or raises CorruptWeightFile.
+
+    Costs a stat when the file was verified before; otherwise one full read.
+    """
+    if not verify_file(Path(path), wf.sha256, cache):
+        users = [m.id for m in all_models() if any(f.name == wf.name for f in m.files)]
+        raise CorruptWeightFile(Path(path), users)

@@ -140,6 +140,19 @@ def test_require_installed_gives_paths_or_the_reason(sandbox, spec_and_files):
         f.role: contents[f.name] for f in spec.files}
 
 
+def test_the_loaders_check_passes_good_files_and_names_the_fix_for_bad_ones(sandbox, spec_and_files,
+                                                                          count_hashes):
+    spec, contents = spec_and_files
+    write_files(sandbox["models"], {**contents, "unet.h5": b"\0" * 100})
+    enc, unet = spec.files[0], spec.files[1]
+    verify.check_weight_file(sandbox["models"] / "enc.h5", enc)
+    verify.check_weight_file(sandbox["models"] / "enc.h5", enc)
+    assert count_hashes == ["enc.h5"]  # the second load trusts the first check
+    with pytest.raises(CorruptWeights, match="damaged") as info:
+        verify.check_weight_file(sandbox["models"] / "unet.h5", unet)
+    assert str(sandbox["models"] / "unet.h5") in str(info.value)
+
+
 def test_cancelled_verification_leaves_files_unverified(sandbox, spec_and_files):
     spec, contents = spec_and_files
     write_files(sandbox["models"], contents)
