@@ -24,6 +24,7 @@ class Entry:
     favorite: bool = False
     parameters: str = ""  # the A1111 text, as written into the PNG
     thumbnail: Optional[Path] = None  # a small copy, when the store keeps one
+    complete: bool = True  # False: a gallery row; HistoryView.get() gives the whole recipe
 
     @property
     def title(self) -> str:
@@ -46,15 +47,6 @@ class HistoryView(Protocol):
     def add_result(self, result) -> list: ...
 
 
-def _first(obj, *names, default=None):
-    for name in names:
-        if isinstance(obj, dict) and name in obj:
-            return obj[name]
-        if hasattr(obj, name):
-            return getattr(obj, name)
-    return default
-
-
 def _timestamp(value) -> float:
     if isinstance(value, (int, float)):
         return float(value)
@@ -69,51 +61,50 @@ def _timestamp(value) -> float:
 
 
 class StoreAdapter:
-    """Wraps engine.history's store in the HistoryView the gallery uses."""
+    """engine.history.HistoryStore as the gallery's HistoryView.
+
+    Pages hold light entries (the record's columns only); `get` adds the whole
+    recipe, which the details pane and "reuse" need.
+    """
 
     def __init__(self, store) -> None:
         self.store = store
 
     @classmethod
-    def open(cls, module) -> "StoreAdapter":
-        for name in ("open_store", "open_history", "HistoryStore", "History"):
-            factory = getattr(module, name, None)
-            if factory is not None:
-                return cls(factory())
-        raise ImportError("engine.history has no store to open")
+    def open(cls, module, location=None) -> "StoreAdapter":
+        return cls(module.HistoryStore(location))
 
-    def to_entry(self, record) -> Entry:
-        request = _first(record, "request")
-        if isinstance(request, dict):
-            request = GenerationRequest.from_dict(request)
-        seed = _first(record, "seed")
-        if request is not None and seed is not None:
-            request = request.replace(seed=int(seed), batch=1)
-        thumb = _first(record, "thumbnail_path", "thumb_path", "thumbnail")
-        return Entry(
-            id=_first(record, "id"),
-            path=Path(_first(record, "path", "image_path", "file")),
-            request=request,
-            model_label=str(_first(record, "model_label", "model", default="")),
-            created=_timestamp(_first(record, "created", "created_at", "timestamp", default=0)),
-            favorite=bool(_first(record, "favorite", "is_favorite", default=False)),
-            parameters=str(_first(record, "parameters", "parameters_text", default="") or ""),
-            thumbnail=Path(thumb) if isinstance(thumb, (str, Path)) and thumb else None,
-        )
+    def _filters(self, text: str, favorites: bool):
+        from engine.history import Filters
+        return Filters(text=text or "", favorites_only=bool(favorites))
 
-    def _filters(self, text: str, favorites: bool) -> dict:
-        return {"text": text or None, "favorites": bool(favorites)}
+    def _entry(self, record, request: Optional[GenerationRequest]) -> Entry:
+        seed = record.seed if record.seed is not None else 0
+        complete = request is not None
+        if request is None:
+            request = GenerationRequest(prompt=record.prompt, seed=seed, width=record.width,
+                                        height=record.height, model=record.model)
+        parameters = ""
+        if request.prompt or request.negative_prompt:
+            from engine.pngmeta import format_parameters
+            parameters = format_parameters(request, seed, record.model)
+        return Entry(id=record.id, path=Path(record.path), request=request,
+                     model_label=record.model, created=_timestamp(record.created),
+                     favorite=bool(record.favorite), parameters=parameters,
+                     complete=complete)
 
     def count(self, text: str = "", favorites: bool = False) -> int:
-        return int(self.store.count(**self._filters(text, favorites)))
+        return int(self.store.count(self._filters(text, favorites)))
 
     def page(self, offset: int, limit: int, text: str = "", favorites: bool = False) -> list[Entry]:
-        return [self.to_entry(r) for r in
-                self.store.page(offset, limit, **self._filters(text, favorites))]
+        return [self._entry(r, None) for r in
+                self.store.page(offset, limit, self._filters(text, favorites))]
 
     def get(self, entry_id) -> Optional[Entry]:
-        record = self.store.get(entry_id)
-        return None if record is None else self.to_entry(record)
+        detail = self.store.get(entry_id)
+        if detail is None or detail.deleted:
+            return None
+        return self._entry(detail, detail.request)
 
     def set_favorite(self, entry_id, value: bool) -> None:
         self.store.set_favorite(entry_id, value)
@@ -122,27 +113,16 @@ class StoreAdapter:
         self.store.delete(entry_id)
 
     def undo_delete(self, entry_id) -> None:
-        for name in ("undo_delete", "restore", "undelete"):
-            fn = getattr(self.store, name, None)
-            if fn is not None:
-                fn(entry_id)
-                return
-        raise RuntimeError("This history store cannot undo a delete.")
+        self.store.undo_delete(entry_id)
 
     def export(self, entry_ids: Iterable, folder: Path) -> list[Path]:
-        fn = getattr(self.store, "export", None)
-        if fn is not None:
-            return list(fn(list(entry_ids), Path(folder)) or [])
-        return export_copies([self.get(i) for i in entry_ids], folder)
+        return [self.store.export(i, Path(folder)) for i in entry_ids]
 
     def add_result(self, result) -> list:
-        saved = self.store.add_result(result) or []
-        return [_first(s, "id", default=s) for s in saved]
+        return [record.id for record in self.store.add_result(result)]
 
     def close(self) -> None:
-        closer = getattr(self.store, "close", None)
-        if closer is not None:
-            closer()
+        self.store.close()
 
 
 def export_copies(entries: Iterable[Optional[Entry]], folder: Path) -> list[Path]:

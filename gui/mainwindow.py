@@ -464,6 +464,8 @@ class MainWindow(QMainWindow):
 
     def _show_details(self, row: int) -> None:
         entry = self.gallery.entry(row) if self.gallery is not None else None
+        if entry is not None and not entry.complete:
+            entry = self.store.get(entry.id) or entry
         pixmap = None
         if entry is not None:
             image = QImage(str(entry.path))
@@ -474,8 +476,8 @@ class MainWindow(QMainWindow):
         self.details.show_entry(entry, pixmap)
 
     def selected_entry(self) -> Optional[Entry]:
-        index = self.gallery_view.currentIndex()
-        return index.data(EntryRole) if index.isValid() else None
+        """The selected image with its whole recipe."""
+        return self.details.entry
 
     def reuse(self, entry: Entry) -> None:
         request = entry.request

@@ -1,0 +1,57 @@
+"""Starting the desktop app: application object, style, settings, the window."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+ORGANIZATION = "SD Desk"
+APPLICATION = "SD Desk"
+# Set by gui/probe.py: the app then prints when its window is first on screen.
+SHOWN_ENV = "SD_DESK_REPORT_SHOWN"
+
+
+def resources_dir() -> Path:
+    """resources/ beside the package, or inside a PyInstaller bundle."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    base = Path(bundle) if bundle else Path(__file__).resolve().parent.parent
+    return base / "resources"
+
+
+def make_application(argv: Optional[list[str]] = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setStyle("Fusion")  # the stylesheet is written against Fusion's metrics on every platform
+    style = resources_dir() / "style.qss"
+    if style.is_file():
+        app.setStyleSheet(style.read_text(encoding="utf-8"))
+    icon = resources_dir() / "icons" / "app.svg"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    return app
+
+
+def run_app(argv: Optional[list[str]] = None) -> int:
+    logging.basicConfig(level=os.environ.get("SD_DESK_LOG", "WARNING"),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = make_application(argv)
+    # Imported after the QApplication exists; none of these import TensorFlow.
+    from gui.mainwindow import MainWindow
+    from gui.services import default_services
+
+    window = MainWindow(default_services(), QSettings())
+    window.show()
+    if os.environ.get(SHOWN_ENV):
+        # Runs once the event loop has painted the first frame.
+        QTimer.singleShot(0, lambda: print(f"SD_DESK_SHOWN {time.time():.6f}", flush=True))
+    return int(app.exec())
