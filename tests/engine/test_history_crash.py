@@ -14,13 +14,33 @@ from engine.pngmeta import read_png_metadata
 REPO = Path(__file__).resolve().parents[2]
 
 # The child saves batches as fast as it can and prints each image id once add_result
-# has committed it: the only promise a caller gets.
+# has committed it: the only promise a caller gets. It also announces each PNG write
+# as it starts, so the kill can land inside the save, the moment that matters.
 WRITER = r"""
 import sys
 import numpy as np
 from engine.events import GeneratedImage, GenerationResult
 from engine.history import HistoryStore
+from engine.history import store as store_module
 from engine.request import GenerationRequest
+
+real_save_png = store_module.save_png
+
+def announced_save_png(path, *args):
+    print("saving", path.name, flush=True)
+    return real_save_png(path, *args)
+
+store_module.save_png = announced_save_png
+
+# As slow as a real disk, so the kill usually lands between writing and renaming.
+import os, time
+real_fsync = os.fsync
+
+def slow_fsync(fd):
+    time.sleep(0.01)
+    real_fsync(fd)
+
+os.fsync = slow_fsync
 
 store = HistoryStore(sys.argv[1], reconcile=False)
 rng = np.random.default_rng(0)
@@ -29,12 +49,12 @@ for n in range(100000):
     images = [GeneratedImage(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), s)
               for s in request.seeds()]
     for record in store.add_result(GenerationResult(request, images, "sd-v1.4", "CPU")):
-        print(record.id, record.seed, record.path.name, flush=True)
+        print("saved", record.id, record.seed, record.path.name, flush=True)
 """
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-@pytest.mark.parametrize("kill_after", [7, 40])
+@pytest.mark.parametrize("kill_after", [4, 25])
 def test_sigkill_mid_save_keeps_every_reported_image(tmp_path, kill_after):
     root = tmp_path / "hist"
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -43,10 +63,14 @@ def test_sigkill_mid_save_keeps_every_reported_image(tmp_path, kill_after):
     reported = []
     deadline = time.monotonic() + 120
     try:
-        while len(reported) < kill_after:
+        while True:
             line = child.stdout.readline()
             assert line, f"writer stopped early: {child.stderr.read()}"
-            reported.append(line.split())
+            kind, *fields = line.split()
+            if kind == "saved":
+                reported.append(fields)
+            elif len(reported) >= kill_after:
+                break  # a save has just begun: kill now
             assert time.monotonic() < deadline
     finally:
         child.send_signal(signal.SIGKILL)
