@@ -138,15 +138,16 @@ class GenerationForm(QWidget):
         self.guidance.setObjectName("guidance")
         self.guidance.setRange(0.0, 30.0)
         self.guidance.setSingleStep(0.5)
-        self.guidance.setDecimals(1)
+        self.guidance.setDecimals(2)  # recipes from other tools carry values like 4.25
         self.guidance.setValue(7.5)
         self.guidance.setToolTip("How closely to follow the prompt (classifier-free guidance scale).")
 
         self.size_preset = QComboBox()
         self.size_preset.setObjectName("sizePreset")
         for label, w, h in SIZE_PRESETS:
-            self.size_preset.addItem(label, (w, h))
-        self.size_preset.addItem(CUSTOM, None)
+            # A string, not a tuple: QVariant turns tuples into lists that findData() cannot match.
+            self.size_preset.addItem(label, f"{w}x{h}")
+        self.size_preset.addItem(CUSTOM, "")
         # Wider than the valid range on purpose: an out-of-range size gets a message, not a silent clamp.
         self.width_box = QSpinBox()
         self.width_box.setObjectName("width")
@@ -305,7 +306,7 @@ class GenerationForm(QWidget):
         self._on_change()
 
     def set_size(self, width: int, height: int) -> None:
-        index = self.size_preset.findData((width, height))
+        index = self.size_preset.findData(f"{width}x{height}")
         self.size_preset.setCurrentIndex(index if index >= 0 else self.size_preset.count() - 1)
         self.width_box.setValue(width)
         self.height_box.setValue(height)
@@ -365,11 +366,9 @@ class GenerationForm(QWidget):
 
     def _on_preset(self, *_args) -> None:
         size = self.size_preset.currentData()
-        custom = size is None
-        self.width_box.setEnabled(True)
-        self.height_box.setEnabled(True)
-        if not custom:
-            for box, value in ((self.width_box, size[0]), (self.height_box, size[1])):
+        if size:
+            w, h = (int(v) for v in size.split("x"))
+            for box, value in ((self.width_box, w), (self.height_box, h)):
                 box.blockSignals(True)
                 box.setValue(value)
                 box.blockSignals(False)
@@ -377,7 +376,7 @@ class GenerationForm(QWidget):
 
     def _on_size_typed(self, *_args) -> None:
         # Typing a size that no preset has switches the preset to Custom.
-        index = self.size_preset.findData((self.width_box.value(), self.height_box.value()))
+        index = self.size_preset.findData(f"{self.width_box.value()}x{self.height_box.value()}")
         target = index if index >= 0 else self.size_preset.count() - 1
         if target != self.size_preset.currentIndex():
             self.size_preset.blockSignals(True)

@@ -49,14 +49,16 @@ class ThumbnailLoader(QObject):
 
     loaded = Signal(object)  # key
 
-    def __init__(self, size: int = THUMB_SIZE, capacity: int = 3000,
+    def __init__(self, size: int = THUMB_SIZE, capacity: int = 3000, max_pending: int = 96,
                  parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
         self.size = size
         self.capacity = capacity
+        self.max_pending = max_pending
         self.pool = managed_pool("thumbnails", 2)
         self._cache: OrderedDict[Any, QPixmap] = OrderedDict()
-        self._pending: set = set()
+        # key -> job not yet reported back, oldest request first.
+        self._pending: OrderedDict[Any, _ThumbJob] = OrderedDict()
         self._priority = itertools.count()
         self._relay = _Relay()
         self._relay.done.connect(self._on_done)
@@ -73,21 +75,25 @@ class ThumbnailLoader(QObject):
         pixmap = self.cached(key)
         if pixmap is not None or key in self._pending or self._closed:
             return pixmap
-        if len(self._pending) > 400:
-            # Fast scrolling left a backlog of rows no longer on screen: drop what has not started.
-            self.pool.clear()
-            self._pending.clear()
-        self._pending.add(key)
+        while len(self._pending) >= self.max_pending:
+            # Fast scrolling: the oldest requests are for rows long gone from the screen.
+            # Drop them if they have not started; the view asks again if they come back.
+            old_key, old_job = next(iter(self._pending.items()))
+            if not self.pool.tryTake(old_job):
+                break  # already running: it is nearly done anyway
+            del self._pending[old_key]
+        job = _ThumbJob(key, Path(path), self.size, self._relay)
+        job.setAutoDelete(False)  # we hold it in _pending, so tryTake() stays safe
+        self._pending[key] = job
         # Later requests first: what the view asks for last is what is on screen now.
-        self.pool.start(_ThumbJob(key, Path(path), self.size, self._relay),
-                        min(next(self._priority), 2**30))
+        self.pool.start(job, min(next(self._priority), 2**30))
         return None
 
     def forget(self, key) -> None:
         self._cache.pop(key, None)
 
     def _on_done(self, key, image: QImage) -> None:
-        self._pending.discard(key)
+        self._pending.pop(key, None)
         self.decoded += 1
         if image.isNull():
             image = QImage(self.size, self.size, QImage.Format.Format_RGB32)
