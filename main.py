@@ -15,7 +15,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Each subcommand lives in engine/commands/<name>.py with register(subparsers).
-SUBCOMMANDS = ["generate", "models"]
+SUBCOMMANDS = ["generate", "models", "history"]
 
 
 def build_parser() -> argparse.ArgumentParser:
