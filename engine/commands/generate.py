@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from engine.commands.history import add_history_dir
 from engine.request import GenerationRequest
 
 PROG_WIDTH = 30
@@ -40,6 +41,9 @@ def register(subparsers) -> None:
                         help="untrained weights: real speed, meaningless images (for testing)")
     parser.add_argument("--no-preview", action="store_true", help="skip the per-step preview")
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
+    parser.add_argument("--no-history", action="store_true",
+                        help="do not add the images to the history as well")
+    add_history_dir(parser)
     parser.set_defaults(func=run)
 
 
@@ -83,6 +87,23 @@ def run(args) -> int:
         return _fail("Cancelled.")
     for path in save_result(result, args.out):
         print(path)
+    if not args.no_history:
+        return add_to_history(result, args.history_dir)
+    return 0
+
+
+def add_to_history(result, history_dir) -> int:
+    """The history keeps its own copies: the --out files are the person's to move or delete."""
+    import sqlite3
+
+    from engine.history import HistoryError, HistoryStore
+    try:
+        with HistoryStore(history_dir, reconcile=False) as store:
+            records = store.add_result(result)
+    except (HistoryError, OSError, sqlite3.Error) as error:
+        print(f"error: the images are in --out but not in the history: {error}", file=sys.stderr)
+        return 1
+    print(f"added {len(records)} image(s) to the history in {store.root}", file=sys.stderr)
     return 0
 
 
