@@ -64,3 +64,40 @@ def test_environment_variable_names_the_folder(folder, capsys, monkeypatch):
     monkeypatch.setenv(HISTORY_DIR_ENV, str(folder))
     assert main.main(["history", "--json"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+class FakeEngine:
+    """Stands in for the model: the history part of `generate` is what is under test."""
+
+    def generate(self, request, on_progress=None):
+        images = [GeneratedImage(np.full((64, 64, 3), s % 255, np.uint8), s) for s in request.seeds()]
+        return GenerationResult(request, images, model_label=request.model, device="CPU",
+                                timings={"denoising": 0.5})
+
+
+def _generate(tmp_path, monkeypatch, *extra):
+    import engine.commands.generate as generate
+    monkeypatch.setattr(generate, "make_engine", lambda args: FakeEngine())
+    return main.main(["generate", "--prompt", "a lighthouse, at dusk", "--seed", "5", "--batch", "2",
+                      "--model", "demo", "--width", "128", "--height", "128",
+                      "--out", str(tmp_path / "out"), *extra])
+
+
+def test_generate_adds_its_images_to_the_history(tmp_path, monkeypatch, capsys):
+    assert _generate(tmp_path, monkeypatch, "--history-dir", str(tmp_path / "h")) == 0
+    written = sorted((tmp_path / "out").glob("*.png"))
+    assert len(written) == 2
+    with HistoryStore(tmp_path / "h") as store:
+        records = store.page()
+        assert sorted(r.seed for r in records) == [5, 6]
+        assert all(r.prompt == "a lighthouse, at dusk" and r.model == "demo" for r in records)
+        assert all(r.path.read_bytes() == w.read_bytes() for r, w in
+                   zip(sorted(records, key=lambda r: r.seed), written))  # one writer, same bytes
+        assert store.get(records[0].id).timings == {"denoising": 0.5}
+
+
+def test_generate_no_history_leaves_the_history_alone(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(HISTORY_DIR_ENV, str(tmp_path / "h"))
+    assert _generate(tmp_path, monkeypatch, "--no-history") == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 2
+    assert not (tmp_path / "h").exists()
