@@ -1,8 +1,8 @@
 """The history database's tables, and the migrations that bring any older file up to date.
 
-The version lives in SQLite's own `PRAGMA user_version`. Each migration runs
-in one transaction with the version bump, so a crash leaves the file at the
-old version or the new one, never between. Add a migration by appending to
+The version lives in SQLite's own `PRAGMA user_version`. The pending
+migrations and the version bump run in one transaction, so a crash leaves the
+file at the old version or the new one, never between. Add a migration by appending to
 MIGRATIONS; never edit one that has shipped.
 """
 from __future__ import annotations
@@ -118,6 +118,9 @@ class transaction:
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Brings the file up to the current schema; returns the version it was at."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current == len(MIGRATIONS):
+        return current  # the usual case: no write lock, so a reader never waits on a writer
     with transaction(conn):
         start = conn.execute("PRAGMA user_version").fetchone()[0]
         if start > len(MIGRATIONS):
