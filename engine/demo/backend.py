@@ -1,0 +1,142 @@
+"""The demo model as a DiffusionBackend: the shared step loop drives it like Stable Diffusion."""
+from __future__ import annotations
+
+import functools
+import threading
+from pathlib import Path
+from typing import Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from engine.demo import DEMO, text
+from engine.demo.model import CHANNELS, CONTEXT_DIM, IMAGE_SIZE, build_text_encoder, build_unet
+from engine.demo.resources import demo_dir
+from engine.demo.upsampler import build_upsampler, sharp_resize
+from engine.events import EngineError
+
+WEIGHT_FILES = ("text_encoder.weights.h5", "unet.weights.h5", "upsampler.weights.h5")
+PREVIEW_SIZE = IMAGE_SIZE * 2
+
+
+class DemoBackend:
+    model_id = DEMO.id
+    label = DEMO.label
+    max_tokens = text.SEQUENCE_LENGTH
+
+    def __init__(self, networks: "_Networks", width: int, height: int):
+        self._net = networks
+        self.width, self.height = width, height
+        self._unconditional = self._net.encode(text.token_ids([""]))
+
+    def count_tokens(self, prompt: str) -> int:
+        return text.count_tokens(prompt)
+
+    def unknown_words(self, prompt: str) -> list[str]:
+        return text.unknown_words(prompt)
+
+    def check_prompt(self, prompt: str) -> None:
+        """Raises EngineError naming the words this model cannot draw."""
+        message = unknown_words_message(prompt)
+        if message:
+            raise EngineError(message)
+
+    def latent_shape(self) -> tuple[int, int, int]:
+        return IMAGE_SIZE, IMAGE_SIZE, CHANNELS
+
+    def encode(self, prompts: Sequence[str]) -> np.ndarray:
+        return self._net.encode(text.token_ids(list(prompts)))
+
+    def unconditional(self, batch: int) -> np.ndarray:
+        return np.repeat(self._unconditional, batch, axis=0)
+
+    def denoise(self, latent, timestep: int, context) -> np.ndarray:
+        latent = np.asarray(latent, np.float32)
+        t = np.full((len(latent),), float(timestep), np.float32)
+        return self._net.denoise(latent, t, np.asarray(context, np.float32))
+
+    def decode(self, latent) -> np.ndarray:
+        pixels = self._net.upsample(np.clip(np.asarray(latent, np.float32), -1.0, 1.0))
+        return sharp_resize(_to_uint8(pixels), self.height, self.width)
+
+    def decode_native(self, latent) -> np.ndarray:
+        """The model's own 64x64 output, before resizing (what the evaluation measures)."""
+        return _to_uint8(self._net.upsample(np.clip(np.asarray(latent, np.float32), -1.0, 1.0)))
+
+    def preview(self, predicted_clean_latent) -> np.ndarray:
+        small = _to_uint8(np.asarray(predicted_clean_latent, np.float32))
+        return small.repeat(2, axis=1).repeat(2, axis=2)
+
+
+def unknown_words_message(prompt: str) -> Optional[str]:
+    unknown = text.unknown_words(prompt)
+    if not unknown:
+        return None
+    quoted = ", ".join(f'"{w}"' for w in unknown)
+    known = ", ".join(w for w in text.VOCABULARY if not w.startswith("<"))
+    return (f"The demo model does not know {quoted}. It draws circles, squares and triangles "
+            f"from these words only: {known}. "
+            'For example: "a small red circle on the left, blue background".')
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+class _Networks:
+    """The three trained networks, loaded once per folder and shared by every size."""
+
+    def __init__(self, folder: Path):
+        missing = [n for n in WEIGHT_FILES if not (folder / n).is_file()]
+        if missing:
+            raise EngineError(
+                f"The demo model's files are missing from {folder}: {', '.join(missing)}. "
+                "Reinstall the app, or run `python -m engine.demo.train` from a source checkout.")
+        # The dtype policy is per thread, and a worker may have set mixed_float16 for
+        # Stable Diffusion; the demo model is trained and run in float32.
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("float32")
+        try:
+            self.encoder, self.unet, self.upsampler = (
+                build_text_encoder(), build_unet(), build_upsampler())
+        finally:
+            keras.config.set_dtype_policy(previous)
+        for model, name in zip((self.encoder, self.unet, self.upsampler), WEIGHT_FILES):
+            model.load_weights(folder / name)
+        l = text.SEQUENCE_LENGTH
+        self._encode = tf.function(
+            lambda ids: self.encoder(ids, training=False),
+            input_signature=[tf.TensorSpec((None, l), tf.int32)])
+        self._denoise = tf.function(
+            lambda x, t, c: self.unet([x, t, c], training=False),
+            input_signature=[tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), tf.float32),
+                             tf.TensorSpec((None,), tf.float32),
+                             tf.TensorSpec((None, l, CONTEXT_DIM), tf.float32)])
+        self._upsample = tf.function(
+            lambda x: self.upsampler(x, training=False),
+            input_signature=[tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), tf.float32)])
+        # tf.function tracing is not safe to race from two threads.
+        self._lock = threading.Lock()
+
+    def encode(self, ids: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return self._encode(ids).numpy()
+
+    def denoise(self, x: np.ndarray, t: np.ndarray, context: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return self._denoise(x, t, context).numpy()
+
+    def upsample(self, x: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return self._upsample(x).numpy()
+
+
+@functools.lru_cache(maxsize=2)
+def _networks(folder: str) -> _Networks:
+    return _Networks(Path(folder))
+
+
+def load_demo_backend(width: int, height: int, folder: Optional[Path] = None) -> DemoBackend:
+    """The demo model, drawing images of width x height pixels (any size; requests use 128..1024)."""
+    return DemoBackend(_networks(str(folder or demo_dir())), width, height)

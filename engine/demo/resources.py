@@ -1,0 +1,17 @@
+"""Where the demo model's files live, from a source checkout or a PyInstaller bundle."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def resources_dir() -> Path:
+    # A frozen app unpacks its data next to the executable's modules, under _MEIPASS.
+    bundle = getattr(sys, "_MEIPASS", None)
+    if getattr(sys, "frozen", False) and bundle:
+        return Path(bundle) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
+
+
+def demo_dir() -> Path:
+    return resources_dir() / "demo"
