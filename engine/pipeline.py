@@ -68,6 +68,9 @@ class Engine:
         caches; files in a user-named `weights_dir` are trusted and labelled custom."""
         self.weights_dir = Path(weights_dir) if weights_dir else None
         self.random_weights = random_weights
+        if verify is None:
+            from engine.models.verify import check_weight_file
+            verify = check_weight_file
         self.verify = verify
         self._backend: Optional[DiffusionBackend] = None
         self._key: Optional[_BuildKey] = None

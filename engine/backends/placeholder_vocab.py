@@ -10,7 +10,7 @@ import gzip
 from pathlib import Path
 
 _MERGES = ("t h", "th e</w>", "a n", "an d</w>", "i n", "o n</w>", "e r", "a t</w>",
-           "o f</w>", "r e", "i s</w>", "e d</w>", "c a", "ca t</w>")
+           "o f</w>", "r e", "i s</w>", "e d</w>", "c at</w>")
 
 
 def write_placeholder_vocabulary(path: Path) -> Path:

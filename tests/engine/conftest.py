@@ -1,0 +1,34 @@
+import pytest
+
+from tests.engine.sd_fixtures import SIZE, write_random_weights
+
+
+@pytest.fixture(scope="session")
+def sd_weights(tmp_path_factory):
+    """(folder, fingerprint) of random sd-v1.4 weights in KerasCV's file format."""
+    folder = tmp_path_factory.mktemp("sd-weights")
+    fingerprint = write_random_weights(folder)
+    import gc
+    gc.collect()
+    return folder, fingerprint
+
+
+@pytest.fixture(scope="session")
+def sd_engine(sd_weights):
+    """The one built Stable Diffusion of the session, loaded from those files."""
+    from engine.pipeline import Engine
+    from engine.request import GenerationRequest
+
+    engine = Engine(weights_dir=sd_weights[0])
+    # Build once here so tests share it; 1 step is enough to load everything.
+    engine.generate(GenerationRequest("warm up", steps=1, width=SIZE, height=SIZE,
+                                      model="sd-v1.4", preview=False))
+    yield engine
+    engine.release()
+
+
+@pytest.fixture()
+def small_request():
+    from engine.request import GenerationRequest
+    return GenerationRequest("a photograph of a cat", seed=42, steps=3, width=SIZE,
+                             height=SIZE, model="sd-v1.4", preview=False)
