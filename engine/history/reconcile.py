@@ -163,20 +163,20 @@ def reconcile(conn: sqlite3.Connection, location: HistoryLocation) -> ReconcileR
     on_disk = _scan(location, report)
 
     unknown = {rel: Path(path) for rel, path in on_disk.items() if rel not in rows}
-    vanished = [(rel, image_id) for rel, (image_id, missing) in rows.items()
-                if rel not in on_disk and not missing]
+    vanished = [(rel, image_id, missing) for rel, (image_id, missing) in rows.items()
+                if rel not in on_disk]
     back = [image_id for rel, (image_id, missing) in rows.items() if rel in on_disk and missing]
     unknown_by_name: dict[str, str] = {}
     for rel in unknown:
         unknown_by_name.setdefault(rel.rsplit("/", 1)[-1], rel)
 
-    with transaction(conn) if back or vanished else _nothing():
+    with transaction(conn) if back or vanished else _nothing():  # no lock when all is well
         if back:
             conn.executemany("UPDATE images SET missing = 0 WHERE id = ?", [(i,) for i in back])
             report.found_again = len(back)
-        for rel, image_id in vanished:
+        for rel, image_id, missing in vanished:
             moved_to = unknown_by_name.get(rel.rsplit("/", 1)[-1])
-            if moved_to is not None:
+            if moved_to is not None and moved_to in unknown:
                 was_deleted = conn.execute("SELECT deleted_at FROM images WHERE id = ?",
                                            (image_id,)).fetchone()[0]
                 deleted_at = (was_deleted or time.time()) if _in_trash(moved_to) else None
@@ -184,7 +184,7 @@ def reconcile(conn: sqlite3.Connection, location: HistoryLocation) -> ReconcileR
                              (moved_to, deleted_at, image_id))
                 del unknown[moved_to]
                 report.relinked += 1
-            elif not (location.root / rel).exists():
+            elif not missing and not (location.root / rel).exists():
                 conn.execute("UPDATE images SET missing = 1 WHERE id = ?", (image_id,))
                 report.marked_missing += 1
 

@@ -10,7 +10,8 @@ crash between the two leaves a file without a row, which the next open
 imports; never a row without a file.
 
 Threads: one HistoryStore may be shared by threads; each thread gets its own
-SQLite connection (WAL lets the GUI thread read while the worker writes).
+SQLite connection (WAL lets the GUI thread read while the worker writes),
+kept until close(), so use it from long-lived threads, not a pool of short ones.
 Another process (the CLI) may use the same folder at the same time.
 """
 from __future__ import annotations
@@ -424,10 +425,13 @@ class HistoryStore:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(source, target)
                     done.append((source, target))
+            moved = {source for source, _ in done}
             with transaction(conn):
                 for row, target in moves:
+                    # A missing file keeps its last known place: that is where it may come back.
+                    path = self._rel(target) if self._abs(row["path"]) in moved else row["path"]
                     conn.execute("UPDATE images SET path = ?, deleted_at = ? WHERE id = ?",
-                                 (self._rel(target), deleted_at, row["id"]))
+                                 (path, deleted_at, row["id"]))
         except BaseException:
             for source, target in reversed(done):
                 os.replace(target, source)

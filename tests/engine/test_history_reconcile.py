@@ -235,3 +235,37 @@ def test_rebuild_replaces_the_database_and_keeps_the_old_one(root):
         assert report.imported == len(before)
         assert snapshot(store) == before
         assert store.damaged_db.exists() and store.damaged_db.name.startswith("history.sqlite3.replaced")
+
+
+def test_missing_file_found_later_somewhere_else_is_relinked_not_duplicated(root):
+    fill(root)
+    with HistoryStore(root) as store:
+        record = store.page(0, 1)[0]
+        away = root.parent / "away.png"
+        os.replace(record.path, away)
+        assert store.reconcile().marked_missing == 1
+        store.delete(record.id)  # deleting a missing image keeps its last known place
+        assert store.get(record.id).path == record.path
+        store.undo_delete(record.id)
+        elsewhere = root / "images" / "moved by hand" / record.path.name
+        elsewhere.parent.mkdir()
+        os.replace(away, elsewhere)
+        report = store.reconcile()
+        assert (report.relinked, report.imported) == (1, 0)
+        assert store.get(record.id).path == elsewhere and not store.get(record.id).missing
+        assert store.count() == 4
+
+
+def test_two_foreign_files_with_one_name_do_not_confuse_relinking(root):
+    HistoryStore(root).close()
+    for sub in ("a", "b"):
+        (root / "images" / sub).mkdir()
+        Image.new("RGB", (8, 8)).save(root / "images" / sub / "download.png")
+    with HistoryStore(root) as store:
+        assert store.count() == 2
+    os.replace(root / "images" / "a" / "download.png", root / "images" / "download.png")
+    (root / "images" / "b" / "download.png").unlink()
+    with HistoryStore(root) as store:
+        report = store.last_report
+        assert (report.relinked, report.marked_missing, report.imported) == (1, 1, 0)
+        assert store.count() == 1
