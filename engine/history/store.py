@@ -198,14 +198,22 @@ class HistoryStore:
             height, width = image.pixels.shape[:2]
             with transaction(conn):
                 if generation_id is None:
+                    # The conflict: a concurrent reconcile imported our first file already
+                    # (see _insert_image); our fuller record replaces its stand-in.
                     generation_id = conn.execute(
                         """INSERT INTO generations (uid, created, prompt, negative_prompt,
                                request_json, model, seed, device, timings_json, status)
-                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'done')""",
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'done')
+                           ON CONFLICT(uid) DO UPDATE SET created = excluded.created,
+                               prompt = excluded.prompt, negative_prompt = excluded.negative_prompt,
+                               request_json = excluded.request_json, model = excluded.model,
+                               seed = excluded.seed, device = excluded.device,
+                               timings_json = excluded.timings_json, status = 'done'
+                           RETURNING id""",
                         (uid, created, request.prompt, request.negative_prompt, request.to_json(),
                          result.model_label, request.seed, result.device,
                          json.dumps(result.timings)),
-                    ).lastrowid
+                    ).fetchone()[0]
                 ids.append(_insert_image(conn, generation_id, self._rel(path), image.seed,
                                          width, height, created))
         return self._records(ids)

@@ -310,3 +310,35 @@ def test_a_failing_migration_leaves_the_old_version(tmp_path, monkeypatch):
     conn = sqlite3.connect(root / "history.sqlite3")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(schema.MIGRATIONS) - 1
     assert "x" not in [r[1] for r in conn.execute("PRAGMA table_info(images)")]
+
+
+def test_a_reconcile_racing_a_save_does_not_duplicate_it(tmp_path, monkeypatch, clock):
+    """The GUI opening (and reconciling) while the CLI is between its rename and its commit."""
+    root = tmp_path / "hist"
+    writer = HistoryStore(root)
+    gui = HistoryStore(root)
+    real_save = store_module.save_png
+
+    def save_then_gui_reconciles(path, *args):
+        real_save(path, *args)
+        assert gui.reconcile().imported == 1  # the GUI sees the file before its row exists
+
+    monkeypatch.setattr(store_module, "save_png", save_then_gui_reconciles)
+    records = writer.add_result(make_result("raced", batch=2))
+    assert gui.count() == 2 and writer.count() == 2
+    assert gui.count(Filters(text="raced")) == 2  # the search index followed the takeover
+    for record in records:
+        detail = gui.get(record.id)
+        assert detail.status == "done" and detail.timings == {"denoising": 1.25}
+    assert {r.generation_id for r in gui.page()} == {records[0].generation_id}
+    generations = gui._conn().execute("SELECT count(*) FROM generations").fetchone()[0]
+    assert generations == 1
+    writer.close()
+    gui.close()
+
+
+def test_benchmark_script_runs(tmp_path, capsys):
+    from engine.history import bench
+    assert bench.main(["--entries", "12", "--repeat", "1", "--dir", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "open + first page" in out and "search 'fox'" in out and "(12 images)" in out
