@@ -342,3 +342,14 @@ def test_benchmark_script_runs(tmp_path, capsys):
     assert bench.main(["--entries", "12", "--repeat", "1", "--dir", str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     assert "open + first page" in out and "search 'fox'" in out and "(12 images)" in out
+
+
+def test_history_needs_no_tensorflow():
+    """The GUI opens the gallery, and the CLI lists it, without paying for TensorFlow."""
+    import subprocess
+    import sys
+    code = ("import sys, engine.history, engine.commands.history, engine.pngmeta; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'keras_cv', 'PySide6')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
