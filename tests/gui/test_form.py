@@ -1,0 +1,176 @@
+"""The form: validation before anything runs, token counts, shortcuts, persistence, first run."""
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import Qt
+
+from gui.mainwindow import MainWindow
+from tests.gui.fakes import FakeEngine, FakeHistory, fake_models, fake_services
+
+
+def test_empty_prompt_disables_generate_and_says_why(qtbot, window):
+    window.form.prompt.setPlainText("   ")
+    assert not window.generate_button.isEnabled()
+    assert "Prompt is empty" in window.why_disabled.text()
+    assert "Prompt is empty" in window.generate_button.toolTip()
+    assert window.form.errors["prompt"].isVisible()
+    qtbot.keyClick(window.form.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.worker.queue.snapshot() == [] and window.current_job is None
+
+    window.form.prompt.setPlainText("a cat")
+    assert window.generate_button.isEnabled()
+    assert not window.why_disabled.isVisible()
+    assert not window.form.errors["prompt"].isVisible()
+
+
+def test_token_counter_counts_live_and_marks_overflow(qtbot, window):
+    window.form.prompt.setPlainText("one two three")
+    assert window.form.prompt_tokens.text() == "5/77 tokens"  # fake: words + start + end
+    assert window.form.prompt_tokens.property("over") is False
+    window.form.prompt.setPlainText(" ".join(["word"] * 80))
+    assert window.form.prompt_tokens.text() == "82/77 tokens \u2014 5 over the limit"
+    assert window.form.prompt_tokens.property("over") is True
+    assert "Remove 5" in window.form.errors["prompt"].text()
+    assert not window.generate_button.isEnabled()
+    window.form.negative.setPlainText("blurry")
+    assert window.form.negative_tokens.text() == "3/77 tokens"
+
+
+def test_sizes_off_the_64_grid_are_named_under_the_field(qtbot, window):
+    window.form.prompt.setPlainText("a cat")
+    window.form.width_box.setValue(100)
+    assert window.form.size_preset.currentText() == "Custom\u2026"
+    assert "multiple of 64" in window.form.errors["width"].text()
+    assert "such as 128" in window.form.errors["width"].text()
+    assert not window.generate_button.isEnabled()
+    window.form.width_box.setValue(640)
+    assert not window.form.errors["width"].isVisible()
+    assert window.generate_button.isEnabled()
+    window.form.size_preset.setCurrentIndex(0)
+    assert (window.form.width_box.value(), window.form.height_box.value()) == (512, 512)
+
+
+def test_token_count_waits_for_the_engine_without_blocking_the_window(qtbot, tmp_path, settings):
+    """The window is up and usable while the engine (TensorFlow, in the app) still loads."""
+    gate = threading.Event()
+    engine = FakeEngine()
+
+    def slow_factory():
+        gate.wait(10)  # stands in for importing TensorFlow on the worker thread
+        return engine
+    services = fake_services(engine, FakeHistory(tmp_path / "h"))
+    services.engine_factory = slow_factory
+    w = MainWindow(services, settings)
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        w.form.prompt.setPlainText("a cat")
+        assert w.form.prompt_tokens.text() == "\u2013/77 tokens"
+        assert "Loading the engine" in w.device_label.text() or "Starting" in w.device_label.text()
+        job = w.generate()  # queued; runs once the engine is there
+        assert job is not None
+        gate.set()
+        qtbot.waitUntil(lambda: w.form.prompt_tokens.text() == "4/77 tokens", timeout=5000)
+        assert w.device_label.text() == "Engine ready \u00b7 Fake device"
+        qtbot.waitUntil(lambda: w.gallery.rowCount() == 1, timeout=5000)
+    finally:
+        gate.set()
+        w.close()
+
+
+def test_settings_and_geometry_persist(qtbot, services, settings):
+    first = MainWindow(services, settings)
+    qtbot.addWidget(first)
+    first.show()
+    first.form.prompt.setPlainText("persistent prompt")
+    first.form.negative.setPlainText("nope")
+    first.form.seed.set_value(4_294_967_295)
+    first.form.seed.lock.setChecked(True)
+    first.form.steps.setValue(17)
+    first.form.guidance.setValue(3.5)
+    first.form.set_size(768, 512)
+    first.form.batch.setValue(3)
+    first.form.select_model("sd-v1.4")
+    first.form.xla.setChecked(True)
+    first.resize(800, 530)
+    size = (first.width(), first.height())
+    assert size[1] == 530
+    first.close()
+
+    second = MainWindow(services, settings)
+    qtbot.addWidget(second)
+    try:
+        r = second.form.request()
+        assert (r.prompt, r.negative_prompt, r.seed, r.steps, r.guidance, r.width, r.height,
+                r.batch, r.model, r.xla, r.mixed_precision) == (
+            "persistent prompt", "nope", 4_294_967_295, 17, 3.5, 768, 512, 3, "sd-v1.4",
+            True, False)
+        assert second.form.seed.locked
+        # Width is clamped to the 800-pixel offscreen screen; the height shows the restore.
+        assert second.height() == size[1]
+    finally:
+        second.close()
+
+
+def test_model_without_weights_shows_first_run_panel(qtbot, tmp_path, settings):
+    engine = FakeEngine()
+    models = fake_models(demo=True, sd_state="missing")
+    w = MainWindow(fake_services(engine, FakeHistory(tmp_path / "h"), models), settings)
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        # With no Stable Diffusion weights, the demo is the default choice.
+        assert w.form.model_id() == "demo"
+        assert w.center_stack.currentWidget() is w.preview
+        w.form.prompt.setPlainText("a red circle")
+        w.form.select_model("sd-v1.4")
+        assert w.center_stack.currentWidget() is w.first_run
+        assert "not installed" in w.form.model.currentText()
+        assert "needs its weights" in w.first_run.title.text()
+        assert not w.generate_button.isEnabled()
+        assert "no weights" in w.why_disabled.text()
+        qtbot.mouseClick(w.first_run.demo_button, Qt.MouseButton.LeftButton)
+        assert w.form.model_id() == "demo"
+        assert w.center_stack.currentWidget() is w.preview
+        assert w.generate_button.isEnabled()
+    finally:
+        w.close()
+
+
+def test_first_run_download_reports_progress_and_can_be_cancelled(qtbot, tmp_path, settings):
+    from engine.models.download import DownloadProgress, DownloadResult
+    state = {"installed": False}
+    started = threading.Event()
+
+    def download(model_id, on_progress, cancel):
+        for i in range(1, 1000):
+            on_progress(DownloadProgress("kcv_diffusion_model.h5", 1, 3, i * 1000, 10**6,
+                                         2e6, 3.0, i * 1000, 10**6))
+            started.set()
+            if cancel.cancelled:
+                return DownloadResult(model_id, cancelled=True)
+            cancel._event.wait(0.01)
+        state["installed"] = True
+        return DownloadResult(model_id)
+
+    engine = FakeEngine()
+    services = fake_services(engine, None)
+    services.models = lambda: fake_models(demo=False,
+                                          sd_state="installed" if state["installed"] else "missing")
+    services.download = download
+    w = MainWindow(services, settings)
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        assert w.center_stack.currentWidget() is w.first_run
+        assert not w.first_run.demo_button.isVisible()  # no demo model in this build
+        qtbot.mouseClick(w.first_run.download_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: "MB/s" in w.first_run.status.text(), timeout=5000)
+        assert w.first_run.cancel_button.isVisible() and w.first_run.bar.isVisible()
+        qtbot.mouseClick(w.first_run.cancel_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: "cancelled" in w.first_run.status.text(), timeout=5000)
+        qtbot.waitUntil(lambda: w.first_run.download_button.isEnabled(), timeout=5000)
+        assert w.center_stack.currentWidget() is w.first_run
+    finally:
+        w.close()
