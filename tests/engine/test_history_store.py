@@ -2,7 +2,6 @@
 import os
 import sqlite3
 import threading
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
