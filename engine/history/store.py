@@ -177,9 +177,9 @@ class HistoryStore:
     def add_result(self, result: GenerationResult) -> list[ImageRecord]:
         """Saves every image of a finished generation; a cancelled one saves nothing.
 
-        Each image is committed as soon as its file is in place, so a crash
-        part-way through keeps the images already returned... and the others
-        still come back from their files at the next open.
+        Each image is committed as soon as its file is in place: a crash part-way
+        through loses no committed image, and a file saved but not yet committed
+        comes back from its own metadata at the next open.
         """
         if result.cancelled or not result.images:
             return []
@@ -418,9 +418,17 @@ class HistoryStore:
                 WHERE i.id IN ({marks}) AND {condition}""", ids).fetchall()
 
     def _to_folder(self, rel: str, folder: Path) -> Path:
-        """The same file name and month folder under `folder` (images/ or trash/)."""
-        parts = Path(rel).parts
-        return folder.joinpath(*parts[1:])
+        """The same file name and month folder under `folder` (images/ or trash/).
+
+        Our own names never collide; a file someone dropped in might (two
+        "download.png" deleted in turn), and a move must never overwrite.
+        """
+        target = folder.joinpath(*Path(rel).parts[1:])
+        n = 1
+        while target.exists():
+            n += 1
+            target = target.with_name(f"{Path(rel).stem}-{n}.png")
+        return target
 
     def _move_files_then_commit(self, conn: sqlite3.Connection, moves: list, deleted_at) -> None:
         """A crash between the renames and the commit is repaired by reconcile, which

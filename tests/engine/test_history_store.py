@@ -352,3 +352,23 @@ def test_history_needs_no_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_deleting_same_named_files_in_turn_never_overwrites_one(store):
+    first = store.location.images_dir / "download.png"
+    Image.new("RGB", (8, 8), "red").save(first)
+    store.reconcile()
+    one, = store.page()
+    store.delete(one.id)
+    Image.new("RGB", (8, 8), "blue").save(first)  # another file of the same name, dropped in later
+    store.reconcile()
+    two, = store.page()
+    store.delete(two.id)
+    trashed = {r.id: r.path for r in store.page(0, 10, Filters(trash=True))}
+    assert len(set(trashed.values())) == 2 and all(p.exists() for p in trashed.values())
+    assert Image.open(trashed[one.id]).getpixel((0, 0)) == (255, 0, 0)
+    assert Image.open(trashed[two.id]).getpixel((0, 0)) == (0, 0, 255)
+    Image.new("RGB", (8, 8), "green").save(first)  # and a third where the first one lived
+    assert store.undo_delete(one.id) == [one.id]
+    assert Image.open(store.get(one.id).path).getpixel((0, 0)) == (255, 0, 0)
+    assert Image.open(first).getpixel((0, 0)) == (0, 128, 0)
