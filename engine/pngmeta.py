@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import struct
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
@@ -256,21 +258,32 @@ class PngMetadata:
     parameters_text: Optional[str] = None
 
 
+class UnreadablePng(OSError):
+    """A file that is not a PNG we can read, for whatever reason PIL found."""
+
+
 def read_png_metadata(path: Path, verify: bool = False) -> PngMetadata:
     """Prefers our `sd_desk` JSON chunk and falls back to A1111 `parameters`.
 
     With `verify`, the whole file is checked (every chunk's CRC and the image
     data), so a truncated or damaged file raises instead of reading as fine.
-    Raises OSError (PIL's UnidentifiedImageError included) for unreadable files.
+    Raises OSError (UnreadablePng, PIL's UnidentifiedImageError) for unreadable files.
     """
-    with Image.open(path) as image:
-        width, height = image.size
-        texts = {k: v for k, v in image.info.items() if isinstance(v, str)}
-        if JSON_KEY not in texts and PARAMETERS_KEY not in texts:
-            # Chunks after the image data only show up in .text, which decodes the image.
-            texts = {k: v for k, v in getattr(image, "text", {}).items() if isinstance(v, str)}
-        if verify:
-            image.load()
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            texts = {k: v for k, v in image.info.items() if isinstance(v, str)}
+            if JSON_KEY not in texts and PARAMETERS_KEY not in texts:
+                # Chunks after the image data only show up in .text, which decodes the image.
+                texts = {k: v for k, v in getattr(image, "text", {}).items() if isinstance(v, str)}
+            if verify:
+                image.load()
+    except OSError:
+        raise
+    except (ValueError, SyntaxError, EOFError, struct.error, zlib.error,
+            Image.DecompressionBombError) as error:
+        # PIL reports some damage as these; callers should need to catch one thing.
+        raise UnreadablePng(f"{path}: {error}") from error
     parameters_text = texts.get(PARAMETERS_KEY)
     parsed = parse_parameters(parameters_text) if parameters_text else None
     meta = PngMetadata(source="none", width=width, height=height, parameters=parsed,

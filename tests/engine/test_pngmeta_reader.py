@@ -216,3 +216,28 @@ def test_truncated_png_fails_verification(tmp_path):
     path.write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(OSError):
         read_png_metadata(path, verify=True)
+
+
+def test_any_damage_reads_as_one_kind_of_error(tmp_path):
+    """Whatever PIL makes of a damaged file, callers (a drop handler, reconcile) catch OSError."""
+    import random
+    path = save_png(tmp_path / "a.png", PIXELS, GenerationRequest(prompt="p"), 1, "m")
+    good = path.read_bytes()
+    short_header = bytearray(good)
+    short_header[11] = 12  # IHDR claims 12 bytes, not 13: PIL raises ValueError for this one
+    path.write_bytes(bytes(short_header))
+    with pytest.raises(OSError):
+        read_png_metadata(path)
+    rng = random.Random(1)
+    for n in range(300):
+        data = bytearray(good)
+        if n % 2:
+            data = data[: rng.randrange(8, len(data))]
+        else:
+            for _ in range(3):
+                data[rng.randrange(8, len(data))] = rng.randrange(256)
+        path.write_bytes(bytes(data))
+        try:
+            read_png_metadata(path, verify=True)
+        except OSError:
+            pass
