@@ -176,7 +176,9 @@ def reconcile(conn: sqlite3.Connection, location: HistoryLocation) -> ReconcileR
             report.found_again = len(back)
         for rel, image_id, missing in vanished:
             moved_to = unknown_by_name.get(rel.rsplit("/", 1)[-1])
-            if moved_to is not None and moved_to in unknown:
+            if moved_to is not None and moved_to in unknown and not conn.execute(
+                    "SELECT 1 FROM images WHERE path = ?", (moved_to,)).fetchone():
+                # (That last check: another process may have listed the file since our read.)
                 was_deleted = conn.execute("SELECT deleted_at FROM images WHERE id = ?",
                                            (image_id,)).fetchone()[0]
                 deleted_at = (was_deleted or time.time()) if _in_trash(moved_to) else None
