@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListView,
                                QMainWindow, QProgressBar, QPushButton, QScrollArea, QSplitter,
@@ -63,6 +63,10 @@ class PreviewLabel(QLabel):
 
 
 class MainWindow(QMainWindow):
+    # After the window has shown a job's end: tests and the self-test wait on this,
+    # not on the worker's signals, whose other receivers may not have run yet.
+    job_over = Signal(int, str)  # job id, "finished" / "failed" / "cancelled"
+
     def __init__(self, services: Services, settings: QSettings, load_engine_now: bool = True) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -410,7 +414,7 @@ class MainWindow(QMainWindow):
             self.preview.set_image(QPixmap.fromImage(image))
 
     def _job_over(self, text: str) -> None:
-        self.current_job = None
+        job, self.current_job = self.current_job, None
         self.phase.setText(text)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
@@ -434,15 +438,18 @@ class MainWindow(QMainWindow):
                 if row >= 0:
                     self.gallery_view.setCurrentIndex(self.gallery.index(row))
                     self.gallery_view.scrollTo(self.gallery.index(row))
+        self.job_over.emit(outcome.job_id, "finished")
 
     def _on_failed(self, job_id: int, title: str, message: str) -> None:
         self.banner.show_message("error", title, message)
         if job_id == self.current_job:
             self._job_over(f"Failed: {title}")
+        self.job_over.emit(job_id, "failed")
 
     def _on_cancelled(self, job_id: int) -> None:
         if job_id == self.current_job:
             self._job_over("Cancelled")
+        self.job_over.emit(job_id, "cancelled")
 
     # ---- gallery -------------------------------------------------------------------------
 

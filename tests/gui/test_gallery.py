@@ -149,7 +149,7 @@ def test_export_copies_the_png_with_its_metadata(qtbot, window, engine, tmp_path
     window.form.prompt.setPlainText("export me")
     window.form.set_size(128, 128)
     window.form.steps.setValue(1)
-    with qtbot.waitSignal(window.worker.finished, timeout=5000):
+    with qtbot.waitSignal(window.job_over, timeout=5000):
         window.generate()
     qtbot.waitUntil(lambda: window.details.entry is not None, timeout=3000)
     out = tmp_path / "out"
