@@ -49,7 +49,7 @@ def register(subparsers) -> None:
                     "entries whose file has gone as missing, relinks moved files.")
     rebuild.add_argument("--from-images", action="store_true",
                          help="start a new database from the images alone (favorites are "
-                              "lost; the old database is kept beside it)")
+                              "copied from the old one, which is kept beside it)")
     add_history_dir(rebuild, default=argparse.SUPPRESS)
 
 

@@ -39,11 +39,14 @@ class ReconcileReport:
     marked_missing: int = 0
     found_again: int = 0
     removed_temp: int = 0
+    favorites_kept: int = 0  # copied from a replaced or damaged database
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why it was not imported)
 
     def summary(self) -> str:
         text = (f"{self.imported} imported, {self.relinked} relinked, {self.marked_missing} marked "
                 f"missing, {self.found_again} found again, {self.removed_temp} stale temp files removed")
+        if self.favorites_kept:
+            text += f", {self.favorites_kept} favorites kept from the old database"
         if self.skipped:
             text += f", {len(self.skipped)} unreadable file(s) skipped"
         return text
@@ -106,6 +109,34 @@ def open_or_set_aside(location: HistoryLocation) -> Optional[Path]:
         if conn is not None:
             conn.close()
     return damaged
+
+
+def salvage_favorites(conn: sqlite3.Connection, old_db: Path) -> int:
+    """Favorites live only in the database; copy them from an old file, as far as it reads.
+
+    Matched by file name, which is unique for our own files. Opened read-only:
+    the old file stays exactly as it was found.
+    """
+    try:
+        old = sqlite3.connect(f"{old_db.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return 0
+    try:
+        names = {path.rsplit("/", 1)[-1] for (path,) in
+                 old.execute("SELECT path FROM images WHERE favorite = 1")}
+    except sqlite3.Error:
+        return 0
+    finally:
+        old.close()
+    if not names:
+        return 0
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    ids = [(image_id,) for image_id, path in cursor.execute("SELECT id, path FROM images")
+           if path.rsplit("/", 1)[-1] in names]
+    with transaction(conn):
+        conn.executemany("UPDATE images SET favorite = 1 WHERE id = ?", ids)
+    return len(ids)
 
 
 # ------------------------------------------------------------ the folder

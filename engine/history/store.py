@@ -137,6 +137,9 @@ class HistoryStore:
         self.last_report: Optional[_reconcile.ReconcileReport] = None
         if reconcile or self.damaged_db is not None:
             self.last_report = self.reconcile()
+        if self.damaged_db is not None:
+            self.last_report.favorites_kept = _reconcile.salvage_favorites(
+                self._conn(), self.damaged_db)
 
     # ------------------------------------------------------------ plumbing
 
@@ -353,8 +356,8 @@ class HistoryStore:
     def rebuild(self) -> "_reconcile.ReconcileReport":
         """Replaces the database with one built from the image files alone.
 
-        Favorites live only in the database and are lost; the old file is kept
-        beside the new one (`damaged_db`) rather than deleted.
+        Favorites live only in the database: they are copied over from the old
+        file, which is kept beside the new one (`damaged_db`) rather than deleted.
         """
         self.close()
         self.damaged_db = _reconcile.set_aside(self.location.db_path, "replaced")
@@ -362,7 +365,10 @@ class HistoryStore:
         with self._lock:
             self._closed = False
         self._local = threading.local()
-        return self.reconcile()
+        report = self.reconcile()
+        if self.damaged_db is not None:
+            report.favorites_kept = _reconcile.salvage_favorites(self._conn(), self.damaged_db)
+        return report
 
     # ------------------------------------------------------------ helpers
 

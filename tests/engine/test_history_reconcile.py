@@ -229,11 +229,14 @@ def test_unreadable_png_is_reported_and_left_alone(root):
 
 
 def test_rebuild_replaces_the_database_and_keeps_the_old_one(root):
-    before = fill(root)
+    fill(root)
     with HistoryStore(root) as store:
+        favorite = store.page(0, 1, Filters(text="cat"))[0]
+        store.set_favorite(favorite.id, True)
+        before = snapshot(store)
         report = store.rebuild()
-        assert report.imported == len(before)
-        assert snapshot(store) == before
+        assert report.imported == len(before) and report.favorites_kept == 1
+        assert snapshot(store) == before  # favorites included
         assert store.damaged_db.exists() and store.damaged_db.name.startswith("history.sqlite3.replaced")
 
 
@@ -269,3 +272,27 @@ def test_two_foreign_files_with_one_name_do_not_confuse_relinking(root):
         report = store.last_report
         assert (report.relinked, report.marked_missing, report.imported) == (1, 1, 0)
         assert store.count() == 1
+
+
+def test_favorites_survive_damage_that_spares_them(root):
+    fill(root)
+    with HistoryStore(root) as store:
+        favorite = store.page(0, 1, Filters(text="cat"))[0]
+        store.set_favorite(favorite.id, True)
+        before = snapshot(store)
+    db = root / "history.sqlite3"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    index_page = conn.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'images_by_created'").fetchone()[0]
+    conn.close()
+    data = bytearray(db.read_bytes())
+    start = (index_page - 1) * page_size
+    data[start:start + page_size] = b"\xff" * page_size  # an index is lost, the table is fine
+    db.write_bytes(bytes(data))
+
+    with HistoryStore(root) as store:
+        assert store.damaged_db is not None
+        assert store.last_report.favorites_kept == 1
+        assert snapshot(store) == before
