@@ -11,6 +11,12 @@ import importlib
 import os
 import sys
 
+# A windowed build starts with no stdout/stderr; give them a log file before any import
+# below can reach Keras, whose progress bar writes to sys.stdout unchecked.
+from engine.runtime_log import route_missing_streams
+
+route_missing_streams()
+
 # TensorFlow's C++ start-up chatter would bury our own messages on stderr.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
