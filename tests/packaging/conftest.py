@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -35,15 +37,44 @@ def pytest_configure(config) -> None:
 
 
 @pytest.fixture(scope="session")
-def frozen_app(tmp_path_factory) -> Path:
-    """The frozen executable; the build's output and time are in build.log beside it."""
+def frozen_app(tmp_path_factory, pytestconfig) -> Iterator[Path]:
+    """The frozen executable, built once per session and deleted afterwards."""
     pytest.importorskip("PyInstaller", reason="needs the test extra: pip install -e '.[test]'")
     reuse = os.environ.get(REUSE_ENV)
     if reuse:
         exe = packaging_build.executable(Path(reuse).resolve())
         assert exe.is_file(), f"{REUSE_ENV}={reuse} holds no built app ({exe})"
-        return exe
+        yield exe
+        return
     base = tmp_path_factory.mktemp("frozen")
+    try:
+        yield _build(base, pytestconfig)
+    finally:
+        # pytest keeps the last three sessions' temporary folders: 1.6 GB each, here.
+        shutil.rmtree(base / "dist", ignore_errors=True)
+        shutil.rmtree(base / "work", ignore_errors=True)
+
+
+@pytest.fixture
+def report_line(pytestconfig):
+    """report() for a test: report_line("...")."""
+    return lambda text: report(pytestconfig, text)
+
+
+def report(config, text: str) -> None:
+    """A line in the test log even with output captured: CI's record of the figures."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if terminal is None:
+        return
+    if capture is None:
+        terminal.write_line(text)
+        return
+    with capture.global_and_fixture_disabled():
+        terminal.write_line(text)
+
+
+def _build(base: Path, config) -> Path:
     log_path = base / "build.log"
     with open(log_path, "w") as log:
         try:
@@ -53,8 +84,7 @@ def frozen_app(tmp_path_factory) -> Path:
                         + log_path.read_text(errors="replace")[-6000:])
     exe = packaging_build.executable(base / "dist")
     size = packaging_build.disk_usage(base / "dist" / packaging_build.NAME)
-    # Shown with -rA / in CI logs: these are the figures the README quotes.
-    print(f"\nfrozen build: {seconds:.0f} s, {size / 2**20:.0f} MiB on disk", flush=True)
+    report(config, f"\nfrozen build: {seconds:.0f} s, {size / 2**20:.0f} MiB on disk")
     (base / "figures.txt").write_text(f"build_s={seconds:.1f}\nsize_bytes={size}\n"
                                       f"at={time.strftime('%Y-%m-%d %H:%M:%S')}\n")
     return exe
