@@ -69,6 +69,11 @@ class DemoBackend:
         return small.repeat(2, axis=1).repeat(2, axis=2)
 
 
+def count_tokens(prompt: str) -> int:
+    """Token count with no model loaded (the UI's live counter)."""
+    return text.count_tokens(prompt)
+
+
 def unknown_words_message(prompt: str) -> Optional[str]:
     unknown = text.unknown_words(prompt)
     if not unknown:

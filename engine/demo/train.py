@@ -93,8 +93,11 @@ def train_diffusion(rng: np.random.Generator, steps: int, batch: int, out: Path,
             eps = unet([noisy, tf.cast(t, tf.float32), encoder(ids, training=True)], training=True)
             loss = tf.reduce_mean(tf.square(eps - noise))
         opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        # Warm-up keeps the average from dragging the untrained start along.
+        n = tf.cast(opt.iterations, tf.float32)
+        decay = tf.minimum(ema_decay, (1.0 + n) / (10.0 + n))
         for e, v in zip(ema_variables, variables):
-            e.assign(ema_decay * e + (1.0 - ema_decay) * v)
+            e.assign(decay * e + (1.0 - decay) * v)
         return loss
 
     started, running = time.time(), []
@@ -126,11 +129,14 @@ def save(folder: Path, encoder, unet, upsampler, info: dict | None = None) -> No
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=3000, help="diffusion training steps")
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=2000, help="diffusion training steps")
+    parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--upsampler-steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow CPU threads")
-    parser.add_argument("--checkpoint-every", type=int, default=500)
+    parser.add_argument("--checkpoint-every", type=int, default=250)
+    parser.add_argument("--upsampler-weights", type=Path, default=None,
+                        help="reuse an upsampler trained by an earlier run (same seed) "
+                             "instead of training it again")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the weights (default: the app's resources/demo)")
     args = parser.parse_args(argv)
@@ -139,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(SEED)
-    rng = np.random.default_rng(SEED)
     log_started = time.time()
 
     def log(message: str) -> None:
@@ -147,12 +152,20 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"training the demo model into {out}")
     up_started = time.time()
-    upsampler = train_upsampler(rng, args.upsampler_steps, 32, log)
+    # Each stage draws from its own generator, so either can be rerun alone.
+    if args.upsampler_weights:
+        upsampler = build_upsampler()
+        upsampler.load_weights(args.upsampler_weights)
+        log(f"upsampler reused from {args.upsampler_weights}")
+    else:
+        upsampler = train_upsampler(np.random.default_rng(SEED), args.upsampler_steps, 32, log)
     up_seconds = time.time() - up_started
     out.mkdir(parents=True, exist_ok=True)
     upsampler.save_weights(out / "upsampler.weights.h5")
     diff_started = time.time()
-    encoder, unet = train_diffusion(rng, args.steps, args.batch, out, log, args.checkpoint_every)
+    keras.utils.set_random_seed(SEED + 1)
+    encoder, unet = train_diffusion(np.random.default_rng(SEED + 1), args.steps, args.batch, out,
+                                    log, args.checkpoint_every)
     info = {
         "seed": SEED,
         "diffusion_steps": args.steps,
@@ -160,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "upsampler_steps": args.upsampler_steps,
         "threads": args.threads,
         "upsampler_seconds": round(up_seconds),
+        "upsampler_reused_from": str(args.upsampler_weights) if args.upsampler_weights else None,
         "diffusion_seconds": round(time.time() - diff_started),
         "total_seconds": round(time.time() - log_started),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
