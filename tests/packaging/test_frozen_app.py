@@ -104,7 +104,8 @@ def test_bundle_carries_the_resources_and_leaves_out_what_the_app_does_not_use(f
                  "engine.commands.generate", "engine.commands.models", "engine.commands.history",
                  "engine.backends.keras_sd", "engine.demo.backend", "gui.mainwindow"):
         assert name in modules, f"{name} is not in the bundle"
-    for name in ("engine.demo.train", "gui.probe", "pyarrow", "grpc", "pytest", "PyInstaller"):
+    for name in ("engine.demo.train", "pyarrow", "grpc", "pkg_resources", "pytest",
+                 "PyInstaller", "keras_cv.src.tests"):
         assert name not in modules, f"{name} is bundled but the app never imports it"
 
     names = [str(p.relative_to(internal)).replace("\\", "/") for p in internal.rglob("*")]
