@@ -15,6 +15,7 @@ from engine.demo.model import CHANNELS, CONTEXT_DIM, IMAGE_SIZE, build_text_enco
 from engine.demo.resources import demo_dir
 from engine.demo.upsampler import build_upsampler, sharp_resize
 from engine.events import EngineError
+from engine.schedule import ALPHAS_CUMPROD
 
 WEIGHT_FILES = ("text_encoder.weights.h5", "unet.weights.h5", "upsampler.weights.h5")
 PREVIEW_SIZE = IMAGE_SIZE * 2
@@ -54,7 +55,9 @@ class DemoBackend:
     def denoise(self, latent, timestep: int, context) -> np.ndarray:
         latent = np.asarray(latent, np.float32)
         t = np.full((len(latent),), float(timestep), np.float32)
-        return self._net.denoise(latent, t, np.asarray(context, np.float32))
+        v = self._net.denoise(latent, t, np.asarray(context, np.float32))
+        a = ALPHAS_CUMPROD[timestep]
+        return np.float32(np.sqrt(1.0 - a)) * latent + np.float32(np.sqrt(a)) * v
 
     def decode(self, latent) -> np.ndarray:
         pixels = self._net.upsample(np.clip(np.asarray(latent, np.float32), -1.0, 1.0))
@@ -110,9 +113,6 @@ class _Networks:
         for model, name in zip((self.encoder, self.unet, self.upsampler), WEIGHT_FILES):
             model.load_weights(folder / name)
         l = text.SEQUENCE_LENGTH
-        self._encode = tf.function(
-            lambda ids: self.encoder(ids, training=False),
-            input_signature=[tf.TensorSpec((None, l), tf.int32)])
         self._denoise = tf.function(
             lambda x, t, c: self.unet([x, t, c], training=False),
             input_signature=[tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), tf.float32),
@@ -121,12 +121,15 @@ class _Networks:
         self._upsample = tf.function(
             lambda x: self.upsampler(x, training=False),
             input_signature=[tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), tf.float32)])
-        # tf.function tracing is not safe to race from two threads.
+        # The step loop calls the UNet 20-50 times per image: one graph, traced on first use.
+        # Tracing is not safe to race from two threads.
         self._lock = threading.Lock()
 
     def encode(self, ids: np.ndarray) -> np.ndarray:
+        # Eager: called once or twice per image, where tracing a graph would cost
+        # more than it saves.
         with self._lock:
-            return self._encode(ids).numpy()
+            return np.asarray(self.encoder(ids, training=False))
 
     def denoise(self, x: np.ndarray, t: np.ndarray, context: np.ndarray) -> np.ndarray:
         with self._lock:

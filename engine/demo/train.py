@@ -4,7 +4,7 @@
     .venv/bin/python -m engine.demo.train --steps 200 --out /tmp/demo-try   # a quick look
 
 Two stages, one process: the 32->64 upsampler (a few minutes), then the text
-encoder and UNet together (epsilon prediction on KerasCV's schedule, with 12% of
+encoder and UNet together (v prediction on KerasCV's schedule, with 12% of
 captions blanked so classifier-free guidance has an unconditional model to
 push away from). The weights written are an exponential moving average, which
 gives much cleaner samples than the last step's weights after a short run.
@@ -89,9 +89,11 @@ def train_diffusion(rng: np.random.Generator, steps: int, batch: int, out: Path,
     def step(x0, ids, t, noise):
         a = tf.reshape(tf.gather(alphas, t), (-1, 1, 1, 1))
         noisy = tf.sqrt(a) * x0 + tf.sqrt(1.0 - a) * noise
+        # The UNet predicts v (see model.py); the backend turns it into noise for the loop.
+        target = tf.sqrt(a) * noise - tf.sqrt(1.0 - a) * x0
         with tf.GradientTape() as tape:
-            eps = unet([noisy, tf.cast(t, tf.float32), encoder(ids, training=True)], training=True)
-            loss = tf.reduce_mean(tf.square(eps - noise))
+            v = unet([noisy, tf.cast(t, tf.float32), encoder(ids, training=True)], training=True)
+            loss = tf.reduce_mean(tf.square(v - target))
         opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
         # Warm-up keeps the average from dragging the untrained start along.
         n = tf.cast(opt.iterations, tf.float32)
@@ -129,7 +131,7 @@ def save(folder: Path, encoder, unet, upsampler, info: dict | None = None) -> No
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=2000, help="diffusion training steps")
+    parser.add_argument("--steps", type=int, default=1800, help="diffusion training steps")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--upsampler-steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow CPU threads")
