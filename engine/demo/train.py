@@ -71,8 +71,12 @@ def train_upsampler(rng: np.random.Generator, steps: int, batch: int, log) -> ke
 
 
 def train_diffusion(rng: np.random.Generator, steps: int, batch: int, out: Path, log,
-                    checkpoint_every: int) -> tuple[keras.Model, keras.Model]:
+                    checkpoint_every: int, resume: Path | None = None,
+                    peak_lr: float = 1.5e-3) -> tuple[keras.Model, keras.Model]:
     encoder, unet = build_text_encoder(), build_unet()
+    if resume is not None:
+        encoder.load_weights(resume / "text_encoder.weights.h5")
+        unet.load_weights(resume / "unet.weights.h5")
     ema_encoder, ema_unet = build_text_encoder(), build_unet()
     ema_encoder.set_weights(encoder.get_weights())
     ema_unet.set_weights(unet.get_weights())
@@ -80,7 +84,7 @@ def train_diffusion(rng: np.random.Generator, steps: int, batch: int, out: Path,
     ema_variables = ema_encoder.trainable_variables + ema_unet.trainable_variables
     warmup = min(200, steps // 10)
     lr = keras.optimizers.schedules.CosineDecay(
-        1e-4, steps - warmup, alpha=0.05, warmup_target=1.5e-3, warmup_steps=warmup)
+        1e-4, steps - warmup, alpha=0.05, warmup_target=peak_lr, warmup_steps=warmup)
     opt = keras.optimizers.Adam(lr, global_clipnorm=1.0)
     alphas = tf.constant(ALPHAS_CUMPROD, tf.float32)
     ema_decay = 0.998
@@ -139,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upsampler-weights", type=Path, default=None,
                         help="reuse an upsampler trained by an earlier run (same seed) "
                              "instead of training it again")
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="continue from the text encoder and UNet in this folder "
+                             "(a fresh optimizer, a new stream of scenes, peak rate 5e-4)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the weights (default: the app's resources/demo)")
     args = parser.parse_args(argv)
@@ -165,9 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     upsampler.save_weights(out / "upsampler.weights.h5")
     diff_started = time.time()
-    keras.utils.set_random_seed(SEED + 1)
-    encoder, unet = train_diffusion(np.random.default_rng(SEED + 1), args.steps, args.batch, out,
-                                    log, args.checkpoint_every)
+    # A continued run must not replay the scenes the first one saw.
+    diffusion_seed = SEED + (2 if args.resume else 1)
+    keras.utils.set_random_seed(diffusion_seed)
+    encoder, unet = train_diffusion(np.random.default_rng(diffusion_seed), args.steps, args.batch,
+                                    out, log, args.checkpoint_every, args.resume,
+                                    5e-4 if args.resume else 1.5e-3)
     info = {
         "seed": SEED,
         "diffusion_steps": args.steps,
@@ -176,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "upsampler_seconds": round(up_seconds),
         "upsampler_reused_from": str(args.upsampler_weights) if args.upsampler_weights else None,
+        "resumed_from": str(args.resume) if args.resume else None,
         "diffusion_seconds": round(time.time() - diff_started),
         "total_seconds": round(time.time() - log_started),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
