@@ -104,8 +104,9 @@ class Engine:
 
     # -- generation --------------------------------------------------------------
     def generate(self, request: GenerationRequest, on_progress: Optional[ProgressCallback] = None,
-                 cancel: Optional[CancelToken] = None, batched_guidance: bool = True
+                 cancel: Optional[CancelToken] = None, batched_guidance: Optional[bool] = None
                  ) -> GenerationResult:
+        """`batched_guidance` None: the faster mode on this device (sampler.default_batched_guidance)."""
         report = on_progress or (lambda progress: None)
         try:
             spec = registry.get_model(request.model)
@@ -187,14 +188,11 @@ class Engine:
         self.release()
         backend = KerasStableDiffusion(spec, self.model_label(spec), key.width, key.height,
                                        components, self._tokenizer(paths["vocabulary"]))
-        if xla:
-            self._set_xla(backend, True)
+        self._set_xla(backend, xla)  # also when off: uncompiled, Keras picks XLA on a GPU
         return backend
 
     def _set_xla(self, backend, on: bool) -> None:
-        for model in (backend.components.text_encoder, backend.components.diffusion_model,
-                      backend.components.decoder):
-            model.compile(jit_compile=on)
+        backend.set_xla(on)
         self._xla = on
 
     def _locate(self, spec: "registry.ModelSpec") -> dict[str, Path]:
