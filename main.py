@@ -21,7 +21,7 @@ route_missing_streams()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Each subcommand lives in engine/commands/<name>.py with register(subparsers).
-SUBCOMMANDS = ["generate", "models", "history"]
+SUBCOMMANDS = ["generate", "models", "history", "benchmark"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,107 @@
+"""`python main.py benchmark`: KerasCV's tutorial table on this machine, and ours beside it."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine.benchmark.settings import CONFIGS, BenchmarkSettings, parse_configs
+
+
+def register(subparsers) -> None:
+    d = BenchmarkSettings()
+    parser = subparsers.add_parser(
+        "benchmark", help="time generation in the four KerasCV configurations",
+        description="KerasCV's tutorial comparison (standard, mixed precision, XLA, XLA + mixed "
+                    "precision) on this machine: the cold first run and the median warm run of "
+                    "each, seconds per step and peak memory, with our step loop timed against "
+                    "KerasCV's own at the same settings and weights. Defaults are the "
+                    "tutorial's (batch 3, 50 steps, 512x512); on a CPU try "
+                    "--batch 1 --steps 5 --width 128 --height 128.")
+    parser.add_argument("--model", default=d.model, help=f"model id (default {d.model})")
+    parser.add_argument("--batch", type=int, default=d.batch, help=f"images per run (default {d.batch})")
+    parser.add_argument("--steps", type=int, default=d.steps, help=f"denoising steps (default {d.steps})")
+    parser.add_argument("--width", type=int, default=d.width, help=f"multiple of 128 (default {d.width})")
+    parser.add_argument("--height", type=int, default=d.height, help=f"multiple of 128 (default {d.height})")
+    parser.add_argument("--runs", type=int, default=d.runs,
+                        help=f"timed warm runs per configuration and side (default {d.runs})")
+    parser.add_argument("--configs", type=parse_configs, default=d.configs,
+                        help=f"comma-separated, from {','.join(CONFIGS)} (default: all)")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="untrained weights: no download needed, real timings, meaningless images")
+    parser.add_argument("--weights-dir", type=Path, default=None,
+                        help="load weights from this folder instead of the model cache")
+    parser.add_argument("--no-compare", action="store_true",
+                        help="time our loop only, not KerasCV's text_to_image beside it")
+    parser.add_argument("--no-preview", action="store_true", help="time our loop without previews")
+    parser.add_argument("--json", type=Path, default=None, help="write the full report here")
+    parser.add_argument("--chart", type=Path, default=None, help="write a bar chart PNG here")
+    parser.add_argument("--app", action="store_true",
+                        help="instead: window-appears time, time to first image, GUI stalls "
+                             "while generating, opening a 10,000-image history")
+    parser.add_argument("--app-steps", type=int, default=10, help="steps for --app's generations")
+    parser.add_argument("--app-size", type=int, default=128, help="size for --app's generations")
+    parser.set_defaults(func=run)
+
+
+def settings_from(args) -> BenchmarkSettings:
+    return BenchmarkSettings(model=args.model, batch=args.batch, steps=args.steps,
+                             width=args.width, height=args.height, runs=args.runs,
+                             configs=tuple(args.configs), random_weights=args.random_weights,
+                             compare=not args.no_compare, preview=not args.no_preview)
+
+
+def run(args) -> int:
+    if args.app:
+        return _run_app(args)
+    from engine.benchmark import chart, report, runner
+    from engine.events import EngineError
+    from engine.request import GenerationRequest
+
+    settings = settings_from(args)
+    problems = settings.problems() + [p.message for p in GenerationRequest(
+        "x", steps=settings.steps, width=settings.width, height=settings.height,
+        batch=settings.batch, model=settings.model).validate()]
+    if problems:
+        print("error: " + "\n".join(problems), file=sys.stderr)
+        return 2
+    from engine.pipeline import Engine
+    engine = Engine(weights_dir=args.weights_dir, random_weights=args.random_weights)
+    try:
+        result = runner.run(settings, engine, on_progress=_ProgressLine(sys.stderr))
+    except (EngineError, ValueError) as error:
+        print(f"\nerror: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nCancelled.", file=sys.stderr)
+        return 130
+    print(file=sys.stderr)
+    print(report.render(result))
+    if args.json:
+        print(f"JSON: {report.write_json(result, args.json)}")
+    if args.chart:
+        print(f"chart: {chart.save(result, args.chart)}")
+    return 0
+
+
+def _run_app(args) -> int:
+    from engine.benchmark import app, report
+    result = app.run(steps=args.app_steps, size=args.app_size)
+    print(app.render(result))
+    if args.json:
+        print(f"JSON: {report.write_json(result, args.json)}")
+    return 0
+
+
+class _ProgressLine:
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __call__(self, p) -> None:
+        step = ""
+        if p.step is not None and p.step.phase == "denoising":
+            step = f" step {p.step.step}/{p.step.total}"
+        elif p.step is not None:
+            step = f" {p.step.phase}"
+        self.stream.write(f"\r[{p.done}/{p.total}] {p.message}{step}".ljust(78)[:120])
+        self.stream.flush()
