@@ -1,0 +1,38 @@
+"""The Benchmark dialog runs engine.benchmark on the generation worker's thread."""
+import threading
+
+from PySide6.QtCore import Qt
+
+
+def _open(window, qtbot):
+    window.open_benchmark()
+    dialog = window.benchmark_dialog
+    qtbot.waitUntil(dialog.isVisible)
+    dialog.model.setCurrentText("demo")
+    dialog.steps.setValue(3)
+    dialog.runs.setValue(2)
+    return dialog
+
+
+def test_benchmark_runs_on_the_worker_thread_and_shows_table_and_chart(qtbot, window, engine):
+    dialog = _open(window, qtbot)
+    dialog.configs["mixed"].setChecked(True)
+    with qtbot.waitSignal(dialog.task.finished, timeout=20000):
+        qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
+    assert threading.get_ident() not in engine.threads  # never on the GUI thread
+    assert [(r.mixed_precision, r.steps) for r in engine.requests] == [(False, 3)] * 3 + [(True, 3)] * 3
+    assert dialog.table.rowCount() == 2 and dialog.table.item(1, 0).text() == "mixed"
+    assert not dialog.chart.pixmap().isNull()
+    assert dialog.run_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    assert dialog.report["settings"]["compare"] is False  # the demo model has no KerasCV twin
+
+
+def test_cancel_stops_the_benchmark_within_a_step(qtbot, window, engine):
+    dialog = _open(window, qtbot)
+    engine.hold_at_step = 2
+    qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(engine.holding.is_set, timeout=10000)
+    with qtbot.waitSignal(dialog.task.cancelled, timeout=10000):
+        qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    assert len(engine.requests) == 1
+    assert dialog.status.text() == "Cancelled." and dialog.run_button.isEnabled()
