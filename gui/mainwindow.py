@@ -217,6 +217,14 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
         self._update_gallery_count()
 
+    def open_benchmark(self) -> None:
+        from gui.benchmark_dialog import BenchmarkDialog
+        # One dialog for the window's life: its task object may still be on the worker thread.
+        if getattr(self, "benchmark_dialog", None) is None:
+            self.benchmark_dialog = BenchmarkDialog(self.worker, list(self._models), self)
+        self.benchmark_dialog.show()
+        self.benchmark_dialog.raise_()
+
     def _connect(self) -> None:
         w = self.worker
         # Bound methods only: a lambda connected to a worker signal would run on the worker thread.
@@ -241,6 +249,7 @@ class MainWindow(QMainWindow):
             QShortcut(QKeySequence(keys), self, activated=self.generate)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.cancel)
         QShortcut(QKeySequence.StandardKey.Undo, self.gallery_view, activated=self.undo_delete)
+        self.menuBar().addMenu("&Tools").addAction("Benchmark\u2026", self.open_benchmark)
         # Through the window's own methods: a slot of the worker object would be queued
         # to the worker's thread, which is busy inside generate() until the job ends.
         self.queue_panel.remove.connect(self.remove_job)
