@@ -34,7 +34,9 @@ def make_application(argv: Optional[list[str]] = None) -> QApplication:
     app.setStyle("Fusion")  # the stylesheet is written against Fusion's metrics on every platform
     style = resources_dir() / "style.qss"
     if style.is_file():
-        app.setStyleSheet(style.read_text(encoding="utf-8"))
+        # Stylesheet URLs resolve against the working directory, so icons get absolute paths.
+        icons = (resources_dir() / "icons").as_posix()
+        app.setStyleSheet(style.read_text(encoding="utf-8").replace("@ICONS@", icons))
     icon = resources_dir() / "icons" / "app.svg"
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))

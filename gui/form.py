@@ -114,6 +114,9 @@ class GenerationForm(QWidget):
         self._max_tokens: Callable[[str], int] = lambda model: MAX_TOKENS
         self._loading = False
         self._problems: list[Problem] = []
+        # An empty prompt on a fresh form is not a mistake yet: its red message waits
+        # until the person has typed in the box.
+        self._prompt_touched = False
 
         self.prompt = PromptEdit("Describe the image, e.g. \u201ca lighthouse at dusk, oil painting\u201d")
         self.prompt.setObjectName("prompt")
@@ -202,6 +205,7 @@ class GenerationForm(QWidget):
         sr.addWidget(self.width_box)
         sr.addWidget(QLabel("\u00d7"))
         sr.addWidget(self.height_box)
+        sr.addStretch(1)
         grid.addRow("Size", _stack(self.size_preset, size_row, self.errors["width"],
                                    self.errors["height"]))
         grid.addRow("Batch", _stack(self.batch, self.errors["batch"]))
@@ -209,6 +213,7 @@ class GenerationForm(QWidget):
         layout.addLayout(grid)
         layout.addStretch(1)
 
+        self.prompt.textChanged.connect(self._touch_prompt)
         self.prompt.submit.connect(self.submit_requested)
         self.negative.submit.connect(self.submit_requested)
         for signal in (self.prompt.textChanged, self.negative.textChanged, self.seed.changed,
@@ -321,7 +326,9 @@ class GenerationForm(QWidget):
         counts = {}
         for name, edit, label in (("prompt", self.prompt, self.prompt_tokens),
                                   ("negative_prompt", self.negative, self.negative_tokens)):
-            n = self._count(edit.toPlainText().strip())
+            text = edit.toPlainText().strip()
+            # An empty box reads 0, not the 2 that start and end tokens would make.
+            n = self._count(text) if text else (0 if self._count_tokens is not None else None)
             counts[name] = n
             limit = self._max_tokens(self.model_id())
             if n is None:
@@ -352,11 +359,20 @@ class GenerationForm(QWidget):
         by_field: dict[str, list[str]] = {}
         for p in problems:
             by_field.setdefault(p.field, []).append(p.message)
+        if not self._prompt_touched and not self.prompt.toPlainText().strip():
+            by_field.pop("prompt", None)
         for name, label in self.errors.items():
             text = "\n".join(by_field.get(name, []))
             label.setText(text)
             label.setVisible(bool(text))
         return problems
+
+    def _touch_prompt(self) -> None:
+        if not self._loading:
+            self._prompt_touched = True
+
+    def only_missing_prompt(self) -> bool:
+        return [p.field for p in self._problems] == ["prompt"] and not self.prompt.toPlainText().strip()
 
     def _on_change(self, *_args) -> None:
         if self._loading:

@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
 
         self.banner = Banner()
         self.form = GenerationForm([])
+        self.form.set_token_counter(None, services.token_limit)
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("generateButton")
         self.generate_button.setToolTip("Generate (Ctrl+Enter)")
@@ -346,6 +347,9 @@ class MainWindow(QMainWindow):
     def _update_generate(self, *_args) -> None:
         reason = self.why_not()
         self.generate_button.setEnabled(not reason)
+        self.why_disabled.setProperty("tone", "hint" if self.form.only_missing_prompt() else "error")
+        self.why_disabled.style().unpolish(self.why_disabled)
+        self.why_disabled.style().polish(self.why_disabled)
         self.why_disabled.setText(reason)
         self.why_disabled.setVisible(bool(reason))
         self.generate_button.setToolTip(reason or "Generate (Ctrl+Enter)")
@@ -384,10 +388,8 @@ class MainWindow(QMainWindow):
         self.device = device
         self.device_label.setText(f"Engine ready \u00b7 {device}")
         engine = self.worker.engine
-        max_tokens = getattr(engine, "max_tokens", None)
-        self.form.set_token_counter(
-            lambda model, text: engine.count_tokens(model, text),
-            (lambda model: max_tokens(model)) if callable(max_tokens) else None)
+        self.form.set_token_counter(lambda model, text: engine.count_tokens(model, text),
+                                    self.services.token_limit)
         self._update_generate()
 
     def _on_engine_failed(self, title: str, message: str) -> None:

@@ -194,6 +194,7 @@ class DetailsPane(QWidget):
         for b in (self.copy_button, self.reuse_button, self.favorite_button, self.open_button,
                   self.folder_button, self.export_button, self.delete_button):
             b.setEnabled(entry is not None)
+        self.info.setVisible(entry is not None)
         if entry is None:
             self.image.setPixmap(QPixmap())
             self.image.setText("Select an image to see how it was made.")

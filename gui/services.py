@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -51,8 +51,8 @@ class Services:
     read_recipe: Callable[[Path, GenerationRequest], DroppedRecipe]
     download: Optional[Callable[..., Any]] = None  # (model_id, on_progress, cancel) -> result
     import_folder: Optional[Callable[..., Any]] = None  # (model_id, folder) -> result
+    token_limit: Callable[[str], int] = lambda model_id: token_limit(model_id)
     data_dir: Optional[Path] = None
-    extras: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- engine
@@ -73,6 +73,18 @@ def load_model_plugins() -> None:
 
 
 # ---------------------------------------------------------------- models
+
+def token_limit(model_id: str) -> int:
+    """Tokens a prompt may use, start and end included: 77 for Stable Diffusion."""
+    from engine.request import MAX_TOKENS
+    if model_id == DEMO_MODEL_ID:
+        try:
+            from engine.demo.text import SEQUENCE_LENGTH  # numpy only, no TensorFlow
+            return SEQUENCE_LENGTH
+        except ImportError:
+            pass
+    return MAX_TOKENS
+
 
 def list_models(weights_dir: Optional[Path] = None) -> list[ModelInfo]:
     """Cheap (no hashing), so the GUI thread may call it."""

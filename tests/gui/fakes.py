@@ -44,6 +44,9 @@ class FakeEngine:
         self.requests: list[GenerationRequest] = []
         self.threads: set[int] = set()
         self.released_models = False
+        # Keras keeps per-thread state this way; it must survive from one job to the next.
+        self._local = threading.local()
+        self.calls_seen_by_thread_local: list[int] = []
 
     def device_name(self) -> str:
         return "Fake device"
@@ -58,6 +61,8 @@ class FakeEngine:
                  cancel: Optional[CancelToken] = None) -> GenerationResult:
         self.threads.add(threading.get_ident())
         self.requests.append(request)
+        self._local.calls = getattr(self._local, "calls", 0) + 1
+        self.calls_seen_by_thread_local.append(self._local.calls)
         report = on_progress or (lambda p: None)
         cancel = cancel or CancelToken()
         prompt = request.prompt.lower()

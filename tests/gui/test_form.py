@@ -10,11 +10,22 @@ from tests.gui.fakes import FakeEngine, FakeHistory, fake_models, fake_services
 
 
 def test_empty_prompt_disables_generate_and_says_why(qtbot, window):
+    # A fresh form is not scolded: a quiet hint, no red message under the prompt.
+    assert not window.generate_button.isEnabled()
+    assert window.why_disabled.property("tone") == "hint"
+    assert not window.form.errors["prompt"].isVisible()
+    assert window.form.prompt_tokens.text() == "0/77 tokens"
     window.form.prompt.setPlainText("   ")
     assert not window.generate_button.isEnabled()
     assert "Prompt is empty" in window.why_disabled.text()
     assert "Prompt is empty" in window.generate_button.toolTip()
     assert window.form.errors["prompt"].isVisible()
+    window.form.prompt.setPlainText(" ".join(["word"] * 80))
+    window.form.width_box.setValue(100)
+    assert window.why_disabled.property("tone") == "error"
+    assert "(and 1 more)" in window.why_disabled.text()
+    window.form.width_box.setValue(128)
+    window.form.prompt.setPlainText("   ")
     qtbot.keyClick(window.form.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert window.worker.queue.snapshot() == [] and window.current_job is None
 

@@ -167,3 +167,13 @@ def test_seed_beyond_32_bit_spin_box_range_round_trips(qtbot, window, engine):
     assert "Seed" in window.why_disabled.text()
     assert window.form.errors["seed"].isVisible()
     assert not window.generate_button.isEnabled()
+
+
+def test_thread_local_state_survives_from_one_job_to_the_next(qtbot, window, engine):
+    """Keras' dtype policy and TensorFlow's eager context live in thread-locals."""
+    fill(window, steps=1, seed=1)
+    for _ in range(3):
+        with qtbot.waitSignal(window.job_over, timeout=5000):
+            window.generate()
+    assert len(engine.threads) == 1
+    assert engine.calls_seen_by_thread_local == [1, 2, 3]
