@@ -56,4 +56,12 @@ def run_app(argv: Optional[list[str]] = None) -> int:
     if os.environ.get(SHOWN_ENV):
         # Runs once the event loop has painted the first frame.
         QTimer.singleShot(0, lambda: print(f"SD_DESK_SHOWN {time.time():.6f}", flush=True))
-    return int(app.exec())
+    code = int(app.exec())
+    if window.host.thread.isRunning():
+        # closeEvent waited and the engine is still stuck in one step (a long XLA
+        # compile, a driver call). Exiting normally would abort in QThread's
+        # destructor; leave at once instead: the images already saved are safe.
+        logging.getLogger(__name__).error("worker still busy at exit; leaving without it")
+        sys.stdout and sys.stdout.flush()
+        os._exit(code)
+    return code

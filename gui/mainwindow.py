@@ -105,7 +105,7 @@ class MainWindow(QMainWindow):
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
         self.queue_panel = QueuePanel()
-        self.first_run = FirstRunPanel(services.download)
+        self.first_run = FirstRunPanel(services.download, services.import_folder)
         self.center_stack = QStackedWidget()
         self.center_stack.addWidget(self.preview)
         self.center_stack.addWidget(self.first_run)
@@ -316,17 +316,10 @@ class MainWindow(QMainWindow):
         self._update_generate()
 
     def _import_folder(self, model_id: str) -> None:
-        if self.services.import_folder is None:
-            return
         folder = QFileDialog.getExistingDirectory(self, "Folder that holds the weight files")
-        if not folder:
-            return
-        try:
-            self.services.import_folder(model_id, Path(folder))
-        except Exception as error:  # noqa: BLE001 - shown to the person
-            self.banner.show_message("error", "Import failed", str(error))
-            return
-        self.refresh_models()
+        if folder:
+            # Hashing gigabytes happens on the panel's own thread, never here.
+            self.first_run.start_import(Path(folder))
 
     # ---- generating ----------------------------------------------------------------------
 

@@ -240,7 +240,9 @@ def show_in_folder(path: Path) -> None:
     QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
 
 
-class _DownloadRunner(QObject):
+class _TaskRunner(QObject):
+    """Runs fn(model_id, on_progress, cancel) on its own thread: downloads and imports."""
+
     progress = Signal(object)
     done = Signal(object)
     failed = Signal(str)
@@ -267,10 +269,13 @@ class FirstRunPanel(QFrame):
     use_demo = Signal()
     import_requested = Signal(str)  # model id
 
-    def __init__(self, download: Optional[Callable] = None, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, download: Optional[Callable] = None, import_folder: Optional[Callable] = None,
+                 parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setObjectName("firstRun")
         self._download = download
+        self._import = import_folder
+        self._task = ""
         self._thread = None
         self._runner = None
         self._cancel: Optional[CancelToken] = None
@@ -281,7 +286,7 @@ class FirstRunPanel(QFrame):
         self.text.setWordWrap(True)
         self.download_button = QPushButton("Download")
         self.download_button.setObjectName("downloadButton")
-        self.cancel_button = QPushButton("Cancel download")
+        self.cancel_button = QPushButton("Cancel")
         self.import_button = QPushButton("Import a folder\u2026")
         self.demo_button = QPushButton("Use the built-in demo model")
         self.demo_button.setObjectName("demoButton")
@@ -323,11 +328,21 @@ class FirstRunPanel(QFrame):
         return self._thread is not None and self._thread.isRunning()
 
     def start_download(self) -> None:
-        if self._download is None or self.model is None or self.busy:
+        if self._download is not None:
+            self._start("download", self._download)
+
+    def start_import(self, folder: Path) -> None:
+        if self._import is not None:
+            self._start("import", lambda model_id, progress, cancel:
+                        self._import(model_id, Path(folder), progress, cancel))
+
+    def _start(self, task: str, fn: Callable) -> None:
+        if self.model is None or self.busy:
             return
+        self._task = task
         self._cancel = CancelToken()
-        self._thread = managed_thread("download")
-        self._runner = _DownloadRunner(self._download, self.model.id, self._cancel)
+        self._thread = managed_thread(task)
+        self._runner = _TaskRunner(fn, self.model.id, self._cancel)
         self._runner.moveToThread(self._thread)
         self._thread.started.connect(self._runner.run)
         self._runner.progress.connect(self._on_progress)
@@ -335,13 +350,15 @@ class FirstRunPanel(QFrame):
         self._runner.failed.connect(self._on_failed)
         self._thread.finished.connect(lambda: self._set_busy(False))
         self._set_busy(True)
-        self.status.setText("Starting the download\u2026")
+        self.status.setText("Starting the download\u2026" if task == "download"
+                            else "Checking the files in that folder\u2026")
         self._thread.start()
 
     def cancel_download(self) -> None:
         if self._cancel is not None:
             self._cancel.cancel()
-            self.status.setText("Cancelling\u2026 what was fetched is kept, to resume later.")
+            self.status.setText("Cancelling\u2026 what was fetched is kept, to resume later."
+                                if self._task == "download" else "Cancelling\u2026")
 
     def shutdown(self) -> None:
         self.cancel_download()
@@ -351,7 +368,7 @@ class FirstRunPanel(QFrame):
     def _set_busy(self, busy: bool) -> None:
         self.download_button.setEnabled(not busy and self._download is not None)
         self.cancel_button.setVisible(busy)
-        self.import_button.setEnabled(not busy)
+        self.import_button.setEnabled(not busy and self._import is not None)
         self.bar.setVisible(busy)
 
     def _on_progress(self, p) -> None:
@@ -359,8 +376,11 @@ class FirstRunPanel(QFrame):
         self.bar.setValue(int(fraction * 1000))
         eta = getattr(p, "overall_eta", None)
         rate = getattr(p, "rate", 0.0) or 0.0
-        text = (f"{getattr(p, 'file_name', '')} ({getattr(p, 'file_index', 1)} of "
-                f"{getattr(p, 'file_count', 1)}): {fraction:.0%}")
+        verb = "Downloading" if self._task == "download" else "Checking"
+        text = f"{verb} {getattr(p, 'file_name', '')}"
+        if hasattr(p, "file_index"):
+            text += f" ({p.file_index} of {p.file_count})"
+        text += f": {fraction:.0%}"
         if rate:
             text += f", {rate / 1e6:.1f} MB/s"
         if eta is not None:
@@ -369,11 +389,18 @@ class FirstRunPanel(QFrame):
 
     def _on_done(self, result) -> None:
         if getattr(result, "cancelled", False):
-            self.status.setText("Download cancelled; it resumes where it stopped.")
+            self.status.setText("Download cancelled; it resumes where it stopped."
+                                if self._task == "download" else "Import cancelled.")
             return
-        self.status.setText("Download complete.")
+        if self._task == "import":
+            summary = result.summary() if hasattr(result, "summary") else "Import finished."
+            self.status.setText(summary)
+            if not getattr(result, "complete", True):
+                return
+        else:
+            self.status.setText("Download complete.")
         if self.model is not None:
             self.installed.emit(self.model.id)
 
     def _on_failed(self, message: str) -> None:
-        self.status.setText(f"Download failed: {message}")
+        self.status.setText(f"{self._task.capitalize()} failed: {message}")

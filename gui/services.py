@@ -50,7 +50,7 @@ class Services:
     models: Callable[[], list[ModelInfo]]
     read_recipe: Callable[[Path, GenerationRequest], DroppedRecipe]
     download: Optional[Callable[..., Any]] = None  # (model_id, on_progress, cancel) -> result
-    import_folder: Optional[Callable[..., Any]] = None  # (model_id, folder) -> result
+    import_folder: Optional[Callable[..., Any]] = None  # (model_id, folder, on_progress, cancel)
     token_limit: Callable[[str], int] = lambda model_id: token_limit(model_id)
     data_dir: Optional[Path] = None
 
@@ -111,13 +111,25 @@ def download_model(model_id: str, on_progress, cancel, weights_dir: Optional[Pat
     return download(model_id, on_progress=on_progress, cancel=cancel, weights_dir=weights_dir)
 
 
-def import_model_folder(model_id: str, folder: Path):
-    module = importlib.import_module("engine.models.importer")
-    for name in ("import_folder", "import_model", "import_from_folder"):
-        fn = getattr(module, name, None)
-        if fn is not None:
-            return fn(model_id, Path(folder))
-    raise RuntimeError("Importing a folder is not available in this build.")
+def import_model_folder(model_id: str, folder: Path, on_progress=None, cancel=None,
+                        weights_dir: Optional[Path] = None):
+    """Hashes gigabytes: call off the GUI thread. Progress comes as ImportProgress."""
+    from engine.models.importer import import_model
+    report = (lambda name, done, total: on_progress(ImportProgress(name, done, total))) \
+        if on_progress else None
+    return import_model(model_id, Path(folder), weights_dir=weights_dir, on_progress=report,
+                        cancel=cancel)
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    file_name: str
+    bytes_done: int
+    bytes_total: int
+
+    @property
+    def fraction(self) -> float:
+        return self.bytes_done / self.bytes_total if self.bytes_total else 0.0
 
 
 # ---------------------------------------------------------------- dropped PNGs
@@ -168,5 +180,6 @@ def default_services(weights_dir: Optional[Path] = None) -> Services:
         read_recipe=read_recipe,
         download=lambda model_id, on_progress, cancel: download_model(
             model_id, on_progress, cancel, weights_dir),
-        import_folder=import_model_folder,
+        import_folder=lambda model_id, folder, on_progress, cancel: import_model_folder(
+            model_id, folder, on_progress, cancel, weights_dir),
     )

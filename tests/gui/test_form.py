@@ -185,3 +185,34 @@ def test_first_run_download_reports_progress_and_can_be_cancelled(qtbot, tmp_pat
         assert w.center_stack.currentWidget() is w.first_run
     finally:
         w.close()
+
+
+def test_first_run_import_checks_off_the_gui_thread_then_unlocks_generate(qtbot, tmp_path, settings):
+    from engine.models.importer import ImportReport
+    from gui.services import ImportProgress
+    state = {"installed": False, "threads": set()}
+
+    def import_folder(model_id, folder, on_progress, cancel):
+        state["threads"].add(threading.get_ident())
+        on_progress(ImportProgress("kcv_encoder.h5", 50, 100))
+        state["installed"] = True
+        return ImportReport(model_id, imported=[folder / "kcv_encoder.h5"])
+
+    services = fake_services(FakeEngine(), None)
+    services.models = lambda: fake_models(demo=False,
+                                          sd_state="installed" if state["installed"] else "missing")
+    services.import_folder = import_folder
+    w = MainWindow(services, settings)
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        w.form.prompt.setPlainText("a cat")
+        assert not w.generate_button.isEnabled()
+        w.first_run.start_import(tmp_path)
+        qtbot.waitUntil(lambda: w.center_stack.currentWidget() is w.preview, timeout=5000)
+        assert "1 file(s) imported" in w.first_run.status.text()
+        assert threading.get_ident() not in state["threads"]
+        assert w.generate_button.isEnabled()
+        assert "\u2713" in w.form.model.currentText()
+    finally:
+        w.close()
