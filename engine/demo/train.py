@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                              "instead of training it again")
     parser.add_argument("--resume", type=Path, default=None,
                         help="continue from the text encoder and UNet in this folder "
-                             "(a fresh optimizer, a new stream of scenes, peak rate 5e-4)")
+                             "(a fresh optimizer, a new stream of scenes, peak rate 1e-3)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the weights (default: the app's resources/demo)")
     args = parser.parse_args(argv)
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     keras.utils.set_random_seed(diffusion_seed)
     encoder, unet = train_diffusion(np.random.default_rng(diffusion_seed), args.steps, args.batch,
                                     out, log, args.checkpoint_every, args.resume,
-                                    5e-4 if args.resume else 1.5e-3)
+                                    1e-3 if args.resume else 1.5e-3)
     info = {
         "seed": SEED,
         "diffusion_steps": args.steps,
