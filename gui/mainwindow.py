@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QMetaObject, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListView,
                                QMainWindow, QProgressBar, QPushButton, QScrollArea, QSplitter,
@@ -139,7 +139,10 @@ class MainWindow(QMainWindow):
         self.worker = GenerationWorker(services.engine_factory, services.history_factory,
                                        warm_models=tuple(self._models))
         self._connect()
-        self.host = WorkerHost(self.worker, load_engine_now=load_engine_now)
+        # The engine (TensorFlow) starts loading only once the first frame is painted:
+        # an import holds the GIL in long stretches and would delay the window itself.
+        self._load_engine_when_shown = load_engine_now
+        self.host = WorkerHost(self.worker, load_engine_now=False)
         self._update_generate()
         self._update_first_run()
 
@@ -566,6 +569,16 @@ class MainWindow(QMainWindow):
         note = f"Form filled from {path.name}." + (f" {recipe.note}" if recipe.note else "")
         self.banner.show_message("info", "", note)
         return True
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._load_engine_when_shown:
+            self._load_engine_when_shown = False
+            QTimer.singleShot(50, self._start_engine)
+
+    def _start_engine(self) -> None:
+        if not self._closing:
+            QMetaObject.invokeMethod(self.worker, "load_engine", Qt.ConnectionType.QueuedConnection)
 
     # ---- closing -------------------------------------------------------------------------
 

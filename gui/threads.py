@@ -10,23 +10,8 @@ _threads: "weakref.WeakSet[QThread]" = weakref.WeakSet()
 _pools: "weakref.WeakSet[QThreadPool]" = weakref.WeakSet()
 
 
-class PythonStateThread(QThread):
-    """A QThread whose Python thread state lives as long as the thread.
-
-    A plain QThread runs its event loop in C++, and PySide gives each slot call a
-    fresh Python thread state, dropped when the slot returns: every
-    `threading.local` is wiped between calls. Keras keeps its dtype policy there
-    and TensorFlow its eager context, so two jobs in a row on a plain QThread
-    lose the policy and can crash inside TensorFlow. Running the event loop from
-    a Python `run()` keeps one thread state for the thread's whole life.
-    """
-
-    def run(self) -> None:
-        self.exec()
-
-
 def managed_thread(name: str) -> QThread:
-    thread = PythonStateThread()
+    thread = QThread()
     thread.setObjectName(name)
     # Direct connections: both run on the new thread itself, first and last.
     thread.started.connect(_pin_python_thread_state, Qt.ConnectionType.DirectConnection)
