@@ -15,7 +15,7 @@ from engine.request import GenerationRequest
 from gui.form import GenerationForm
 from gui.gallery import EntryRole, GalleryModel, ThumbnailLoader
 from gui.history import Entry, export_copies
-from gui.panels import Banner, DetailsPane, FirstRunPanel, QueuePanel
+from gui.panels import Banner, DetailsPane, FirstRunPanel, PreviewLabel, QueuePanel
 from gui.services import DEMO_MODEL_ID, ModelInfo, Services
 from gui.worker import GenerationWorker, JobOutcome, JobProgress, WorkerHost, format_duration
 
@@ -29,37 +29,6 @@ STATE_MARKS = {"installed": "\u2713", "unverified": "\u2713", "missing": "\u2193
 def model_text(info: ModelInfo) -> str:
     mark = STATE_MARKS.get(info.state, info.state)
     return f"{info.label}  {mark}".strip()
-
-
-class PreviewLabel(QLabel):
-    """Keeps the latest image and scales it to whatever room the splitter gives."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setObjectName("preview")
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(256, 256)
-        self._pixmap: Optional[QPixmap] = None
-        self.setText("Your image appears here.\n\nWrite a prompt and press Ctrl+Enter.")
-
-    def set_image(self, pixmap: Optional[QPixmap]) -> None:
-        self._pixmap = pixmap
-        self._rescale()
-
-    def current(self) -> Optional[QPixmap]:
-        return self._pixmap
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self._rescale()
-
-    def _rescale(self) -> None:
-        if self._pixmap is None or self._pixmap.isNull():
-            return
-        # Previews are tiny (a few dozen pixels): scale them up smoothly rather than as blocks.
-        self.setPixmap(self._pixmap.scaled(self.size() - QSize(8, 8),
-                                           Qt.AspectRatioMode.KeepAspectRatio,
-                                           Qt.TransformationMode.SmoothTransformation))
 
 
 class MainWindow(QMainWindow):
@@ -96,7 +65,9 @@ class MainWindow(QMainWindow):
         self.why_disabled.setProperty("role", "fieldError")
         self.why_disabled.setWordWrap(True)
 
-        self.preview = PreviewLabel()
+        self.preview = PreviewLabel("Your image appears here.\n\nWrite a prompt and press Ctrl+Enter.")
+        self.preview.setObjectName("preview")
+        self.preview.setMinimumSize(256, 256)
         self.phase = QLabel("Idle")
         self.phase.setObjectName("phase")
         self.progress_bar = QProgressBar()
@@ -482,11 +453,10 @@ class MainWindow(QMainWindow):
             entry = self.store.get(entry.id) or entry
         pixmap = None
         if entry is not None:
+            # One image at a time, on a click: cheap enough to read here.
             image = QImage(str(entry.path))
             if not image.isNull():
-                pixmap = QPixmap.fromImage(image).scaled(
-                    QSize(320, 320), Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation)
+                pixmap = QPixmap.fromImage(image)
         self.details.show_entry(entry, pixmap)
 
     def selected_entry(self) -> Optional[Entry]:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QObject, QSize, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QPixmap
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QPlainTextEdit, QProgressBar, QPushButton, QToolButton,
@@ -21,6 +21,49 @@ from gui.threads import managed_thread
 from gui.worker import Job, format_duration
 
 log = logging.getLogger(__name__)
+
+
+class PreviewLabel(QLabel):
+    """Keeps its image and scales it to whatever room the layout gives, never cropping."""
+
+    def __init__(self, placeholder: str = "") -> None:
+        super().__init__(placeholder)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(64, 64)
+        self._placeholder = placeholder
+        self._pixmap: Optional[QPixmap] = None
+
+    def set_image(self, pixmap: Optional[QPixmap]) -> None:
+        self._pixmap = pixmap
+        if pixmap is None or pixmap.isNull():
+            self.setPixmap(QPixmap())
+            self.setText(self._placeholder)
+        else:
+            self._rescale()
+
+    def current(self) -> Optional[QPixmap]:
+        return self._pixmap
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._pixmap is None or self._pixmap.isNull():
+            return
+        room = self.contentsRect().size() - QSize(4, 4)
+        if room.width() < 8 or room.height() < 8:
+            return
+        # Previews are tiny (a few dozen pixels): scale them smoothly rather than as blocks.
+        self.setPixmap(self._pixmap.scaled(room, Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.SmoothTransformation))
+
+    def sizeHint(self) -> QSize:
+        # Never ask for the pixmap's own size: a large image would push the layout around.
+        return QSize(256, 256)
+
+    def minimumSizeHint(self) -> QSize:
+        return self.minimumSize()
 
 
 class Banner(QFrame):
@@ -127,7 +170,8 @@ class QueuePanel(QWidget):
             if job.id == keep:
                 self.list.setCurrentItem(item)
         self.header.setText(f"Queue: {len(jobs)} waiting" if jobs else "Queue is empty")
-        self.list.setVisible(bool(jobs))
+        for w in (self.list, self.up, self.down, self.drop):
+            w.setVisible(bool(jobs))
         self._update_buttons()
 
     def _update_buttons(self, *_args) -> None:
@@ -148,9 +192,8 @@ class DetailsPane(QWidget):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.entry: Optional[Entry] = None
-        self.image = QLabel("Select an image to see how it was made.")
+        self.image = PreviewLabel("Select an image to see how it was made.")
         self.image.setObjectName("detailsImage")
-        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image.setMinimumHeight(120)
         self.info = QPlainTextEdit()
         self.info.setObjectName("detailsText")
@@ -196,12 +239,10 @@ class DetailsPane(QWidget):
             b.setEnabled(entry is not None)
         self.info.setVisible(entry is not None)
         if entry is None:
-            self.image.setPixmap(QPixmap())
-            self.image.setText("Select an image to see how it was made.")
+            self.image.set_image(None)
             self.info.setPlainText("")
             return
-        if pixmap is not None:
-            self.image.setPixmap(pixmap)
+        self.image.set_image(pixmap)
         r = entry.request
         lines = [r.prompt]
         if r.negative_prompt:
