@@ -112,6 +112,7 @@ class GenerationForm(QWidget):
         super().__init__(parent)
         self._count_tokens = count_tokens
         self._max_tokens: Callable[[str], int] = lambda model: MAX_TOKENS
+        self._unknown_words: Callable[[str, str], list] = lambda model, text: []
         self._loading = False
         self._problems: list[Problem] = []
         # An empty prompt on a fresh form is not a mistake yet: its red message waits
@@ -258,10 +259,13 @@ class GenerationForm(QWidget):
         return index >= 0
 
     def set_token_counter(self, count_tokens: Optional[TokenCounter],
-                          max_tokens: Optional[Callable[[str], int]] = None) -> None:
+                          max_tokens: Optional[Callable[[str], int]] = None,
+                          unknown_words: Optional[Callable[[str, str], list]] = None) -> None:
         self._count_tokens = count_tokens
         if max_tokens is not None:
             self._max_tokens = max_tokens
+        if unknown_words is not None:
+            self._unknown_words = unknown_words
         self.revalidate()
 
     def _count(self, text: str) -> Optional[int]:
@@ -355,6 +359,16 @@ class GenerationForm(QWidget):
                 if n is not None and n > limit and not any(p.field == name for p in problems):
                     problems.append(Problem(name, f"{label} is {n} tokens long; this model takes "
                                                   f"{limit}. Remove {n - limit}."))
+        for name, label in (("prompt", "Prompt"), ("negative_prompt", "Negative prompt")):
+            text = getattr(request, name)
+            try:
+                unknown = self._unknown_words(self.model_id(), text)
+            except Exception:  # noqa: BLE001 - a vocabulary check must never break typing
+                unknown = []
+            if unknown:
+                model = self.model.currentText().split("  ")[0]
+                problems.append(Problem(name, f"{model} does not know: {', '.join(unknown)}. "
+                                              "Remove or replace those words."))
         self._problems = problems
         by_field: dict[str, list[str]] = {}
         for p in problems:

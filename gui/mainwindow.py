@@ -52,7 +52,7 @@ class MainWindow(QMainWindow):
 
         self.banner = Banner()
         self.form = GenerationForm([])
-        self.form.set_token_counter(None, services.token_limit)
+        self.form.set_token_counter(None, services.token_limit, services.unknown_words)
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("generateButton")
         self.generate_button.setToolTip("Generate (Ctrl+Enter)")

@@ -52,6 +52,7 @@ class Services:
     download: Optional[Callable[..., Any]] = None  # (model_id, on_progress, cancel) -> result
     import_folder: Optional[Callable[..., Any]] = None  # (model_id, folder, on_progress, cancel)
     token_limit: Callable[[str], int] = lambda model_id: token_limit(model_id)
+    unknown_words: Callable[[str, str], list] = lambda model_id, text: unknown_words(model_id, text)
     data_dir: Optional[Path] = None
 
 
@@ -73,6 +74,17 @@ def load_model_plugins() -> None:
 
 
 # ---------------------------------------------------------------- models
+
+def unknown_words(model_id: str, text: str) -> list:
+    """Words a closed-vocabulary model (the demo) cannot draw; Stable Diffusion knows them all."""
+    if model_id != DEMO_MODEL_ID or not text:
+        return []
+    try:
+        from engine.demo.text import unknown_words as demo_unknown  # numpy only
+    except ImportError:
+        return []
+    return demo_unknown(text)
+
 
 def token_limit(model_id: str) -> int:
     """Tokens a prompt may use, start and end included: 77 for Stable Diffusion."""

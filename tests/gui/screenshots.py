@@ -54,7 +54,7 @@ def main(out: Path, size: int, steps: int) -> int:
 
     def submit(i: int, steps_: int) -> None:
         window.form.set_request(GenerationRequest(
-            prompt=PROMPTS[i % len(PROMPTS)], negative_prompt="blurry", seed=100 + i,
+            prompt=PROMPTS[i % len(PROMPTS)], seed=100 + i,
             steps=steps_, width=size, height=size, model=model_id))
         window.form.seed.lock.setChecked(True)
         window.generate()

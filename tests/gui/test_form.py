@@ -216,3 +216,14 @@ def test_first_run_import_checks_off_the_gui_thread_then_unlocks_generate(qtbot,
         assert "\u2713" in w.form.model.currentText()
     finally:
         w.close()
+
+
+def test_words_the_demo_model_cannot_draw_are_named_before_running(qtbot, window):
+    window.form.select_model("demo")
+    window.form.prompt.setPlainText("a red circle")
+    assert window.generate_button.isEnabled()
+    window.form.negative.setPlainText("blurry watermark")
+    assert "does not know: blurry, watermark" in window.form.errors["negative_prompt"].text()
+    assert not window.generate_button.isEnabled()
+    window.form.select_model("sd-v1.4")  # Stable Diffusion reads any words
+    assert window.generate_button.isEnabled()
