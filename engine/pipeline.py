@@ -136,7 +136,7 @@ class Engine:
                 "was unloaded and will be rebuilt for the next request.") from None
         timings.update(output.timings)
         images = [GeneratedImage(pixels, seed) for pixels, seed in zip(output.images, request.seeds())]
-        return GenerationResult(request, images, backend.label, device_name(), timings=timings)
+        return GenerationResult(request, images, self.model_label(spec), device_name(), timings=timings)
 
     def release(self) -> None:
         self._backend = None

@@ -96,8 +96,20 @@ SD_V2_1 = ModelSpec(
     description="KerasCV's port of Stability AI Stable Diffusion v2.1 (CreativeML Open RAIL++-M).",
 )
 
+DEMO = ModelSpec(
+    id="demo",
+    label="Demo (built-in)",
+    family="demo",
+    files=(),  # its weights ship inside the app, under resources/demo
+    description=(
+        "A tiny model trained by the SD Desk team on synthetic pictures of circles, squares "
+        "and triangles in eight colours. It ships with the app and needs no download; it "
+        "only knows words like \"a small red circle on the left, blue background\"."
+    ),
+)
+
 STABLE_DIFFUSION_MODELS = (SD_V1_4, SD_V2_1)
-_BY_ID = {m.id: m for m in STABLE_DIFFUSION_MODELS}
+_BY_ID = {m.id: m for m in (*STABLE_DIFFUSION_MODELS, DEMO)}
 
 
 def get_model(model_id: str) -> ModelSpec:
@@ -106,11 +118,6 @@ def get_model(model_id: str) -> ModelSpec:
     except KeyError:
         known = ", ".join(sorted(all_model_ids()))
         raise KeyError(f"Unknown model {model_id!r}; choose one of: {known}.") from None
-
-
-def register(spec: ModelSpec) -> None:
-    """Lets a model defined elsewhere (the built-in demo) join the list."""
-    _BY_ID[spec.id] = spec
 
 
 def all_model_ids() -> list[str]:

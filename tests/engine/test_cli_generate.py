@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -78,3 +79,20 @@ def test_generate_writes_pngs_carrying_their_recipe(sd_engine, sd_weights, tmp_p
         assert recipe["request"]["batch"] == 1
         seeds.append(recipe["request"]["seed"])
     assert sorted(seeds) == [0, 4294967295]
+
+
+def test_demo_model_makes_images_from_a_fresh_process(tmp_path):
+    """The built-in model needs no download: a fresh machine gets real images."""
+    out = tmp_path / "out"
+    completed = run_cli("generate", "--prompt", "a large yellow square, purple background",
+                        "--model", "demo", "--steps", "8", "--seed", "5", "--width", "128",
+                        "--height", "128", "--out", str(out), "--no-history")
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    (path,) = out.glob("*.png")
+    image = Image.open(path)
+    assert image.size == (128, 128)
+    assert "Model: demo" in image.text["parameters"]
+    pixels = np.asarray(image.convert("RGB"), dtype=float)
+    # The background covers the corners; purple is strong red and blue, weak green.
+    corner = pixels[:16, :16].reshape(-1, 3).mean(axis=0)
+    assert corner[0] > corner[1] + 40 and corner[2] > corner[1] + 40, corner
