@@ -5,9 +5,9 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QByteArray, QMetaObject, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QMetaObject, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListView,
+from PySide6.QtWidgets import (QApplication, QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListView,
                                QMainWindow, QProgressBar, QPushButton, QScrollArea, QSplitter,
                                QStackedWidget, QVBoxLayout, QWidget)
 
@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
         self.host = WorkerHost(self.worker, load_engine_now=False)
         self._update_generate()
         self._update_first_run()
+        QApplication.instance().installEventFilter(self)
 
     # ---- construction --------------------------------------------------------------------
 
@@ -515,16 +516,31 @@ class MainWindow(QMainWindow):
 
     # ---- drag and drop -------------------------------------------------------------------
 
+    def eventFilter(self, watched, event) -> bool:
+        """PNG drops anywhere in the window, text boxes included, mean "use its recipe".
+
+        Without this, dropping on the prompt box would paste the file's URL as text:
+        every text widget accepts drops itself and Qt never offers them to the window.
+        """
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop) \
+                and isinstance(watched, QWidget) and watched.window() is self \
+                and _png_paths(event.mimeData()):
+            if kind == QEvent.Type.Drop:
+                self.dropEvent(event)
+            else:
+                event.acceptProposedAction()
+            return True
+        return super().eventFilter(watched, event)
+
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(u.isLocalFile() and u.toLocalFile().lower().endswith(".png")
-               for u in event.mimeData().urls()):
+        if _png_paths(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        pngs = [p for p in paths if p.suffix.lower() == ".png"]
+        pngs = _png_paths(event.mimeData())
         if pngs:
             event.acceptProposedAction()
             self.load_recipe(pngs[0])
@@ -571,6 +587,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closing:
             self._closing = True
+            QApplication.instance().removeEventFilter(self)
             self.save_settings()
             # Hidden first: waiting for the current step to end must not look like a hang.
             self.hide()
@@ -583,6 +600,13 @@ class MainWindow(QMainWindow):
             if closer is not None:
                 closer()
         event.accept()
+
+
+def _png_paths(mime) -> list[Path]:
+    if mime is None or not mime.hasUrls():
+        return []
+    return [Path(u.toLocalFile()) for u in mime.urls()
+            if u.isLocalFile() and u.toLocalFile().lower().endswith(".png")]
 
 
 def _tile(images: list[QImage]) -> QImage:

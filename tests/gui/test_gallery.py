@@ -160,12 +160,21 @@ def test_export_copies_the_png_with_its_metadata(qtbot, window, engine, tmp_path
         assert image.text["parameters"].startswith("export me")
 
 
-def _drop(window, path):
+def _drop(window, path, target=None):
+    """A drop arriving at `target`, through the window's event filter as Qt delivers it.
+
+    The prompt box is the default target: it takes text drops itself, so this also
+    proves a PNG dropped there is read, not pasted as a URL. (Qt ignores a synthetic
+    Drop sent with sendEvent when no drag is in progress, hence the direct call.)
+    """
+    target = target or window.form.prompt.viewport()
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
-    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+    event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
                        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    window.dropEvent(event)
+    assert window.eventFilter(target, event)
+    assert event.isAccepted()
+    assert window.form.prompt.toPlainText() != path.as_uri()
 
 
 def test_dropping_an_a1111_png_fills_the_form(qtbot, window, tmp_path):
@@ -175,7 +184,7 @@ def test_dropping_an_a1111_png_fills_the_form(qtbot, window, tmp_path):
                   "Size: 512x768, Model: someone-elses-model")
     path = tmp_path / "a1111.png"
     Image.new("RGB", (512, 768)).save(path, pnginfo=info)
-    _drop(window, path)
+    _drop(window, path, target=window.gallery_view.viewport())
     got = window.form.request()
     assert (got.prompt, got.negative_prompt, got.steps, got.guidance, got.seed, got.width,
             got.height) == ("a castle on a hill, sunset", "fog", 30, 6.0, 4_000_000_000, 512, 768)
