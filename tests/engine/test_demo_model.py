@@ -1,0 +1,110 @@
+"""The trained demo model, driven by the shared step loop, draws what its prompts say."""
+import numpy as np
+import pytest
+
+from engine import sampler
+from engine.demo.analysis import read_image
+from engine.request import GenerationRequest
+
+SIZE = 128
+
+
+@pytest.fixture(scope="module")
+def backend():
+    from engine.demo.backend import load_demo_backend
+
+    return load_demo_backend(SIZE, SIZE)
+
+
+def generate(backend, prompt, seed=0, batch=1, negative="", guidance=7.5, steps=20,
+             width=SIZE, height=SIZE):
+    request = GenerationRequest(prompt=prompt, negative_prompt=negative, seed=seed, steps=steps,
+                                guidance=guidance, batch=batch, width=width, height=height,
+                                model="demo", preview=False)
+    return sampler.sample(backend, request).images
+
+
+def test_the_demo_model_is_registered_for_the_chooser_and_cli():
+    import engine.demo  # noqa: F401
+    from engine.models.registry import all_model_ids, get_model
+
+    assert "demo" in all_model_ids()
+    spec = get_model("demo")
+    assert (spec.label, spec.family, spec.files) == ("Demo (built-in)", "demo", ())
+
+
+# Trained and held-out (never seen in training) colour/shape/background combinations.
+PROMPTS = [
+    ("a large red circle on the left, blue background", "red", "left", "blue"),
+    ("a small yellow square at the top, black background", "yellow", "top", "black"),
+    ("a large green triangle at the bottom, white background", "green", "bottom", "white"),
+    ("a large purple square on the right, yellow background", "purple", "right", "yellow"),
+    ("a small white circle in the centre, orange background", "white", "centre", "orange"),
+    ("a large orange triangle on the right, green background", "orange", "right", "green"),
+]
+
+
+def _readings(backend, prompt):
+    # Four fixed seeds per prompt.
+    return [read_image(image) for image in generate(backend, prompt, seed=7, batch=4)]
+
+
+@pytest.mark.parametrize("prompt,colour,position,background", PROMPTS)
+def test_shape_and_background_colours_follow_the_prompt(backend, prompt, colour, position,
+                                                        background):
+    # By chance alone both colours would match 1 time in 56.
+    readings = _readings(backend, prompt)
+    matched = [(r.colour, r.background) == (colour, background) for r in readings]
+    assert sum(matched) >= 3, [(r.colour, r.background) for r in readings]
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "The shipped demo model places shapes poorly: positions matched about a third of "
+    "held-out captions in engine.demo.evaluate (it favours the centre). It needs a longer "
+    "training run than this CPU allowed; this test passes when one is done."))
+@pytest.mark.parametrize("prompt,colour,position,background",
+                         [p for p in PROMPTS if p[2] != "centre"])
+def test_positions_follow_the_prompt(backend, prompt, colour, position, background):
+    readings = _readings(backend, prompt)
+    matched = [(r.colour, r.position) == (colour, position) for r in readings]
+    assert sum(matched) >= 3, [(r.colour, r.position) for r in readings]
+
+
+def test_the_same_seed_gives_the_same_image_and_other_seeds_differ(backend):
+    prompt = "a red square, blue background"
+    first = generate(backend, prompt, seed=42, steps=8)
+    again = generate(backend, prompt, seed=42, steps=8)
+    np.testing.assert_array_equal(first, again)
+    # Image i of a batch uses seed + i, so it is image 0 of a batch that starts there.
+    batch = generate(backend, prompt, seed=41, batch=2, steps=8)
+    np.testing.assert_array_equal(batch[1], first[0])
+    assert np.abs(batch[0].astype(int) - batch[1].astype(int)).mean() > 5
+
+
+def test_a_negative_prompt_steers_away_from_a_colour(backend):
+    prompt = "a large circle in the centre, white background"
+    readings = [read_image(i) for i in generate(backend, prompt, seed=3, batch=4, negative="red")]
+    assert all(r.colour not in (None, "red") for r in readings), readings
+
+
+def test_images_have_the_requested_size_and_previews_are_small(backend):
+    from engine.demo.backend import load_demo_backend
+
+    wide = load_demo_backend(192, 128)
+    image = generate(wide, "a blue circle, yellow background", steps=4, width=192, height=128)
+    assert image.shape == (1, 128, 192, 3) and image.dtype == np.uint8
+    preview = backend.preview(np.zeros((2, *backend.latent_shape()), np.float32))
+    assert preview.shape[0] == 2 and preview.shape[1] <= 64 and preview.dtype == np.uint8
+
+
+def test_unknown_words_are_named_in_the_message(backend):
+    from engine.demo.backend import unknown_words_message
+    from engine.events import EngineError
+
+    assert backend.unknown_words("a red dragon, blue sky") == ["dragon", "sky"]
+    message = unknown_words_message("a red dragon, blue sky")
+    assert '"dragon"' in message and '"sky"' in message and "circle" in message
+    with pytest.raises(EngineError, match="dragon"):
+        backend.check_prompt("a red dragon")
+    assert unknown_words_message("a red circle, blue background") is None
+    assert backend.count_tokens("a red circle") == 5 <= backend.max_tokens
