@@ -53,9 +53,12 @@ def generations_per_config(settings: BenchmarkSettings) -> int:
 
 
 def run(settings: BenchmarkSettings, engine=None, on_progress: Optional[ProgressFn] = None,
-        cancel: Optional[CancelToken] = None) -> dict:
+        cancel: Optional[CancelToken] = None,
+        on_config: Optional[Callable[[dict], None]] = None) -> dict:
     """The whole report as a JSON-ready dict. `engine` defaults to a new Engine
-    (random weights when the settings say so)."""
+    (random weights when the settings say so). `on_config` gets the report so far
+    after each configuration, so a run that dies later (out of memory while
+    building the next one) still leaves its finished configurations behind."""
     problems = settings.problems()
     if problems:
         raise ValueError("\n".join(problems))
@@ -77,6 +80,8 @@ def run(settings: BenchmarkSettings, engine=None, on_progress: Optional[Progress
     counter = _Counter(len(settings.configs) * generations_per_config(settings), on_progress)
     for name in settings.configs:
         report["configs"].append(_run_config(engine, settings, name, counter, cancel))
+        if on_config is not None:
+            on_config(report)
     report["machine"]["load_average_after"] = system.machine()["load_average"]
     return report
 

@@ -68,7 +68,9 @@ def run(args) -> int:
     from engine.pipeline import Engine
     engine = Engine(weights_dir=args.weights_dir, random_weights=args.random_weights)
     try:
-        result = runner.run(settings, engine, on_progress=_ProgressLine(sys.stderr))
+        partial = (lambda so_far: report.write_json(so_far, args.json)) if args.json else None
+        result = runner.run(settings, engine, on_progress=_ProgressLine(sys.stderr),
+                            on_config=partial)
     except (EngineError, ValueError) as error:
         print(f"\nerror: {error}", file=sys.stderr)
         return 2
