@@ -11,8 +11,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import (QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex,
-                            QRunnable, QSize, Qt, Signal)
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRunnable, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
 
 from gui.history import Entry, HistoryView

@@ -11,9 +11,8 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QFileDialog, QHBoxLayout
                                QMainWindow, QProgressBar, QPushButton, QScrollArea, QSplitter,
                                QStackedWidget, QVBoxLayout, QWidget)
 
-from engine.request import GenerationRequest
 from gui.form import GenerationForm
-from gui.gallery import EntryRole, GalleryModel, ThumbnailLoader
+from gui.gallery import GalleryModel, ThumbnailLoader
 from gui.history import Entry, export_copies
 from gui.panels import Banner, DetailsPane, FirstRunPanel, PreviewLabel, QueuePanel
 from gui.services import DEMO_MODEL_ID, ModelInfo, Services
@@ -393,7 +392,7 @@ class MainWindow(QMainWindow):
             self.preview.set_image(QPixmap.fromImage(image))
 
     def _job_over(self, text: str) -> None:
-        job, self.current_job = self.current_job, None
+        self.current_job = None
         self.phase.setText(text)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)

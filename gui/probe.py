@@ -131,7 +131,7 @@ def measure_stall(steps: int, size: int) -> dict:
             self.result = RuntimeError(f"{title}: {message}")
             self.loop.quit()
 
-    app = make_application([sys.argv[0]])
+    app = make_application([sys.argv[0]])  # noqa: F841 - held so the application lives
     services = default_services()
     model_id, random_weights = choose_model(services.models())
     if random_weights:

@@ -18,7 +18,7 @@ from engine.events import (CancelToken, GeneratedImage, GenerationResult, Invali
                            MissingWeights, OutOfMemory, Progress)
 from engine.request import GenerationRequest
 from gui.history import Entry, export_copies
-from gui.services import DroppedRecipe, ModelInfo, Services, read_recipe
+from gui.services import ModelInfo, Services, read_recipe
 
 
 def _only_in_tests() -> None:

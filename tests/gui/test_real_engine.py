@@ -20,7 +20,7 @@ from tests.gui.fakes import FakeHistory
 
 def _demo_ready() -> bool:
     try:
-        from engine.demo.backend import _networks  # noqa: F401
+        import engine.demo.backend  # noqa: F401
         from gui.app import resources_dir
     except ImportError:
         return False
