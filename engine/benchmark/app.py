@@ -1,31 +1,46 @@
 """`benchmark --app`: the figures a person feels, gathered from the tools that own them.
 
-The window and stall measurements are the GUI's probe (gui/probe.py) and the
-10,000-image history figure is the history's own bench (engine/history/bench.py);
-this only runs them in turn and puts their numbers in one report.
+The window and stall measurements are the GUI's probe (gui/probe.py), run as its
+own process: engine/ never imports Qt or gui/, and the probe needs a QApplication
+of its own anyway. The 10,000-image history figure is the history's own bench
+(engine/history/bench.py). This only runs them in turn and puts their numbers in
+one report.
 """
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def run(steps: int = 10, size: int = 128, window_runs: int = 3, history_entries: int = 10_000,
         history_repeat: int = 5) -> dict:
-    from gui import probe
-
     report: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    report["window_appear"] = probe.measure_window_appear(window_runs)
+    probe = _probe(steps, size, window_runs)
+    report["window_appear"] = probe["window_appear"]
     # The probe's first generation builds the model (cold), the second reuses it (warm).
-    stall = probe.measure_stall(steps, size)
+    stall = probe["stall"]
     report["stall"] = stall
     report["first_image"] = {"cold_s": stall["first_generation"]["seconds"],
                              "warm_s": stall["second_generation"]["seconds"],
                              "model": stall["model"], "steps": steps, "size": size}
     report["history"] = _history(history_entries, history_repeat)
     return report
+
+
+def _probe(steps: int, size: int, window_runs: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="sd-desk-probe-") as folder:
+        out = Path(folder) / "probe.json"
+        subprocess.run([sys.executable, "-m", "gui.probe", "--steps", str(steps), "--size",
+                        str(size), "--runs", str(window_runs), "--json", str(out)],
+                       cwd=REPO, check=True, stdout=sys.stderr)
+        return json.loads(out.read_text())
 
 
 def _history(entries: int, repeat: int) -> dict:
