@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import math
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -91,10 +89,6 @@ class KerasStableDiffusion:
         self._embeddings: dict[tuple[int, int], tf.Tensor] = {}
         self.xla = False
         self._calls: dict[tuple[str, int], object] = {}
-        self._calls_lock = threading.Lock()
-        self._pool: Optional[ThreadPoolExecutor] = None
-        # See denoise_pair; the benchmark switches it to time both ways.
-        self.concurrent_guidance = not self.batched_guidance
 
     def set_xla(self, on: bool) -> None:
         self.components.compile_xla(on)
@@ -109,12 +103,11 @@ class KerasStableDiffusion:
         size keeps the shapes exact, as XLA needs and as KerasCV's calls have.
         """
         key = (model.name, batch)
-        with self._calls_lock:  # the two guidance calls may ask for it at once
-            fn = self._calls.get(key)
-            if fn is None:
-                fn = tf.function(lambda x: model(x, training=False), jit_compile=self.xla,
-                                 reduce_retracing=False)
-                self._calls[key] = fn
+        fn = self._calls.get(key)
+        if fn is None:
+            fn = tf.function(lambda x: model(x, training=False), jit_compile=self.xla,
+                             reduce_retracing=False)
+            self._calls[key] = fn
         return fn(inputs).numpy()
 
     @property
@@ -165,23 +158,6 @@ class KerasStableDiffusion:
             "timestep_embedding": self._embedding(timestep, len(latent)),
             "context": tf.convert_to_tensor(context),
         }, len(latent))
-
-    def denoise_pair(self, latent: np.ndarray, timestep: int, unconditional: np.ndarray,
-                     context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Both halves of guidance as KerasCV's two calls of B, so the images are
-        bit-identical to its own. With `concurrent_guidance` the two calls run at
-        the same time: on a CPU they fill each other's gaps in TensorFlow's thread
-        pool (small ops and dispatch that cannot use every core). Measured 0.90x to
-        0.96x the time of the calls one after the other (SD 1.4, 128x128, batch 1,
-        2-core Xeon shared with other work, medians of 5)."""
-        if not self.concurrent_guidance:
-            return (self.denoise(latent, timestep, unconditional),
-                    self.denoise(latent, timestep, context))
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="sd-guidance")
-        pending = self._pool.submit(self.denoise, latent, timestep, unconditional)
-        conditional = self.denoise(latent, timestep, context)
-        return pending.result(), conditional
 
     def decode(self, latent: np.ndarray) -> np.ndarray:
         decoded = self._call(self.components.decoder, tf.convert_to_tensor(latent), len(latent))

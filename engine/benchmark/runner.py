@@ -35,11 +35,10 @@ class BenchmarkProgress:
 
 
 ProgressFn = Callable[[BenchmarkProgress], None]
-# How our loop can run guidance's two halves: (batched_guidance, concurrent_guidance).
-MODES: dict[str, tuple[bool, Optional[bool]]] = {
-    "one call of 2B": (True, None),
-    "two calls of B at once": (False, True),
-    "two calls of B in turn": (False, False),
+# How our loop can run guidance's two halves: the value of batched_guidance.
+MODES: dict[str, bool] = {
+    "one call of 2B": True,
+    "two calls of B": False,
 }
 
 OURS, KERASCV = "ours", "kerascv"
@@ -114,17 +113,7 @@ def _request(settings: BenchmarkSettings, name: str) -> GenerationRequest:
 
 def default_mode(backend) -> str:
     from engine.sampler import default_batched_guidance
-    if default_batched_guidance(backend):
-        return "one call of 2B"
-    if getattr(backend, "concurrent_guidance", False):
-        return "two calls of B at once"
-    return "two calls of B in turn"
-
-
-def _modes_of(backend) -> list[str]:
-    if hasattr(backend, "concurrent_guidance"):
-        return list(MODES)
-    return ["one call of 2B", "two calls of B in turn"]
+    return "one call of 2B" if default_batched_guidance(backend) else "two calls of B"
 
 
 def _run_config(engine, settings: BenchmarkSettings, name: str, counter: _Counter,
@@ -141,19 +130,10 @@ def _run_config(engine, settings: BenchmarkSettings, name: str, counter: _Counte
             counter.step(progress)
 
         # None: the engine's own choice, which is also all an engine without modes takes.
-        batched, concurrent = MODES[mode] if mode else (None, None)
-        backend = getattr(engine, "_backend", None)
-        saved = getattr(backend, "concurrent_guidance", None)
-        if concurrent is not None and saved is not None:
-            backend.concurrent_guidance = concurrent
-        options = {} if batched is None else {"batched_guidance": batched}
-        try:
-            started = time.perf_counter()
-            result = engine.generate(request, on_step, cancel, **options)
-            seconds = time.perf_counter() - started
-        finally:
-            if saved is not None:
-                backend.concurrent_guidance = saved
+        options = {} if mode is None else {"batched_guidance": MODES[mode]}
+        started = time.perf_counter()
+        result = engine.generate(request, on_step, cancel, **options)
+        seconds = time.perf_counter() - started
         if result.cancelled:
             raise BenchmarkCancelled()
         counter.finish()
@@ -181,7 +161,7 @@ def _run_config(engine, settings: BenchmarkSettings, name: str, counter: _Counte
         entry["cold_s"] = entry["cold_timings"]["total"]
         backend = getattr(engine, "_backend", None)
         default = default_mode(backend)
-        modes = _modes_of(backend) if settings.compare else [default]
+        modes = list(MODES) if settings.compare else [default]
         sides: dict[str, list] = {side: [] for side in [KERASCV] + modes}
         images: dict[str, np.ndarray] = {}
         if settings.compare:
@@ -203,7 +183,7 @@ def _run_config(engine, settings: BenchmarkSettings, name: str, counter: _Counte
     entry["default_mode"] = default
     entry["modes"] = {mode: _summary(sides[mode], settings.steps, mode) for mode in modes}
     if settings.compare:
-        entry[KERASCV] = _summary(sides[KERASCV], settings.steps, "two calls of B in turn")
+        entry[KERASCV] = _summary(sides[KERASCV], settings.steps, "two calls of B")
         for mode, summary in entry["modes"].items():
             summary["ratio_to_kerascv"] = summary["median_s"] / entry[KERASCV]["median_s"]
             summary["step_ratio_to_kerascv"] = summary["s_per_step"] / entry[KERASCV]["s_per_step"]
