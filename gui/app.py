@@ -5,24 +5,18 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from engine.resources import resources_dir
+
 ORGANIZATION = "SD Desk"
 APPLICATION = "SD Desk"
 # Set by gui/probe.py: the app then prints when its window is first on screen.
 SHOWN_ENV = "SD_DESK_REPORT_SHOWN"
-
-
-def resources_dir() -> Path:
-    """resources/ beside the package, or inside a PyInstaller bundle."""
-    bundle = getattr(sys, "_MEIPASS", None)
-    base = Path(bundle) if bundle else Path(__file__).resolve().parent.parent
-    return base / "resources"
 
 
 def make_application(argv: Optional[list[str]] = None) -> QApplication:

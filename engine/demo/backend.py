@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from engine.demo import DEMO, text
 from engine.demo.model import CHANNELS, CONTEXT_DIM, IMAGE_SIZE, build_text_encoder, build_unet
-from engine.demo.resources import demo_dir
+from engine.resources import demo_dir
 from engine.demo.upsampler import build_upsampler, sharp_resize
 from engine.events import EngineError
 from engine.schedule import ALPHAS_CUMPROD

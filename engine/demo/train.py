@@ -29,7 +29,7 @@ import tensorflow as tf  # noqa: E402
 
 from engine.demo import scenes, text  # noqa: E402
 from engine.demo.model import IMAGE_SIZE, build_text_encoder, build_unet  # noqa: E402
-from engine.demo.resources import demo_dir  # noqa: E402
+from engine.resources import demo_dir  # noqa: E402
 from engine.demo.upsampler import OUTPUT_SIZE, build_upsampler  # noqa: E402
 from engine.schedule import ALPHAS_CUMPROD  # noqa: E402
 

@@ -21,7 +21,7 @@ from tests.gui.fakes import FakeHistory
 def _demo_ready() -> bool:
     try:
         import engine.demo.backend  # noqa: F401
-        from gui.app import resources_dir
+        from engine.resources import resources_dir
     except ImportError:
         return False
     folder = resources_dir() / "demo"

@@ -1,4 +1,5 @@
-"""Where the demo model's files live, from a source checkout or a PyInstaller bundle."""
+"""Where the app's bundled files (demo weights, icons, stylesheet) live: the source
+checkout's resources/, or the same folder inside a PyInstaller bundle."""
 from __future__ import annotations
 
 import sys
@@ -10,7 +11,7 @@ def resources_dir() -> Path:
     bundle = getattr(sys, "_MEIPASS", None)
     if getattr(sys, "frozen", False) and bundle:
         return Path(bundle) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+    return Path(__file__).resolve().parents[1] / "resources"
 
 
 def demo_dir() -> Path:
