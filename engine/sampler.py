@@ -94,8 +94,6 @@ def sample(
         if batched_guidance:
             both = backend.denoise(np.concatenate([latent, latent]), t, both_contexts)
             eps_u, eps_c = both[:batch], both[batch:]
-        elif hasattr(backend, "denoise_pair"):
-            eps_u, eps_c = backend.denoise_pair(latent, t, unconditional, context)
         else:
             eps_u = backend.denoise(latent, t, unconditional)
             eps_c = backend.denoise(latent, t, context)
