@@ -43,34 +43,40 @@ def summarize(samples: list[float]) -> dict:
             "max_ms": round(max(samples) if samples else 0.0, 2)}
 
 
+def seconds_to_window(command: list[str], env: dict, timeout_s: float = 60) -> float:
+    """Launch `command` (the app from source, or a frozen build) and time it to the
+    first painted frame, which the app reports when SD_DESK_REPORT_SHOWN is set."""
+    started = time.time()
+    child = subprocess.Popen(command, cwd=REPO, env=dict(env, SD_DESK_REPORT_SHOWN="1"),
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    shown = None
+    try:
+        deadline = started + timeout_s
+        while time.time() < deadline:
+            line = child.stdout.readline()
+            if not line:
+                break
+            if line.startswith("SD_DESK_SHOWN"):
+                shown = float(line.split()[1])
+                break
+    finally:
+        child.terminate()
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    if shown is None:
+        raise RuntimeError("the window never reported itself shown")
+    return shown - started
+
+
 def measure_window_appear(runs: int = 3, timeout_s: float = 60) -> dict:
     times = []
     for _ in range(runs):
-        env = dict(os.environ, SD_DESK_REPORT_SHOWN="1",
+        env = dict(os.environ,
                    SD_DESK_HISTORY_DIR=tempfile.mkdtemp(prefix="sd-desk-probe-history-"))
-        started = time.time()
-        child = subprocess.Popen([sys.executable, str(REPO / "main.py")], cwd=REPO, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        try:
-            deadline = started + timeout_s
-            shown = None
-            while time.time() < deadline:
-                line = child.stdout.readline()
-                if not line:
-                    break
-                if line.startswith("SD_DESK_SHOWN"):
-                    shown = float(line.split()[1])
-                    break
-            if shown is None:
-                raise RuntimeError("the window never reported itself shown")
-            times.append(shown - started)
-        finally:
-            child.terminate()
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        times.append(seconds_to_window([sys.executable, str(REPO / "main.py")], env, timeout_s))
     return {"runs_s": [round(t, 3) for t in times], "median_s": round(statistics.median(times), 3)}
 
 
