@@ -1,16 +1,13 @@
 """`python main.py generate`: text to PNG files from the command line."""
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
 from engine.commands.history import add_history_dir
+from engine.commands.progress_bar import ProgressBar
 from engine.request import GenerationRequest
-
-PROG_WIDTH = 30
 
 
 def register(subparsers) -> None:
@@ -77,12 +74,13 @@ def run(args) -> int:
     except OSError as error:
         return _fail(f"Cannot create the output folder {args.out}: {error.strerror}")
     engine = make_engine(args)
+    progress = _ProgressLine(sys.stderr)
     try:
-        result = engine.generate(request, on_progress=_ProgressLine(sys.stderr))
+        result = engine.generate(request, on_progress=progress)
     except EngineError as error:
-        print(file=sys.stderr)
         return _fail(str(error))
-    print(file=sys.stderr)
+    finally:
+        progress.bar.clear()
     if result.cancelled:
         return _fail("Cancelled.")
     for path in save_result(result, args.out):
@@ -132,18 +130,15 @@ def _fail(message: str) -> int:
 
 
 class _ProgressLine:
-    """One self-overwriting stderr line: phase, a bar, step k/n and seconds per step."""
+    """The generation's phase, then step k/n with seconds per step, on the shared bar."""
 
     def __init__(self, stream):
-        self.stream = stream
-        self.started = time.perf_counter()
+        self.bar = ProgressBar(stream)
 
     def __call__(self, progress) -> None:
         if progress.phase != "denoising":
-            self.stream.write(f"\r{progress.phase}...".ljust(PROG_WIDTH + 40))
+            self.bar.show(progress.step / max(progress.total, 1), f"{progress.phase}...")
         else:
-            filled = PROG_WIDTH * progress.step // max(progress.total, 1)
-            rate = f"{progress.step_seconds:.2f}s/step" if progress.step_seconds else ""
-            self.stream.write(f"\r[{'#' * filled}{'.' * (PROG_WIDTH - filled)}] "
-                              f"step {progress.step}/{progress.total} {rate}   ")
-        self.stream.flush()
+            rate = f" {progress.step_seconds:.2f}s/step" if progress.step_seconds else ""
+            self.bar.show(progress.step / max(progress.total, 1),
+                          f"step {progress.step}/{progress.total}{rate}")

@@ -4,14 +4,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import time
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import Optional
 
 from engine.events import CancelToken, EngineError
+from engine.commands.progress_bar import ProgressBar
 from engine.models.errors import human_size
 
-BAR_WIDTH = 28
 
 
 def register(subparsers) -> None:
@@ -81,7 +80,7 @@ def _list(weights_dir: Optional[Path], verify: bool) -> int:
     from engine.models.registry import all_models
     from engine.models.status import INSTALLED, UNVERIFIED, model_status
 
-    bar = _Bar(sys.stderr) if verify else None
+    bar = ProgressBar(sys.stderr) if verify else None
     any_unverified = False
     for spec in all_models():
         on_progress = (lambda n, d, t: bar.show(d / t if t else 1.0, f"checking {n}")) if bar else None
@@ -108,7 +107,7 @@ def _download(name: str, weights_dir: Optional[Path], base_url: Optional[str]) -
     from engine.models.download import download_model
     from engine.models.status import model_status
 
-    bar = _Bar(sys.stderr)
+    bar = ProgressBar(sys.stderr)
 
     def on_progress(p) -> None:
         if p.phase == "checking":
@@ -139,7 +138,7 @@ def _download(name: str, weights_dir: Optional[Path], base_url: Optional[str]) -
 def _import(name: str, folder: Path, weights_dir: Optional[Path]) -> int:
     from engine.models.importer import import_model
 
-    bar = _Bar(sys.stderr)
+    bar = ProgressBar(sys.stderr)
     try:
         report = import_model(name, folder, weights_dir,
                               on_progress=lambda n, d, t: bar.show(d / t if t else 1.0, f"checking {n}"))
@@ -159,7 +158,7 @@ def _verify(name: Optional[str], weights_dir: Optional[Path]) -> int:
 
     cache = VerifiedCache()
     specs = [get_model(name)] if name else all_models()
-    bar = _Bar(sys.stderr)
+    bar = ProgressBar(sys.stderr)
     worst = 0
     for spec in specs:
         for fs in model_status(spec, weights_dir, cache=cache).files:
@@ -181,40 +180,3 @@ def _clock(seconds: float) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-class _Bar:
-    """One line redrawn in place on a terminal; occasional plain lines when stderr is a file."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self._last = 0.0
-        self._last_decile = -1
-        self._width = 0
-
-    def show(self, fraction: float, text: str) -> None:
-        fraction = min(max(fraction, 0.0), 1.0)
-        filled = int(fraction * BAR_WIDTH)
-        line = f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {fraction * 100:5.1f}%  {text}"
-        if self.tty:
-            now = time.monotonic()
-            if now - self._last < 0.1 and fraction < 1.0:
-                return
-            self._last = now
-            self.stream.write("\r" + line.ljust(self._width))
-            self._width = len(line)
-        else:
-            decile = int(fraction * 10)
-            if decile == self._last_decile:
-                return
-            self._last_decile = decile
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        if self.tty and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self.stream.flush()
-        self._width = 0
-        self._last_decile = -1
