@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from engine import sampler
 from engine.backends.base import DiffusionBackend
-from engine.events import (CancelToken, EngineError, GeneratedImage, GenerationResult,
+from engine.events import (CancelToken, GeneratedImage, GenerationResult,
                            InvalidRequest, MissingWeights, OutOfMemory, Progress,
                            ProgressCallback)
 from engine.models import registry

@@ -25,13 +25,13 @@ class DiffusionBackend(Protocol):
     def latent_shape(self) -> tuple[int, int, int]:
         """(h, w, c) of one latent for the size this backend was built for."""
 
-    def encode(self, prompts: Sequence[str]) -> "Tensor":
+    def encode(self, prompts: Sequence[str]) -> np.ndarray:
         """Context for each prompt, batch first."""
 
-    def unconditional(self, batch: int) -> "Tensor":
+    def unconditional(self, batch: int) -> np.ndarray:
         """Context used when there is no negative prompt, batch first."""
 
-    def denoise(self, latent, timestep: int, context) -> "Tensor":
+    def denoise(self, latent, timestep: int, context) -> np.ndarray:
         """Predicted noise for `latent` at `timestep` (0..999) given `context`."""
 
     def decode(self, latent) -> np.ndarray:

@@ -1,7 +1,6 @@
 """`python main.py benchmark`: KerasCV's tutorial table on this machine, and ours beside it."""
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 

@@ -6,7 +6,7 @@ come from here, so the renderer, the grammar and the image analysis agree on wha
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
