@@ -96,6 +96,9 @@ def _cross_attention(x, context, name: str):
     """Each pixel looks at the caption's words: binds "red" to the shape and not the background."""
     h, w, c = x.shape[1], x.shape[2], x.shape[3]
     q = layers.Reshape((h * w, c))(layers.GroupNormalization(8, name=f"{name}_gn")(x))
+    # A learned embedding of each pixel's place lets "on the left" attend to the left
+    # half directly, instead of through coordinates carried up from the stem.
+    q = PositionEmbedding(name=f"{name}_where")(q)
     a = layers.MultiHeadAttention(4, c // 4, name=f"{name}_attn")(q, context)
     return x + layers.Reshape((h, w, c))(a)
 

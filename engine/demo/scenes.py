@@ -86,17 +86,18 @@ def article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def shape_phrase(kind: str, colour: str, size: Optional[str] = None,
+def shape_phrase(kind: str, colour: Optional[str], size: Optional[str] = None,
                  position: Optional[str] = None) -> str:
     words = [w for w in (size, colour, kind) if w]
     text = f"{article(words[0])} {' '.join(words)}"
     return f"{text} {POSITION_PHRASES[position]}" if position else text
 
 
-def caption_for(shapes: list[tuple[str, str, Optional[str], Optional[str]]], background: str) -> str:
-    """`shapes` holds (kind, colour, size or None, position or None)."""
-    phrases = [shape_phrase(k, c, s, p) for k, c, s, p in shapes]
-    return f"{' and '.join(phrases)}, {background} background"
+def caption_for(shapes: list[tuple[str, Optional[str], Optional[str], Optional[str]]],
+                background: Optional[str]) -> str:
+    """`shapes` holds (kind, colour or None, size or None, position or None)."""
+    phrases = " and ".join(shape_phrase(k, c, s, p) for k, c, s, p in shapes)
+    return f"{phrases}, {background} background" if background else phrases
 
 
 def make_shape(rng: np.random.Generator, kind: str, colour: str, position: str, size: str) -> Shape:
@@ -111,8 +112,13 @@ def make_shape(rng: np.random.Generator, kind: str, colour: str, position: str, 
 
 def random_scene(rng: np.random.Generator, allow_held_out: bool = False,
                  two_shapes: float = 0.3, say_size: float = 0.6,
-                 say_position: float = 0.7) -> Scene:
-    """A scene and one caption of it; words left out of the caption are still drawn at random."""
+                 say_position: float = 0.7, say_colour: float = 1.0,
+                 say_background: float = 1.0) -> Scene:
+    """A scene and one caption of it; words left out of the caption are still drawn at random.
+
+    A probability of 1 draws no random number, so the defaults repeat the scene
+    stream the committed weights were first trained on.
+    """
     names = list(COLOURS)
     while True:
         background = names[rng.integers(len(names))]
@@ -132,39 +138,79 @@ def random_scene(rng: np.random.Generator, allow_held_out: bool = False,
             break
     mention_size = rng.random() < say_size
     mention_position = rng.random() < say_position
+    mention_colour = say_colour >= 1 or rng.random() < say_colour
+    mention_background = say_background >= 1 or rng.random() < say_background
     caption = caption_for(
-        [(s.kind, s.colour, s.size if mention_size else None,
+        [(s.kind, s.colour if mention_colour else None, s.size if mention_size else None,
           s.position if mention_position else None) for s in shapes],
-        background,
+        background if mention_background else None,
     )
     return Scene(background, shapes, caption)
 
 
+KIND_IDS = {kind: i for i, kind in enumerate(SHAPES)}
+MAX_SHAPES = 2
+
+
+def scene_arrays(scenes: list[Scene]) -> dict[str, np.ndarray]:
+    """Scenes as plain arrays, so a renderer can run on any array library (a GPU's too).
+
+    Shape slots past a scene's own shapes are marked absent (`present` False).
+    """
+    n = len(scenes)
+    arrays = {
+        "background": np.zeros((n, 3), np.float32),
+        "kind": np.zeros((n, MAX_SHAPES), np.int32),
+        "colour": np.zeros((n, MAX_SHAPES, 3), np.float32),
+        "geometry": np.zeros((n, MAX_SHAPES, 3), np.float32),  # cx, cy, r
+        "present": np.zeros((n, MAX_SHAPES), bool),
+    }
+    for i, scene in enumerate(scenes):
+        arrays["background"][i] = COLOURS[scene.background]
+        for k, s in enumerate(scene.shapes):
+            arrays["kind"][i, k] = KIND_IDS[s.kind]
+            arrays["colour"][i, k] = COLOURS[s.colour]
+            arrays["geometry"][i, k] = (s.cx, s.cy, s.r)
+            arrays["present"][i, k] = True
+    return arrays
+
+
+def render_arrays(arrays: dict, size: int, xp=np, supersample: int = 4):
+    """Float (N, size, size, 3) of whole levels 0..255 from `scene_arrays` output.
+
+    `xp` is numpy or an array library with its interface (jax.numpy): the
+    training script draws its batches on the GPU with this same code.
+    """
+    fine = size * supersample
+    coords = (xp.arange(fine, dtype=xp.float32) + 0.5) / fine
+    ys, xs = coords[None, :, None], coords[None, None, :]
+    n = arrays["background"].shape[0]
+    image = xp.broadcast_to(arrays["background"][:, None, None, :], (n, fine, fine, 3))
+    # Later shapes are drawn over earlier ones.
+    for k in range(MAX_SHAPES):
+        cx, cy, r = (arrays["geometry"][:, k, j][:, None, None] for j in range(3))
+        kind = arrays["kind"][:, k][:, None, None]
+        dx, dy = xs - cx, ys - cy
+        circle = dx * dx + dy * dy <= r * r
+        square = xp.maximum(xp.abs(dx), xp.abs(dy)) <= r
+        # Apex up, base down; it fills half its 2r x 2r box.
+        depth = (dy + r) / (2 * xp.where(r > 0, r, 1.0))  # absent slots have r = 0
+        triangle = (depth >= 0) & (depth <= 1) & (xp.abs(dx) <= depth * r)
+        mask = xp.where(kind == 0, circle, xp.where(kind == 1, square, triangle))
+        mask = mask & arrays["present"][:, k][:, None, None]
+        image = xp.where(mask[..., None], arrays["colour"][:, k][:, None, None, :], image)
+    image = image.reshape(n, size, supersample, size, supersample, 3).mean(axis=(2, 4))
+    return xp.clip(xp.round(image), 0, 255)
+
+
 def render(scenes: list[Scene], size: int, supersample: int = 4) -> np.ndarray:
     """uint8 (N, size, size, 3), edges anti-aliased by averaging a finer grid."""
-    fine = size * supersample
-    coords = (np.arange(fine, dtype=np.float32) + 0.5) / fine
-    xs, ys = np.meshgrid(coords, coords)
     out = np.empty((len(scenes), size, size, 3), np.uint8)
-    for i, scene in enumerate(scenes):
-        image = np.empty((fine, fine, 3), np.float32)
-        image[:] = COLOURS[scene.background]
-        for s in scene.shapes:
-            image[shape_mask(s, xs, ys)] = COLOURS[s.colour]
-        image = image.reshape(size, supersample, size, supersample, 3).mean(axis=(1, 3))
-        out[i] = np.clip(np.round(image), 0, 255).astype(np.uint8)
+    # In slices: the fine grid of a whole batch at once would take gigabytes.
+    for start in range(0, len(scenes), 16):
+        chunk = scene_arrays(scenes[start:start + 16])
+        out[start:start + 16] = render_arrays(chunk, size, np, supersample)
     return out
-
-
-def shape_mask(s: Shape, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    dx, dy = xs - s.cx, ys - s.cy
-    if s.kind == "circle":
-        return dx * dx + dy * dy <= s.r * s.r
-    if s.kind == "square":
-        return np.maximum(np.abs(dx), np.abs(dy)) <= s.r
-    # Apex up, base down; it fills half its 2r x 2r box.
-    depth = (dy + s.r) / (2 * s.r)
-    return (depth >= 0) & (depth <= 1) & (np.abs(dx) <= depth * s.r)
 
 
 def eval_captions() -> list[tuple[str, Scene]]:

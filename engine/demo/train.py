@@ -1,5 +1,9 @@
 """Trains the built-in demo model from scratch on synthetic scenes; reproducible.
 
+This is the CPU recipe, with TensorFlow. The committed text encoder and UNet
+came from the GPU one, engine/demo/train_jax.py (see resources/demo/README.md);
+the committed upsampler from this script.
+
     nice -n 5 .venv/bin/python -m engine.demo.train            # writes resources/demo/
     .venv/bin/python -m engine.demo.train --steps 200 --out /tmp/demo-try   # a quick look
 

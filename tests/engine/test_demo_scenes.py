@@ -87,3 +87,41 @@ def test_sharp_resize_is_closer_to_a_true_large_render_than_bilinear(kind):
 def _blended(images: np.ndarray) -> int:
     red, blue = (np.array(scenes.COLOURS[c], float) for c in ("red", "blue"))
     return int(((np.abs(images - red).max(-1) > 30) & (np.abs(images - blue).max(-1) > 30)).sum())
+
+
+def test_two_shapes_are_drawn_in_their_own_colours_and_places():
+    rng = np.random.default_rng(0)
+    left = scenes.make_shape(rng, "square", "red", "left", "large")
+    right = scenes.make_shape(rng, "triangle", "blue", "right", "small")
+    image = scenes.render([scenes.Scene("white", (left, right))], 64)[0]
+
+    def at(shape):
+        # Just below the centre: inside every kind, a triangle's apex included.
+        return tuple(image[int((shape.cy + shape.r / 3) * 64), int(shape.cx * 64)])
+
+    assert at(left) == scenes.COLOURS["red"] and at(right) == scenes.COLOURS["blue"]
+    assert tuple(image[1, 32]) == scenes.COLOURS["white"]
+
+
+def test_the_gpu_trainer_uses_the_loops_schedule_and_reproducible_scenes():
+    from engine.demo import train_jax
+    from engine.schedule import ALPHAS_CUMPROD
+
+    np.testing.assert_allclose(train_jax.alphas_cumprod(), ALPHAS_CUMPROD, rtol=0, atol=1e-6)
+    first, again = train_jax._pool_chunk(7, 3, 50), train_jax._pool_chunk(7, 3, 50)
+    for key in first:
+        np.testing.assert_array_equal(first[key], again[key])
+    assert not np.array_equal(first["geometry"], train_jax._pool_chunk(7, 4, 50)["geometry"])
+    # The pool renders exactly as the scenes it came from would.
+    assert first["ids"].shape == (50, text.SEQUENCE_LENGTH)
+    drawn = scenes.render_arrays(first, 32)
+    assert drawn.shape == (50, 32, 32, 3) and drawn.min() >= 0 and drawn.max() <= 255
+
+
+def test_the_gpu_trainers_learning_rate_warms_up_then_decays_to_five_percent():
+    from engine.demo.train_jax import learning_rate
+
+    rates = [learning_rate(step, 1000, 100, 1e-3) for step in range(1001)]
+    assert rates[0] < rates[50] < rates[100] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(rates[100:], rates[101:]))
+    assert rates[1000] == pytest.approx(5e-5)
