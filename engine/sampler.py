@@ -79,6 +79,8 @@ def sample(
     timings["encoding"] = time.perf_counter() - started
     if batched_guidance:
         both_contexts = np.concatenate([unconditional, context])
+    # Two calls of B, faster together where the backend can (base.PairedGuidance).
+    paired = not batched_guidance and hasattr(backend, "denoise_pair")
 
     latent = initial_noise(request.seeds(), backend.latent_shape()) if noise is None else noise
     ts = schedule.timesteps(steps)
@@ -94,6 +96,8 @@ def sample(
         if batched_guidance:
             both = backend.denoise(np.concatenate([latent, latent]), t, both_contexts)
             eps_u, eps_c = both[:batch], both[batch:]
+        elif paired:
+            eps_u, eps_c = backend.denoise_pair(latent, t, unconditional, context)
         else:
             eps_u = backend.denoise(latent, t, unconditional)
             eps_c = backend.denoise(latent, t, context)

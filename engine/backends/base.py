@@ -39,3 +39,13 @@ class DiffusionBackend(Protocol):
 
     def preview(self, predicted_clean_latent) -> np.ndarray:
         """A cheap uint8 (B, h, w, 3) look at a predicted clean latent."""
+
+
+class PairedGuidance(Protocol):
+    """Optional: a backend that can run guidance's two calls of B faster together
+    than one after the other, with the very same results. The sampler uses it
+    when the backend has it and one call of 2B is not the chosen mode."""
+
+    def denoise_pair(self, latent, timestep: int, unconditional, context
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """(denoise(latent, timestep, unconditional), denoise(latent, timestep, context))."""

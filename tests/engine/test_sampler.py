@@ -29,11 +29,64 @@ def test_loop_is_bit_identical_to_kerascv(kerascv, small_request, negative_promp
                                     num_steps=request.steps,
                                     unconditional_guidance_scale=request.guidance,
                                     seed=request.seed)
+    # The CPU default: guidance's two calls of B, run as one graph (denoise_pair).
     ours = sampler.sample(backend, request, batched_guidance=False).images
     assert ours.shape == expected.shape == (1, 128, 128, 3)
     assert np.array_equal(ours, expected)
     # Random weights still make a non-flat image: the comparison is not trivially true.
     assert ours.std() > 1
+
+
+class _Delegate:
+    """A backend seen through a wrapper: counts the paired calls, or hides them."""
+
+    def __init__(self, backend, pair: bool):
+        self._backend, self._pair, self.pairs = backend, pair, 0
+
+    def __getattr__(self, name):
+        if name != "denoise_pair":
+            return getattr(self._backend, name)
+        if not self._pair:
+            raise AttributeError(name)
+
+        def counted(*args):
+            self.pairs += 1
+            return self._backend.denoise_pair(*args)
+        return counted
+
+
+def test_paired_guidance_is_used_and_matches_the_two_calls_in_turn(kerascv, small_request):
+    _, backend = kerascv
+    paired, in_turn = _Delegate(backend, pair=True), _Delegate(backend, pair=False)
+    together = sampler.sample(paired, small_request, batched_guidance=False).images
+    apart = sampler.sample(in_turn, small_request, batched_guidance=False).images
+    assert paired.pairs == small_request.steps
+    assert np.array_equal(together, apart)
+
+
+def test_denoise_pair_is_bit_identical_to_two_denoise_calls(kerascv):
+    _, backend = kerascv
+    rng = np.random.default_rng(7)
+    for batch in (1, 2):
+        latent = rng.standard_normal((batch, *backend.latent_shape())).astype(np.float32)
+        unconditional = backend.unconditional(batch)
+        context = backend.encode(["a red cube", "a blue sphere"][:batch])
+        eps_u, eps_c = backend.denoise_pair(latent, 501, unconditional, context)
+        assert np.array_equal(eps_u, backend.denoise(latent, 501, unconditional))
+        assert np.array_equal(eps_c, backend.denoise(latent, 501, context))
+        assert not np.array_equal(eps_u, eps_c)
+
+
+def test_denoise_pair_runs_in_turn_where_memory_is_short(kerascv, small_request, monkeypatch):
+    from engine.backends import keras_sd
+
+    _, backend = kerascv
+    together = sampler.sample(backend, small_request, batched_guidance=False).images
+    monkeypatch.setattr(keras_sd, "_pair_fits", lambda *args: False)
+    backend._calls.pop(("diffusion pair", 1), None)
+    apart = sampler.sample(backend, small_request, batched_guidance=False).images
+    assert ("diffusion pair", 1) not in backend._calls
+    assert np.array_equal(together, apart)
 
 
 def test_batched_guidance_stays_within_a_pixel_level_or_two(kerascv, small_request):
