@@ -125,9 +125,13 @@ class KerasStableDiffusion:
 
     @property
     def batched_guidance(self) -> bool:
-        """One call of 2B on a GPU. On a CPU two calls of B: one of 2B measured 1.45x
-        slower per step (SD 1.4, 128x128, batch 1, 2-core Xeon, TF 2.21 with oneDNN;
-        `python main.py benchmark`). The modes' images differ by a pixel level or two."""
+        """One call of 2B on a GPU. On a CPU two calls of B, run as one graph
+        (`denoise_pair`): per step 0.83x KerasCV's time at 128x128 and 0.81x at
+        256x256, where one call of 2B took 1.22x and 0.86x (SD 1.4, batch 1, 5 steps,
+        medians of 7 interleaved runs, 2-core Xeon with 1-min load 1.8-2.1 including
+        the benchmark itself, TF 2.21 with oneDNN; `python main.py benchmark`).
+        Two calls of B give KerasCV's images bit for bit; one of 2B differs by a
+        pixel level or two."""
         return bool(tf.config.list_logical_devices("GPU"))
 
     def count_tokens(self, text: str) -> int:
