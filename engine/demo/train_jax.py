@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=40_000, help="most training steps")
     parser.add_argument("--budget-seconds", type=float, default=None,
                         help="fit the schedule so the whole run ends within this many seconds")
-    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--peak-lr", type=float, default=1.5e-3)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--pool", type=int, default=1_000_000, help="scenes drawn up front")
