@@ -125,3 +125,19 @@ def test_the_gpu_trainers_learning_rate_warms_up_then_decays_to_five_percent():
     assert rates[0] < rates[50] < rates[100] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(rates[100:], rates[101:]))
     assert rates[1000] == pytest.approx(5e-5)
+
+
+def test_captions_may_leave_out_colour_and_background_without_changing_the_default_stream():
+    # The committed weights' first stage saw exactly this stream; it must stay reproducible.
+    rng = np.random.default_rng(0)
+    assert [scenes.random_scene(rng).caption for _ in range(3)] == [
+        "a red circle at the top and a purple triangle at the bottom, white background",
+        "a yellow circle and a red circle, white background",
+        "a large orange triangle at the bottom, yellow background",
+    ]
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        scene = scenes.random_scene(rng, say_colour=0.0, say_background=0.0)
+        said = set(text.words(scene.caption))
+        assert not said & set(scenes.COLOURS) and "background" not in said, scene.caption
+        assert {s.kind for s in scene.shapes} <= said
