@@ -149,6 +149,17 @@ def test_model_without_weights_shows_first_run_panel(qtbot, tmp_path, settings):
         w.close()
 
 
+def _window_without_weights(qtbot, settings, services, state):
+    """A shown window on a build with no demo model, whose Stable Diffusion weights
+    count as installed once `state["installed"]` is set."""
+    services.models = lambda: fake_models(demo=False,
+                                          sd_state="installed" if state["installed"] else "missing")
+    w = MainWindow(services, settings)
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
 def test_first_run_download_reports_progress_and_can_be_cancelled(qtbot, tmp_path, settings):
     from engine.models.download import DownloadProgress, DownloadResult
     state = {"installed": False}
@@ -165,14 +176,9 @@ def test_first_run_download_reports_progress_and_can_be_cancelled(qtbot, tmp_pat
         state["installed"] = True
         return DownloadResult(model_id)
 
-    engine = FakeEngine()
-    services = fake_services(engine, None)
-    services.models = lambda: fake_models(demo=False,
-                                          sd_state="installed" if state["installed"] else "missing")
+    services = fake_services(FakeEngine(), None)
     services.download = download
-    w = MainWindow(services, settings)
-    qtbot.addWidget(w)
-    w.show()
+    w = _window_without_weights(qtbot, settings, services, state)
     try:
         assert w.center_stack.currentWidget() is w.first_run
         assert not w.first_run.demo_button.isVisible()  # no demo model in this build
@@ -199,12 +205,8 @@ def test_first_run_import_checks_off_the_gui_thread_then_unlocks_generate(qtbot,
         return ImportReport(model_id, imported=[folder / "kcv_encoder.h5"])
 
     services = fake_services(FakeEngine(), None)
-    services.models = lambda: fake_models(demo=False,
-                                          sd_state="installed" if state["installed"] else "missing")
     services.import_folder = import_folder
-    w = MainWindow(services, settings)
-    qtbot.addWidget(w)
-    w.show()
+    w = _window_without_weights(qtbot, settings, services, state)
     try:
         w.form.prompt.setPlainText("a cat")
         assert not w.generate_button.isEnabled()
