@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-import tensorflow as tf
 
 from engine import schedule
+from engine.noise import initial_noise
 from engine.backends.base import DiffusionBackend
 from engine.events import CancelToken, Progress, ProgressCallback
 from engine.request import GenerationRequest
@@ -34,15 +34,6 @@ def default_batched_guidance(backend: Optional[DiffusionBackend] = None) -> bool
     KerasCV's two calls of B are faster where it runs (`backend.batched_guidance`)."""
     preferred = getattr(backend, "batched_guidance", None)
     return True if preferred is None else bool(preferred)
-
-
-def initial_noise(seeds: list[int], shape: tuple[int, int, int]) -> np.ndarray:
-    """Each image draws its own noise from its own seed, so any image of a batch
-    can be regenerated alone at batch size 1."""
-    return np.concatenate([
-        tf.random.stateless_normal((1, *shape), seed=schedule.seed_pair(s), dtype=tf.float32).numpy()
-        for s in seeds
-    ])
 
 
 def sample(

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from engine import sampler
+from engine import noise, sampler
 from engine.events import CancelToken
 
 
@@ -112,10 +112,10 @@ def test_every_image_of_a_batch_is_reproduced_by_its_own_seed(kerascv, small_req
 def test_seeds_past_kerascv_period_still_differ():
     from engine.schedule import SEED_PERIOD
 
-    low = sampler.initial_noise([5], (4, 4, 4))
-    high = sampler.initial_noise([5 + SEED_PERIOD], (4, 4, 4))
+    low = noise.initial_noise([5], (4, 4, 4))
+    high = noise.initial_noise([5 + SEED_PERIOD], (4, 4, 4))
     assert not np.array_equal(low, high)
-    assert np.array_equal(high, sampler.initial_noise([5 + SEED_PERIOD], (4, 4, 4)))
+    assert np.array_equal(high, noise.initial_noise([5 + SEED_PERIOD], (4, 4, 4)))
 
 
 def test_cancel_lands_within_one_step(kerascv, small_request):
