@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import keras
-import tensorflow as tf
 
-from engine import sampler
+from engine import compute, sampler
 from engine.backends.base import DiffusionBackend
 from engine.events import (CancelToken, GeneratedImage, GenerationResult,
                            InvalidRequest, MissingWeights, OutOfMemory, Progress,
@@ -32,24 +31,11 @@ log = logging.getLogger(__name__)
 FileVerifier = Callable[[Path, "registry.WeightFile"], None]
 
 
-def _grow_gpu_memory() -> None:
-    """A desktop app shares the GPU: take memory as needed, not all of it at start."""
-    for gpu in tf.config.list_physical_devices("GPU"):
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # the GPU was already initialised by someone else
-            pass
-
-
-_grow_gpu_memory()
+compute.current().grow_memory()
 
 
 def device_name() -> str:
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return "CPU"
-    details = tf.config.experimental.get_device_details(gpus[0])
-    return f"GPU: {details.get('device_name', gpus[0].name)}"
+    return compute.current().device_name()
 
 
 @dataclass(frozen=True)
@@ -128,7 +114,9 @@ class Engine:
         except sampler.Cancelled:
             return GenerationResult(request, [], self.model_label(spec), device_name(),
                                     cancelled=True, timings=timings)
-        except (tf.errors.ResourceExhaustedError, MemoryError):
+        except Exception as error:
+            if not compute.current().is_out_of_memory(error):
+                raise
             self.release()
             raise OutOfMemory(
                 f"Ran out of memory on {device_name()} making {request.batch} image(s) at "
@@ -171,7 +159,7 @@ class Engine:
             from engine.demo.backend import load_demo_backend
             self.release()
             return load_demo_backend(key.width, key.height)
-        from engine.backends.keras_sd import Components, KerasStableDiffusion
+        from engine.backends.keras_sd import Components, KerasStableDiffusion, keras_stable_diffusion
 
         paths = self._locate(spec)
         previous = self._backend
@@ -186,8 +174,8 @@ class Engine:
             components.load({role: path for role, path in paths.items() if role != "vocabulary"})
         previous = None
         self.release()
-        backend = KerasStableDiffusion(spec, self.model_label(spec), key.width, key.height,
-                                       components, self._tokenizer(paths["vocabulary"]))
+        backend = keras_stable_diffusion(spec, self.model_label(spec), key.width, key.height,
+                                         components, self._tokenizer(paths["vocabulary"]))
         self._set_xla(backend, xla)  # also when off: uncompiled, Keras picks XLA on a GPU
         return backend
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from keras_cv.src.models.stable_diffusion.constants import _ALPHAS_CUMPROD
+
+from engine.backends.kerascv_modules import constants
 
 TRAIN_TIMESTEPS = 1000
-ALPHAS_CUMPROD: tuple[float, ...] = tuple(_ALPHAS_CUMPROD)
+ALPHAS_CUMPROD: tuple[float, ...] = tuple(constants()._ALPHAS_CUMPROD)
 
 # keras.random turns an int seed into [seed, 0] and reduces it modulo this,
 # so KerasCV gives seeds s and s + SEED_PERIOD the same noise.

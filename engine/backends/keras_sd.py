@@ -8,14 +8,16 @@ from typing import Optional, Sequence
 import keras
 import numpy as np
 import psutil
-import tensorflow as tf
-from keras_cv.src.models.stable_diffusion.clip_tokenizer import SimpleTokenizer
-from keras_cv.src.models.stable_diffusion.constants import _UNCONDITIONAL_TOKENS
-from keras_cv.src.models.stable_diffusion.decoder import Decoder
-from keras_cv.src.models.stable_diffusion.diffusion_model import DiffusionModel, DiffusionModelV2
-from keras_cv.src.models.stable_diffusion.text_encoder import TextEncoder, TextEncoderV2
 
+from engine import compute
+from engine.backends.kerascv_modules import constants, load
 from engine.models.registry import ModelSpec
+
+SimpleTokenizer = load("clip_tokenizer").SimpleTokenizer
+Decoder = load("decoder").Decoder
+DiffusionModel, DiffusionModelV2 = load("diffusion_model").DiffusionModel, load("diffusion_model").DiffusionModelV2
+TextEncoder, TextEncoderV2 = load("text_encoder").TextEncoder, load("text_encoder").TextEncoderV2
+_UNCONDITIONAL_TOKENS = constants()._UNCONDITIONAL_TOKENS
 
 MAX_TOKENS = 77
 END_OF_TEXT = 49407
@@ -99,29 +101,23 @@ class KerasStableDiffusion:
         self.tokenizer = tokenizer
         self._positions = np.arange(MAX_TOKENS, dtype=np.int32)[None]
         self._unconditional: Optional[np.ndarray] = None
-        self._embeddings: dict[tuple[int, int], tf.Tensor] = {}
+        self._embeddings: dict[tuple[int, int], np.ndarray] = {}
         self.xla = False
-        self._calls: dict[tuple[str, int], object] = {}
+        self._calls: dict[str, object] = {}
 
     def set_xla(self, on: bool) -> None:
         self.components.compile_xla(on)
         self.xla = on
         self._calls.clear()
 
-    def _call(self, model: keras.Model, inputs, batch: int) -> np.ndarray:
-        """The network as a compiled function, per model and batch size.
-
-        The same graph predict_on_batch runs (images are bit-identical) without
-        its per-call input adapter and output conversion. One trace per batch
-        size keeps the shapes exact, as XLA needs and as KerasCV's calls have.
-        """
-        key = (model.name, batch)
-        fn = self._calls.get(key)
+    def _call(self, model: keras.Model, inputs) -> np.ndarray:
+        """The network through this framework's compiled call (compute), one per
+        model; it keeps one program per input shape, as KerasCV's calls have."""
+        fn = self._calls.get(model.name)
         if fn is None:
-            fn = tf.function(lambda x: model(x, training=False), jit_compile=self.xla,
-                             reduce_retracing=False)
-            self._calls[key] = fn
-        return fn(inputs).numpy()
+            fn = compute.current().compiled(model, jit=self.xla)
+            self._calls[model.name] = fn
+        return fn(inputs)
 
     @property
     def batched_guidance(self) -> bool:
@@ -132,7 +128,7 @@ class KerasStableDiffusion:
         the benchmark itself, TF 2.21 with oneDNN; `python main.py benchmark`).
         Two calls of B give KerasCV's images bit for bit; one of 2B differs by a
         pixel level or two."""
-        return bool(tf.config.list_logical_devices("GPU"))
+        return compute.current().has_gpu()
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
@@ -145,9 +141,9 @@ class KerasStableDiffusion:
 
     def _encode_tokens(self, tokens: list[list[int]]) -> np.ndarray:
         return self._call(self.components.text_encoder, {
-            "tokens": tf.constant(tokens, dtype=tf.int32),
-            "positions": tf.constant(np.repeat(self._positions, len(tokens), axis=0)),
-        }, len(tokens))
+            "tokens": np.asarray(tokens, dtype=np.int32),
+            "positions": np.repeat(self._positions, len(tokens), axis=0),
+        })
 
     def encode(self, prompts: Sequence[str]) -> np.ndarray:
         rows = []
@@ -163,29 +159,38 @@ class KerasStableDiffusion:
             self._unconditional = self._encode_tokens([list(_UNCONDITIONAL_TOKENS)])
         return np.repeat(self._unconditional, batch, axis=0)
 
-    def _embedding(self, timestep: int, batch: int) -> tf.Tensor:
+    def _embedding(self, timestep: int, batch: int) -> np.ndarray:
         key = (timestep, batch)
         if key not in self._embeddings:
-            self._embeddings[key] = tf.constant(np.repeat(timestep_embedding(timestep), batch, axis=0))
+            self._embeddings[key] = np.repeat(timestep_embedding(timestep), batch, axis=0)
         return self._embeddings[key]
 
     def denoise(self, latent: np.ndarray, timestep: int, context: np.ndarray) -> np.ndarray:
         return self._call(self.components.diffusion_model, {
-            "latent": tf.convert_to_tensor(latent),
+            "latent": np.asarray(latent),
             "timestep_embedding": self._embedding(timestep, len(latent)),
-            "context": tf.convert_to_tensor(context),
-        }, len(latent))
+            "context": np.asarray(context),
+        })
+
+    def decode(self, latent: np.ndarray) -> np.ndarray:
+        decoded = self._call(self.components.decoder, np.asarray(latent))
+        return np.clip(((decoded + 1) / 2) * 255, 0, 255).astype("uint8")
+
+    def preview(self, predicted_clean_latent: np.ndarray) -> np.ndarray:
+        rgb = np.asarray(predicted_clean_latent, dtype=np.float32) @ _LATENT_TO_RGB
+        return np.clip((rgb + 1.0) * 127.5, 0, 255).astype(np.uint8)
+
+
+class PairedKerasStableDiffusion(KerasStableDiffusion):
+    """Adds base.PairedGuidance where the framework can overlap two calls
+    (compute's `compiled_pair`: TensorFlow's executor)."""
 
     def denoise_pair(self, latent: np.ndarray, timestep: int, unconditional: np.ndarray,
                      context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Guidance's two calls of B, as KerasCV makes them, in one TensorFlow graph.
+        """Guidance's two calls of B, as KerasCV makes them, run together.
 
-        Neither call needs the other's output, so TensorFlow's own executor runs
-        them side by side on its inter-op thread pool: on a CPU each fills the
-        gaps the other leaves (small ops, and big ops that cannot use every core).
         Each call still sees exactly KerasCV's batch-B inputs, so the images stay
-        bit-identical to its own. No Python threads: two threads calling compiled
-        functions at once segfaulted TensorFlow (4d1fd66).
+        bit-identical to its own.
 
         Under XLA the graph becomes one compiled program and the gain all but goes
         (0.97x, inside noise, at 128x128 with a 5 s longer compile), so there the
@@ -200,26 +205,16 @@ class KerasStableDiffusion:
         if self.xla or not _pair_fits(batch, self.height, self.width):
             return (self.denoise(latent, timestep, unconditional),
                     self.denoise(latent, timestep, context))
-        key = ("diffusion pair", batch)
-        fn = self._calls.get(key)
+        fn = self._calls.get("diffusion pair")
         if fn is None:
-            model = self.components.diffusion_model
+            fn = compute.current().compiled_pair(self.components.diffusion_model)
+            self._calls["diffusion pair"] = fn
+        latent, embedding = np.asarray(latent), self._embedding(timestep, batch)
+        return fn({"latent": latent, "timestep_embedding": embedding, "context": np.asarray(unconditional)},
+                  {"latent": latent, "timestep_embedding": embedding, "context": np.asarray(context)})
 
-            def both(latent, embedding, unconditional, context):
-                return tuple(model({"latent": latent, "timestep_embedding": embedding,
-                                    "context": ctx}, training=False)
-                             for ctx in (unconditional, context))
 
-            fn = tf.function(both, reduce_retracing=False)
-            self._calls[key] = fn
-        eps_u, eps_c = fn(tf.convert_to_tensor(latent), self._embedding(timestep, batch),
-                          tf.convert_to_tensor(unconditional), tf.convert_to_tensor(context))
-        return eps_u.numpy(), eps_c.numpy()
-
-    def decode(self, latent: np.ndarray) -> np.ndarray:
-        decoded = self._call(self.components.decoder, tf.convert_to_tensor(latent), len(latent))
-        return np.clip(((decoded + 1) / 2) * 255, 0, 255).astype("uint8")
-
-    def preview(self, predicted_clean_latent: np.ndarray) -> np.ndarray:
-        rgb = np.asarray(predicted_clean_latent, dtype=np.float32) @ _LATENT_TO_RGB
-        return np.clip((rgb + 1.0) * 127.5, 0, 255).astype(np.uint8)
+def keras_stable_diffusion(*args, **kwargs) -> KerasStableDiffusion:
+    """KerasStableDiffusion, with paired guidance where this framework has it."""
+    paired = hasattr(compute.current(), "compiled_pair")
+    return (PairedKerasStableDiffusion if paired else KerasStableDiffusion)(*args, **kwargs)

@@ -8,10 +8,10 @@ from typing import Optional, Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from engine import compute
 from engine.demo import DEMO, text
-from engine.demo.model import CHANNELS, CONTEXT_DIM, IMAGE_SIZE, build_text_encoder, build_unet
+from engine.demo.model import CHANNELS, IMAGE_SIZE, build_text_encoder, build_unet
 from engine.resources import demo_dir
 from engine.demo.upsampler import build_upsampler, sharp_resize
 from engine.events import EngineError
@@ -112,32 +112,29 @@ class _Networks:
             keras.config.set_dtype_policy(previous)
         for model, name in zip((self.encoder, self.unet, self.upsampler), WEIGHT_FILES):
             model.load_weights(folder / name)
-        l = text.SEQUENCE_LENGTH
-        self._denoise = tf.function(
-            lambda x, t, c: self.unet([x, t, c], training=False),
-            input_signature=[tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), tf.float32),
-                             tf.TensorSpec((None,), tf.float32),
-                             tf.TensorSpec((None, l, CONTEXT_DIM), tf.float32)])
-        self._upsample = tf.function(
-            lambda x: self.upsampler(x, training=False),
-            input_signature=[tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), tf.float32)])
-        # The step loop calls the UNet 20-50 times per image: one graph, traced on first use.
+        # The step loop calls the UNet 20-50 times per image: compiled, traced on first use.
+        framework = compute.current()
+        self._encode = framework.compiled(self.encoder, jit=False)
+        self._denoise = framework.compiled(self.unet, jit=False)
+        self._upsample = framework.compiled(self.upsampler, jit=False)
         # Tracing is not safe to race from two threads.
         self._lock = threading.Lock()
 
     def encode(self, ids: np.ndarray) -> np.ndarray:
-        # Eager: called once or twice per image, where tracing a graph would cost
-        # more than it saves.
         with self._lock:
-            return np.asarray(self.encoder(ids, training=False))
+            return self._encode(ids)
 
+    # One row at a time: a compiled program is specialised to its batch size and
+    # may then pick other kernels, so an image of a batch would differ from the
+    # same seed made alone. The networks are small enough that rows cost little.
     def denoise(self, x: np.ndarray, t: np.ndarray, context: np.ndarray) -> np.ndarray:
         with self._lock:
-            return self._denoise(x, t, context).numpy()
+            return np.concatenate([self._denoise([x[i:i + 1], t[i:i + 1], context[i:i + 1]])
+                                   for i in range(len(x))])
 
     def upsample(self, x: np.ndarray) -> np.ndarray:
         with self._lock:
-            return self._upsample(x).numpy()
+            return np.concatenate([self._upsample(x[i:i + 1]) for i in range(len(x))])
 
 
 @functools.lru_cache(maxsize=2)

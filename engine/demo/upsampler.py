@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers
 
 from engine.demo.model import CHANNELS, IMAGE_SIZE
@@ -30,24 +29,72 @@ def build_upsampler() -> keras.Model:
     return keras.Model(low, base + fix, name="demo_upsampler")
 
 
+def bilinear_resize(images: np.ndarray, height: int, width: int) -> np.ndarray:
+    """float32 (B, h, w, C) -> (B, height, width, C), pixel centres aligned
+    (half-pixel), edges clamped, no antialiasing: the usual bilinear resize."""
+    x = np.asarray(images, np.float32)
+    x = _lerp_axis(x, 1, height)
+    return _lerp_axis(x, 2, width)
+
+
+def _lerp_axis(x: np.ndarray, axis: int, size: int) -> np.ndarray:
+    source = x.shape[axis]
+    position = (np.arange(size, dtype=np.float32) + 0.5) * np.float32(source / size) - 0.5
+    below = np.floor(position)
+    weight = (position - below).astype(np.float32)
+    lower = np.clip(below.astype(np.int64), 0, source - 1)
+    upper = np.clip(below.astype(np.int64) + 1, 0, source - 1)
+    shape = [1] * x.ndim
+    shape[axis] = size
+    weight = weight.reshape(shape)
+    a, b = np.take(x, lower, axis=axis), np.take(x, upper, axis=axis)
+    return a + (b - a) * weight
+
+
+def _window_max(x: np.ndarray, k: int) -> np.ndarray:
+    """Max over a k x k window centred on each pixel (k odd), over the image only."""
+    for axis in (1, 2):
+        x = _running_max(x, k, axis)
+    return x
+
+
+def _running_max(x: np.ndarray, k: int, axis: int) -> np.ndarray:
+    # Windows of doubling width (log k passes), then two overlapping ones make k.
+    n, pad = x.shape[axis], k // 2
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (pad, pad)
+    m = np.pad(x, widths, constant_values=-np.inf)
+
+    def part(start: int, stop: int) -> np.ndarray:
+        index = [slice(None)] * m.ndim
+        index[axis] = slice(start, stop)
+        return m[tuple(index)]
+
+    w = 1
+    while 2 * w <= k:
+        m = np.maximum(part(0, m.shape[axis] - w), part(w, m.shape[axis]))
+        w *= 2
+    return np.maximum(part(0, n), part(k - w, k - w + n))
+
+
 def sharp_resize(images: np.ndarray, height: int, width: int) -> np.ndarray:
     """uint8 (B, h, w, 3) -> uint8 (B, height, width, 3) with crisp edges between flat colours."""
     src_h, src_w = images.shape[1:3]
     if (src_h, src_w) == (height, width):
         return images
-    x = tf.image.resize(tf.cast(images, tf.float32), (height, width), method="bilinear")
+    x = bilinear_resize(images, height, width)
     if height <= src_h and width <= src_w:
-        return np.clip(np.round(x.numpy()), 0, 255).astype(np.uint8)
+        return np.clip(np.round(x), 0, 255).astype(np.uint8)
     # Interpolation spreads an edge over two source pixels: the window must see both ends.
     k = 2 * int(np.ceil(max(height / src_h, width / src_w))) + 1
-    hi = tf.nn.max_pool2d(x, k, 1, "SAME")
-    lo = -tf.nn.max_pool2d(-x, k, 1, "SAME")
+    hi = _window_max(x, k)
+    lo = -_window_max(-x, k)
     span = hi - lo
-    frac = tf.math.divide_no_nan(x - lo, span)
+    frac = np.divide(x - lo, span, out=np.zeros_like(x), where=span > 0)
     # A steep smooth step keeps about one output pixel of anti-aliasing, as a
     # true render at this size has (measured against one in the tests).
-    sharp = lo + tf.sigmoid((frac - 0.5) * 30.0) * span
+    sharp = lo + span / (1.0 + np.exp(-(frac - 0.5) * 30.0))
     # Leave gentle gradients (noise, shading) alone; only real edges are snapped.
-    weight = tf.clip_by_value((span - 24.0) / 24.0, 0.0, 1.0)
+    weight = np.clip((span - 24.0) / 24.0, 0.0, 1.0)
     out = x + weight * (sharp - x)
-    return np.clip(np.round(out.numpy()), 0, 255).astype(np.uint8)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
