@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 NAME = "tensorflow"
@@ -40,6 +41,12 @@ def compiled_pair(model: keras.Model) -> Callable:
     def both(first, second):
         return model(first, training=False), model(second, training=False)
     return compiled(both, jit=False)
+
+
+def stateless_normal(shape: tuple[int, ...], seed: tuple[int, int]) -> np.ndarray:
+    """TensorFlow's own stateless normal, which KerasCV's seeds give: engine.noise
+    uses it on TensorFlow, so KerasCV's images are reproduced bit for bit."""
+    return tf.random.stateless_normal(shape, seed=seed, dtype=tf.float32).numpy()
 
 
 def device_name() -> str:
