@@ -37,7 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def choose_compute_backend() -> None:
+    """Keras reads its backend once, when first imported: decide it before that
+    (engine/compute/selection.py says in which order the sources count)."""
+    from engine.compute import selection
+    try:
+        choice = selection.apply()
+    except RuntimeError as error:  # no backend installed at all
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    for note in choice.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    choose_compute_backend()
     args = build_parser().parse_args(argv)
     if args.command:
         return int(args.func(args) or 0)

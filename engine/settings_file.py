@@ -1,0 +1,60 @@
+"""The app's own small settings that must be readable before Qt or Keras start.
+
+A JSON object in `<data dir>/settings.json`. The window keeps its layout in
+QSettings; what lives here is read by main.py before anything imports Keras
+(the compute backend), so the CLI and the GUI agree on it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from engine.models.locations import app_data_dir
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "settings.json"
+
+
+def settings_path() -> Path:
+    return app_data_dir() / FILE_NAME
+
+
+def read_settings() -> dict[str, Any]:
+    """{} when there is no file; a damaged file is logged and read as empty, never fatal."""
+    path = settings_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        log.warning("ignoring unreadable settings file %s: %s", path, error)
+        return {}
+    if not isinstance(data, dict):
+        log.warning("ignoring settings file %s: not a JSON object", path)
+        return {}
+    return data
+
+
+def update_settings(**values: Any) -> Path:
+    """Sets (or, with None, removes) keys, keeping the others; written atomically."""
+    data = read_settings()
+    for key, value in values.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    path = settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{FILE_NAME}.{uuid.uuid4().hex}.tmp"
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
