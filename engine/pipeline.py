@@ -68,6 +68,10 @@ class Engine:
     def device_name(self) -> str:
         return device_name()
 
+    def backend_name(self) -> str:
+        """The Keras backend this engine runs on: tensorflow, jax or torch."""
+        return keras.config.backend()
+
     def count_tokens(self, model_id: str, text: str) -> Optional[int]:
         """None when the model's tokenizer is not available yet (no vocabulary file)."""
         spec = registry.get_model(model_id)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QFileDialog, QHBoxLayout
 from gui.form import GenerationForm
 from gui.gallery import GalleryModel, ThumbnailLoader
 from gui.history import Entry, export_copies
+from gui.preferences import add_preferences_menu, compute_status
 from gui.panels import Banner, DetailsPane, FirstRunPanel, PreviewLabel, QueuePanel
 from gui.services import DEMO_MODEL_ID, ModelInfo, Services
 from gui.worker import GenerationWorker, JobOutcome, JobProgress, WorkerHost, format_duration
@@ -225,6 +226,7 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.cancel)
         QShortcut(QKeySequence.StandardKey.Undo, self.gallery_view, activated=self.undo_delete)
         self.menuBar().addMenu("&Tools").addAction("Benchmark\u2026", self.open_benchmark)
+        add_preferences_menu(self)
         # Through the window's own methods: a slot of the worker object would be queued
         # to the worker's thread, which is busy inside generate() until the job ends.
         self.queue_panel.remove.connect(self.remove_job)
@@ -353,8 +355,8 @@ class MainWindow(QMainWindow):
 
     def _on_engine_ready(self, device: str) -> None:
         self.device = device
-        self.device_label.setText(f"Engine ready \u00b7 {device}")
         engine = self.worker.engine
+        self.device_label.setText(f"Engine ready \u00b7 {compute_status(engine.backend_name(), device)}")
         self.form.set_token_counter(lambda model, text: engine.count_tokens(model, text),
                                     self.services.token_limit)
         self._update_generate()

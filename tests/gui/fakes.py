@@ -51,6 +51,9 @@ class FakeEngine:
     def device_name(self) -> str:
         return "Fake device"
 
+    def backend_name(self) -> str:
+        return "jax"
+
     def count_tokens(self, model_id: str, text: str) -> Optional[int]:
         return len(text.split()) + 2
 

@@ -83,7 +83,7 @@ def test_token_count_waits_for_the_engine_without_blocking_the_window(qtbot, tmp
         assert job is not None
         gate.set()
         qtbot.waitUntil(lambda: w.form.prompt_tokens.text() == "4/77 tokens", timeout=5000)
-        assert w.device_label.text() == "Engine ready \u00b7 Fake device"
+        assert w.device_label.text() == "Engine ready \u00b7 JAX \u00b7 Fake device"
         qtbot.waitUntil(lambda: w.gallery.rowCount() == 1, timeout=5000)
     finally:
         gate.set()
