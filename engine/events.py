@@ -42,6 +42,7 @@ class GenerationResult:
     device: str
     cancelled: bool = False
     timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
+    backend: str = ""  # the Keras backend it ran on: tensorflow, jax or torch
 
 
 class CancelToken:

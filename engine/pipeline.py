@@ -117,7 +117,7 @@ class Engine:
             output = sampler.sample(backend, request, report, cancel, batched_guidance)
         except sampler.Cancelled:
             return GenerationResult(request, [], self.model_label(spec), device_name(),
-                                    cancelled=True, timings=timings)
+                                    cancelled=True, timings=timings, backend=self.backend_name())
         except Exception as error:
             if not compute.current().is_out_of_memory(error):
                 raise
@@ -128,7 +128,8 @@ class Engine:
                 "was unloaded and will be rebuilt for the next request.") from None
         timings.update(output.timings)
         images = [GeneratedImage(pixels, seed) for pixels, seed in zip(output.images, request.seeds())]
-        return GenerationResult(request, images, self.model_label(spec), device_name(), timings=timings)
+        return GenerationResult(request, images, self.model_label(spec), device_name(), timings=timings,
+                                backend=self.backend_name())
 
     def release(self) -> None:
         self._backend = None

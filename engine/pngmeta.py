@@ -52,17 +52,21 @@ def format_parameters(request: GenerationRequest, seed: int, model_label: str) -
     return "\n".join(lines)
 
 
-def png_info(request: GenerationRequest, seed: int, model_label: str) -> PngImagePlugin.PngInfo:
+def png_info(request: GenerationRequest, seed: int, model_label: str,
+             backend: str = "", device: str = "") -> PngImagePlugin.PngInfo:
+    """`backend` and `device`: what the image was made on (recorded when known)."""
     info = PngImagePlugin.PngInfo()
     info.add_itxt(PARAMETERS_KEY, format_parameters(request, seed, model_label))
     payload = {"request": request.replace(seed=seed, batch=1).to_dict(),
                "batch_seed": request.seed, "model_label": model_label}
+    payload.update({key: value for key, value in (("backend", backend), ("device", device))
+                    if value})
     info.add_itxt(JSON_KEY, json.dumps(payload, ensure_ascii=False, sort_keys=True))
     return info
 
 
 def save_png(path: Path, pixels: np.ndarray, request: GenerationRequest, seed: int,
-             model_label: str) -> Path:
+             model_label: str, backend: str = "", device: str = "") -> Path:
     """Writes atomically: a reader never sees a half-written file under `path`.
 
     Once this returns, the file and its name survive a crash of the process or
@@ -77,7 +81,8 @@ def save_png(path: Path, pixels: np.ndarray, request: GenerationRequest, seed: i
     try:
         with os.fdopen(fd, "wb") as handle:
             Image.fromarray(pixels).save(handle, format="PNG",
-                                         pnginfo=png_info(request, seed, model_label))
+                                         pnginfo=png_info(request, seed, model_label,
+                                                          backend, device))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

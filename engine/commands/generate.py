@@ -112,7 +112,8 @@ def save_result(result, folder: Path) -> list[Path]:
     paths = []
     for image in result.images:
         path = _free_name(folder, f"{stamp}-{image.seed}")
-        paths.append(save_png(path, image.pixels, result.request, image.seed, result.model_label))
+        paths.append(save_png(path, image.pixels, result.request, image.seed, result.model_label,
+                              result.backend, result.device))
     return paths
 
 

@@ -197,7 +197,8 @@ class HistoryStore:
         ids: list[int] = []
         for index, image in enumerate(result.images):
             path = folder / file_name(created, uid, index)
-            save_png(path, image.pixels, request, image.seed, result.model_label)
+            save_png(path, image.pixels, request, image.seed, result.model_label,
+                     result.backend, result.device)
             height, width = image.pixels.shape[:2]
             with transaction(conn):
                 if generation_id is None:

@@ -86,12 +86,15 @@ def test_demo_model_makes_images_from_a_fresh_process(tmp_path):
     out = tmp_path / "out"
     completed = run_cli("generate", "--prompt", "a large yellow square, purple background",
                         "--model", "demo", "--steps", "8", "--seed", "5", "--width", "128",
-                        "--height", "128", "--out", str(out), "--no-history")
+                        "--height", "128", "--out", str(out), "--no-history",
+                        env_extra={"KERAS_BACKEND": "tensorflow"})
     assert completed.returncode == 0, completed.stderr[-2000:]
     (path,) = out.glob("*.png")
     image = Image.open(path)
     assert image.size == (128, 128)
     assert "Model: demo" in image.text["parameters"]
+    recipe = json.loads(image.text["sd_desk"])
+    assert (recipe["backend"], recipe["device"]) == ("tensorflow", "CPU")
     pixels = np.asarray(image.convert("RGB"), dtype=float)
     # The background covers the corners; purple is strong red and blue, weak green.
     corner = pixels[:16, :16].reshape(-1, 3).mean(axis=0)

@@ -93,7 +93,7 @@ class FakeEngine:
         report(Progress("decoding", request.steps, request.steps))
         images = [GeneratedImage(_picture(request.width, request.height, seed), seed)
                   for seed in request.seeds()]
-        return GenerationResult(request, images, request.model, "Fake device",
+        return GenerationResult(request, images, request.model, "Fake device", backend="jax",
                                 timings={"decoding": 1.0})
 
 
