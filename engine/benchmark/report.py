@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from engine.benchmark.runner import KERASCV, OURS
+from engine.compute.selection import label
 
 
 def _s(value, digits: int = 2) -> str:
@@ -20,7 +21,7 @@ def _mb(value) -> str:
 def header(report: dict) -> str:
     s, m, v = report["settings"], report["machine"], report["versions"]
     lines = [
-        f"Device: {m['device']}  ({m['processor']}, {m['cpu_cores']} cores, {m['memory_gb']} GB; "
+        f"Backend: {label(m.get('backend'))}, device: {m.get('device')}  ({m['processor']}, {m['cpu_cores']} cores, {m['memory_gb']} GB; "
         f"load average {m.get('load_average')})",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
         f"Model: {s['model']}, batch {s['batch']}, {s['steps']} steps, {s['width']}x{s['height']}, "
@@ -39,13 +40,13 @@ def table_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     """KerasCV's tutorial table: cold first run and warm median per configuration,
     ours beside KerasCV's own loop on the same components. (columns, rows)."""
     compare = report["settings"]["compare"]
-    cols = ["config", "cold s", "ours s", "s/step"]
+    cols = ["config", "backend", "cold s", "ours s", "s/step"]
     if compare:
         cols += ["KerasCV s", "s/step", "ratio"]
     cols += ["peak RSS MB", "GPU MB"]
     rows = []
     for c in report["configs"]:
-        row = [c["config"], _s(c["cold_s"], 1), _s(c[OURS]["median_s"]), _s(c[OURS]["s_per_step"], 3)]
+        row = [c["config"], label(c.get("backend")), _s(c["cold_s"], 1), _s(c[OURS]["median_s"]), _s(c[OURS]["s_per_step"], 3)]
         if compare:
             row += [_s(c[KERASCV]["median_s"]), _s(c[KERASCV]["s_per_step"], 3),
                     _s(c[OURS]["ratio_to_kerascv"], 3)]

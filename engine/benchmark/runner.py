@@ -20,6 +20,7 @@ from engine.benchmark import kerascv, system
 from engine.benchmark.settings import CONFIGS, BenchmarkSettings
 from engine.events import CancelToken, EngineError, Progress
 from engine.request import GenerationRequest
+from engine.versions import versions
 
 
 class BenchmarkCancelled(Exception):
@@ -72,8 +73,8 @@ def run(settings: BenchmarkSettings, engine=None, on_progress: Optional[Progress
     if engine is None:
         from engine.pipeline import Engine
         engine = Engine(random_weights=settings.random_weights)
-    report = {"settings": settings.to_dict(), "machine": system.machine(),
-              "versions": system.versions(),
+    report = {"settings": settings.to_dict(), "machine": system.machine(engine),
+              "versions": versions(),
               "random_weights": bool(getattr(engine, "random_weights", False)),
               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "configs": []}
     counter = _Counter(len(settings.configs) * generations_per_config(settings), on_progress)
@@ -81,7 +82,7 @@ def run(settings: BenchmarkSettings, engine=None, on_progress: Optional[Progress
         report["configs"].append(_run_config(engine, settings, name, counter, cancel))
         if on_config is not None:
             on_config(report)
-    report["machine"]["load_average_after"] = system.machine()["load_average"]
+    report["machine"]["load_average_after"] = system.load_average()
     return report
 
 
@@ -154,7 +155,8 @@ def _run_config(engine, settings: BenchmarkSettings, name: str, counter: _Counte
 
     if settings.fresh_builds:
         engine.release()
-    entry = {"config": name, "mixed_precision": request.mixed_precision, "xla": request.xla,
+    entry = {"config": name, "backend": engine.backend_name(),
+             "mixed_precision": request.mixed_precision, "xla": request.xla,
              "cold_includes_build": settings.fresh_builds}
     with system.PeakMemory() as memory:
         entry["cold_timings"], _ = ours(None, "first run (build, compile, generate)")

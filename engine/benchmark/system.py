@@ -3,33 +3,28 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import threading
 from typing import Optional
 
 import psutil
 
 
-def versions() -> dict[str, str]:
-    import keras
-    import keras_cv
-    import numpy
-    import tensorflow as tf
-    return {"python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "keras_cv": keras_cv.__version__,
-            "numpy": numpy.__version__}
+def machine(engine=None) -> dict:
+    """`engine` (its public device_name and backend_name) names the device and
+    backend; without one they are left out, and no framework is imported."""
+    facts = {"platform": platform.platform(),
+             "processor": platform.processor() or platform.machine(),
+             "cpu_cores": os.cpu_count(),
+             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+             # Other busy processes make every number here slower and noisier: record it.
+             "load_average": load_average()}
+    if engine is not None:
+        facts = {"backend": engine.backend_name(), "device": engine.device_name(), **facts}
+    return facts
 
 
-def machine() -> dict:
-    from engine.pipeline import device_name
-    return {"device": device_name(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_cores": os.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            # Other busy processes make every number here slower and noisier: record it.
-            "load_average": _load_average()}
-
-
-def _load_average() -> Optional[list[float]]:
+def load_average() -> Optional[list[float]]:
     try:
         return [round(x, 2) for x in os.getloadavg()]
     except (AttributeError, OSError):  # Windows
@@ -38,7 +33,8 @@ def _load_average() -> Optional[list[float]]:
 
 class PeakMemory:
     """Peak process RSS (sampled every `interval` s on a thread) and, where there is a
-    GPU, TensorFlow's own peak of GPU memory, over a `with` block."""
+    GPU, the backend's own peak of device memory, over a `with` block (on JAX, which
+    cannot reset its peak, the peak since the process started)."""
 
     def __init__(self, interval: float = 0.05):
         self.interval = interval
@@ -66,24 +62,20 @@ class PeakMemory:
             self.peak_rss = max(self.peak_rss, self._process.memory_info().rss)
 
     @staticmethod
-    def _gpus() -> list:
-        import tensorflow as tf
-        return tf.config.list_logical_devices("GPU")
+    def _compute():
+        """The backend's compute module once Keras is loaded; None before, when
+        nothing can have run on a GPU in this process (and importing would be slow)."""
+        if "keras" not in sys.modules:
+            return None
+        from engine import compute
+        return compute.current()
 
     def _gpu_reset(self) -> None:
-        import tensorflow as tf
-        for gpu in self._gpus():
-            try:
-                tf.config.experimental.reset_memory_stats(gpu.name)
-            except (ValueError, RuntimeError):
-                pass
+        module = self._compute()
+        if module is not None:
+            module.reset_peak_memory()
 
     def _gpu_peak(self) -> Optional[int]:
-        import tensorflow as tf
-        peaks = []
-        for gpu in self._gpus():
-            try:
-                peaks.append(tf.config.experimental.get_memory_info(gpu.name)["peak"])
-            except (ValueError, RuntimeError):
-                pass
-        return max(peaks) if peaks else None
+        module = self._compute()
+        stats = module.memory_stats() if module is not None else None
+        return None if stats is None else stats["peak"]

@@ -70,9 +70,9 @@ class Choice:
         return BACKENDS[self.backend].label
 
 
-def label(name: str) -> str:
+def label(name: Optional[str]) -> str:
     info = BACKENDS.get(name)
-    return info.label if info else name
+    return info.label if info else (name or "-")
 
 
 def is_installed(name: str) -> bool:

@@ -17,6 +17,7 @@ from tests.engine.sd_fixtures import SIZE
 def test_benchmark_runs_end_to_end_and_writes_valid_json(sd_engine, tmp_path):
     from engine.benchmark import chart, report, runner
     from engine.benchmark.settings import BenchmarkSettings
+    from engine.compute.selection import label
 
     settings = BenchmarkSettings(model="sd-v1.4", batch=1, steps=1, width=SIZE, height=SIZE,
                                  runs=1, configs=("standard",), fresh_builds=False)
@@ -27,7 +28,9 @@ def test_benchmark_runs_end_to_end_and_writes_valid_json(sd_engine, tmp_path):
     data = json.loads(path.read_text())
     assert data["settings"]["steps"] == 1 and data["settings"]["configs"] == ["standard"]
     assert data["machine"]["device"] and data["versions"]["keras_cv"] == "0.9.0"
+    assert data["machine"]["backend"] == sd_engine.backend_name()
     (entry,) = data["configs"]
+    assert entry["backend"] == sd_engine.backend_name()
     assert entry["config"] == "standard" and not entry["mixed_precision"] and not entry["xla"]
     assert entry["cold_s"] > 0 and entry["peak_rss_bytes"] > 0
     assert set(entry["modes"]) == {"one call of 2B", "two calls of B"}
@@ -47,6 +50,7 @@ def test_benchmark_runs_end_to_end_and_writes_valid_json(sd_engine, tmp_path):
     assert seen[-1].done == seen[-1].total == runner.generations_per_config(settings)
     text = report.render(result)
     assert "standard" in text and "KerasCV" in text
+    assert report.table_rows(result)[1][0][1] == label(sd_engine.backend_name())
     png = chart.save(result, tmp_path / "bench.png")
     with Image.open(png) as image:
         assert image.format == "PNG" and image.size == (chart.WIDTH, chart.HEIGHT)
