@@ -3,6 +3,7 @@
     .venv/bin/python packaging/build.py                 dist/sd-desk/ (+ self-test)
     .venv/bin/python packaging/build.py --no-self-test  just build
     .venv/bin/python packaging/build.py --dist DIR --work DIR
+    .venv/bin/python packaging/build.py --backends torch   PyTorch only (default: all installed)
 
 Prints the build time, the bundle's size on disk and, unless skipped, the frozen
 app's `--self-test` result. Needs the `package` extra (`pip install -e ".[package]"`).
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "packaging" / "sd-desk.spec"
@@ -46,13 +48,15 @@ def disk_usage(folder: Path) -> int:
 
 
 def build(dist: Path, work: Path, name: str = NAME, clean: bool = False,
-          log=None) -> float:
+          log=None, backends: Optional[str] = None) -> float:
     """Runs PyInstaller on the spec; returns the seconds it took. Raises on failure."""
     command = [sys.executable, "-m", "PyInstaller", str(SPEC), "--noconfirm",
                "--distpath", str(dist), "--workpath", str(work), "--log-level", "WARN"]
     if clean:
         command.append("--clean")
     command += ["--", "--name", name]
+    if backends:
+        command += ["--backends", backends]
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, stdout=log, stderr=log)
     return time.perf_counter() - started
@@ -70,10 +74,13 @@ def main(argv=None) -> int:
                         help="PyInstaller's work folder (kept: later builds reuse it)")
     parser.add_argument("--clean", action="store_true", help="empty PyInstaller's caches first")
     parser.add_argument("--no-self-test", action="store_true")
+    parser.add_argument("--backends", default=None,
+                        help='Keras backends to bundle, e.g. "torch" or "jax,tensorflow" '
+                             "(default: every one installed here)")
     args = parser.parse_args(argv)
 
     print(f"building {args.dist / NAME} ...", flush=True)
-    seconds = build(args.dist, args.work, clean=args.clean)
+    seconds = build(args.dist, args.work, clean=args.clean, backends=args.backends)
     exe = executable(args.dist)
     size = disk_usage(args.dist / NAME)
     print(f"built in {seconds:.0f} s: {exe}")
