@@ -134,11 +134,6 @@ def run_child(backend: str, precision: str, size: int, steps: int, batches: list
 
 # ------------------------------------------------------------------ the parent
 
-def installed_backends() -> list[str]:
-    from engine.compute.selection import installed_backends as installed
-    return installed()
-
-
 def spawn(backend: str, precision: str, args) -> list[dict]:
     command = [sys.executable, "-m", "engine.benchmark.gpu", "--child", backend, precision,
                "--size", str(args.size), "--steps", str(args.steps),
@@ -218,6 +213,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(RESULT_TAG + json.dumps(rows), flush=True)
         return 0
 
+    from engine.compute.selection import installed_backends
     available = installed_backends()
     backends = args.backends.split(",") if args.backends else available
     precisions = args.precisions.split(",")
