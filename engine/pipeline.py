@@ -70,7 +70,7 @@ class Engine:
 
     def backend_name(self) -> str:
         """The Keras backend this engine runs on: tensorflow, jax or torch."""
-        return keras.config.backend()
+        return compute.backend_name()
 
     def count_tokens(self, model_id: str, text: str) -> Optional[int]:
         """None when the model's tokenizer is not available yet (no vocabulary file)."""
