@@ -57,7 +57,8 @@ def _panel(pen: ImageDraw.ImageDraw, font, left: int, width: int, title: str,
         for key, value in group.items():
             if value is None:
                 continue
-            y = bottom - height * value / top_value
+            # A bar under a pixel (a fake or instant run) is drawn one pixel high.
+            y = min(bottom - height * value / top_value, bottom - 1)
             pen.rectangle([x, y, x + bar - 2, bottom - 1], fill=COLORS[key])
             label = f"{value:.1f}" if value >= 10 else f"{value:.2f}"
             pen.text((x, y - 12), label, fill="black", font=font)

@@ -47,3 +47,15 @@ def test_versions_and_peak_memory_need_no_framework():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_chart_draws_a_bar_too_short_to_see():
+    """A warm run of a few milliseconds beside a cold run of seconds made a bar under a
+    pixel high, which Pillow refused to draw (the GUI's benchmark dialog then failed)."""
+    from engine.benchmark import chart
+    result = {"settings": {"model": "demo", "batch": 1, "steps": 3, "width": 64, "height": 64},
+              "machine": {"device": "CPU"}, "random_weights": False,
+              "configs": [{"config": "standard", "cold_s": 5.0, "ours": {"median_s": 0.001}},
+                          {"config": "mixed", "cold_s": 0.0, "ours": {"median_s": 0.0}}]}
+    image = chart.draw(result)
+    assert image.size == (chart.WIDTH, chart.HEIGHT)
