@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Optional
 
 
@@ -105,5 +106,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(render_static(facts), flush=True)
     if not args.no_device:
-        print(render_device(device_facts()))
+        waiting = sys.stdout.isatty()
+        if waiting:  # importing TensorFlow can take many seconds: say what is going on
+            from engine.compute.selection import label
+            print(f"Device:    asking {label(facts['backend']['name'])}\u2026", end="\r", flush=True)
+        print(render_device(device_facts()).ljust(40 if waiting else 0))
     return 0
