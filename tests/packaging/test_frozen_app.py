@@ -96,11 +96,14 @@ def test_bundle_carries_the_resources_and_leaves_out_what_the_app_does_not_use(f
     demo = resources / "demo"
     assert demo.is_dir() and any(demo.iterdir()), "the demo model's weights are not bundled"
     assert not (resources / "sd-desk.desktop").exists()
+    # Read as files (engine/backends/kerascv_modules.py), not only imported from the archive.
+    assert (internal / "keras_cv/src/models/stable_diffusion/constants.py").is_file()
 
     modules = bundled_modules(frozen_app)
     for name in ("keras_cv.src.models.stable_diffusion.diffusion_model",
                  "keras_cv.src.models.stable_diffusion.clip_tokenizer",
                  "engine.commands.generate", "engine.commands.models", "engine.commands.history",
+                 "engine.commands.info", "engine.compute.selection",
                  "engine.backends.keras_sd", "engine.demo.backend", "gui.mainwindow"):
         assert name in modules, f"{name} is not in the bundle"
     for name in ("engine.demo.train", "pyarrow", "grpc", "pkg_resources", "pytest",
