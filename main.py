@@ -3,6 +3,7 @@
     python main.py                 the window
     python main.py --self-test     build the window offscreen, make one small image, exit 0
     python main.py generate ...    text to image from the command line
+    python main.py batch ...       many images from a prompt file, grids, a Ray cluster
     python main.py info            versions, compute backend and device, folders
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ route_missing_streams()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Each subcommand lives in engine/commands/<name>.py with register(subparsers).
-SUBCOMMANDS = ["generate", "models", "history", "benchmark", "info"]
+SUBCOMMANDS = ["generate", "batch", "models", "history", "benchmark", "info"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -53,8 +53,10 @@ def format_parameters(request: GenerationRequest, seed: int, model_label: str) -
 
 
 def png_info(request: GenerationRequest, seed: int, model_label: str,
-             backend: str = "", device: str = "") -> PngImagePlugin.PngInfo:
-    """`backend` and `device`: what the image was made on (recorded when known)."""
+             backend: str = "", device: str = "",
+             extra: Optional[dict[str, str]] = None) -> PngImagePlugin.PngInfo:
+    """`backend` and `device`: what the image was made on (recorded when known).
+    `extra`: more text chunks by key (a batch grid's axes)."""
     info = PngImagePlugin.PngInfo()
     info.add_itxt(PARAMETERS_KEY, format_parameters(request, seed, model_label))
     payload = {"request": request.replace(seed=seed, batch=1).to_dict(),
@@ -62,11 +64,14 @@ def png_info(request: GenerationRequest, seed: int, model_label: str,
     payload.update({key: value for key, value in (("backend", backend), ("device", device))
                     if value})
     info.add_itxt(JSON_KEY, json.dumps(payload, ensure_ascii=False, sort_keys=True))
+    for key, text in (extra or {}).items():
+        info.add_itxt(key, text)
     return info
 
 
 def save_png(path: Path, pixels: np.ndarray, request: GenerationRequest, seed: int,
-             model_label: str, backend: str = "", device: str = "") -> Path:
+             model_label: str, backend: str = "", device: str = "",
+             extra: Optional[dict[str, str]] = None) -> Path:
     """Writes atomically: a reader never sees a half-written file under `path`.
 
     Once this returns, the file and its name survive a crash of the process or
@@ -82,7 +87,7 @@ def save_png(path: Path, pixels: np.ndarray, request: GenerationRequest, seed: i
         with os.fdopen(fd, "wb") as handle:
             Image.fromarray(pixels).save(handle, format="PNG",
                                          pnginfo=png_info(request, seed, model_label,
-                                                          backend, device))
+                                                          backend, device, extra))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

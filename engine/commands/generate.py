@@ -16,6 +16,12 @@ def register(subparsers) -> None:
         description="Make images from a text prompt and write one PNG per image, each "
                     "carrying its full recipe (A1111 'parameters' text and our JSON).")
     parser.add_argument("--prompt", required=True, help="what the image should show")
+    add_request_options(parser)
+    parser.set_defaults(func=run)
+
+
+def add_request_options(parser) -> None:
+    """Every option of a request but its prompt, and where images go (batch shares them)."""
     parser.add_argument("--negative-prompt", default="", help="what the image should not show")
     parser.add_argument("--seed", type=int, default=None,
                         help="0 to 2^32-1; image i of a batch uses seed+i (default: random)")
@@ -41,7 +47,6 @@ def register(subparsers) -> None:
     parser.add_argument("--no-history", action="store_true",
                         help="do not add the images to the history as well")
     add_history_dir(parser)
-    parser.set_defaults(func=run)
 
 
 def make_engine(args):

@@ -1,0 +1,158 @@
+"""Grid axes: `--grid NAME=V1,V2,...`, each a list of values that change one part of a request.
+
+Values are split like one CSV row, so a value holding a comma is written in
+double quotes: `--grid 'prompt=cat,"red, fluffy cat"'`.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+from engine.batch.errors import BatchError
+from engine.request import GenerationRequest
+
+PROMPT_SR = "prompt"
+
+
+@dataclass(frozen=True)
+class Axis:
+    """`values` are already typed (ints for steps, (w, h) for size, text for the rest)."""
+    name: str  # canonical: one of AXIS_NAMES
+    values: tuple
+    texts: tuple[str, ...]  # as the person wrote them, for labels and the grid's recipe
+
+    def apply(self, request: GenerationRequest, index: int) -> GenerationRequest:
+        return _KINDS[self.name].apply(request, self.values[index], self.values[0])
+
+    def label(self, index: int) -> str:
+        kind = _KINDS[self.name]
+        return kind.caption(self.texts[index]) if kind.caption else self.texts[index]
+
+    @property
+    def title(self) -> str:
+        return _KINDS[self.name].title
+
+    def describe(self) -> dict:
+        return {"name": self.name, "values": list(self.texts),
+                "labels": [self.label(i) for i in range(len(self.texts))]}
+
+
+@dataclass(frozen=True)
+class _Kind:
+    title: str
+    convert: Callable[[str], object]  # raises ValueError with a message for the person
+    apply: Callable[[GenerationRequest, object, object], GenerationRequest]
+    caption: Callable[[str], str] | None = None
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+
+
+def _size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    try:
+        sides = [int(p) for p in parts]
+    except ValueError:
+        sides = []
+    if len(sides) not in (1, 2):
+        raise ValueError(f"{text!r} is not a size: write WIDTHxHEIGHT (512x768) or one side (512)")
+    return (sides[0], sides[-1])
+
+
+def _model(text: str) -> str:
+    from engine.models import registry
+    if text not in registry.all_model_ids():
+        raise ValueError(f"no model {text!r}; the models are {', '.join(registry.all_model_ids())}")
+    return text
+
+
+def _text(text: str) -> str:
+    return text
+
+
+def _replace_prompt(request: GenerationRequest, value: str, first: str) -> GenerationRequest:
+    # Like A1111's Prompt S/R: every occurrence, in the negative prompt as well.
+    return request.replace(prompt=request.prompt.replace(first, value),
+                           negative_prompt=request.negative_prompt.replace(first, value))
+
+
+_KINDS: dict[str, _Kind] = {
+    "steps": _Kind("Steps", _whole, lambda r, v, _: r.replace(steps=v), lambda t: f"Steps: {t}"),
+    "guidance": _Kind("Guidance", _number, lambda r, v, _: r.replace(guidance=v),
+                      lambda t: f"Guidance: {t}"),
+    "seed": _Kind("Seed", _whole, lambda r, v, _: r.replace(seed=v), lambda t: f"Seed: {t}"),
+    "size": _Kind("Size", _size, lambda r, v, _: r.replace(width=v[0], height=v[1]),
+                  lambda t: f"Size: {_size(t)[0]}x{_size(t)[1]}"),
+    "model": _Kind("Model", _model, lambda r, v, _: r.replace(model=v), lambda t: f"Model: {t}"),
+    "sampler": _Kind("Sampler", _text, lambda r, v, _: r.replace(sampler=v),
+                     lambda t: f"Sampler: {t}"),
+    PROMPT_SR: _Kind("Prompt S/R", _text, _replace_prompt),
+}
+ALIASES = {"cfg": "guidance", "cfg-scale": "guidance", "prompt-sr": PROMPT_SR, "sr": PROMPT_SR,
+           "prompt_sr": PROMPT_SR}
+AXIS_NAMES = tuple(_KINDS)
+
+
+def _request_fields() -> set[str]:
+    return {f.name for f in dataclasses.fields(GenerationRequest)}
+
+
+def parse_axis(spec: str) -> Axis:
+    """One `NAME=V1,V2,...` option; BatchError names the axis and the bad value."""
+    name, sep, rest = spec.partition("=")
+    name = name.strip().lower()
+    name = ALIASES.get(name, name)
+    shown = f"--grid {spec}"
+    if not sep or not name:
+        raise BatchError([f"{shown}: write NAME=V1,V2,... with NAME one of "
+                          f"{', '.join(AXIS_NAMES)}."])
+    if name not in _KINDS:
+        raise BatchError([f"{shown}: no axis {name!r}; the axes are {', '.join(AXIS_NAMES)}."])
+    if name not in _request_fields() and name != PROMPT_SR:
+        raise BatchError([f"{shown}: this version of SD Desk has no {name} setting to vary."])
+    rows = list(csv.reader([rest], skipinitialspace=True)) if rest.strip() else [[]]
+    texts = tuple(t.strip() for t in rows[0])
+    if not texts or any(not t for t in texts):
+        raise BatchError([f"{shown}: every value must be non-empty (V1,V2,...)."])
+    problems, values = [], []
+    for text in texts:
+        try:
+            values.append(_KINDS[name].convert(text))
+        except ValueError as error:
+            problems.append(f"{shown}: {error}.")
+    if len(set(texts)) != len(texts):
+        problems.append(f"{shown}: a value is repeated.")
+    if problems:
+        raise BatchError(problems)
+    return Axis(name, tuple(values), texts)
+
+
+def parse_axes(specs: list[str]) -> list[Axis]:
+    """Every `--grid` option, each axis at most once; all problems at once."""
+    axes, problems, seen = [], [], set()
+    for spec in specs:
+        try:
+            axis = parse_axis(spec)
+        except BatchError as error:
+            problems.extend(error.problems)
+            continue
+        if axis.name in seen:
+            problems.append(f"--grid {spec}: the {axis.name} axis is given twice.")
+        seen.add(axis.name)
+        axes.append(axis)
+    if problems:
+        raise BatchError(problems)
+    return axes

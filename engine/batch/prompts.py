@@ -1,0 +1,54 @@
+"""Prompt files: one prompt per line; `#` starts a comment line; blank lines are skipped."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.batch.errors import BatchError
+
+
+@dataclass(frozen=True)
+class PromptLine:
+    number: int  # 1-based, as an editor shows it
+    text: str
+
+
+def parse_prompts(text: str, source: str = "the prompt file") -> list[PromptLine]:
+    """Every prompt in `text`, or BatchError naming each bad line by number.
+
+    A prompt is kept as written apart from surrounding spaces. A line is bad
+    when it holds a control character (a pasted binary file, a stray NUL),
+    which no tokenizer reads the way a person meant.
+    """
+    lines: list[PromptLine] = []
+    problems: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        bad = sorted({f"U+{ord(c):04X}" for c in line if ord(c) < 32 or ord(c) == 127})
+        if bad:
+            problems.append(f"{source}, line {number}: control character(s) {', '.join(bad)} "
+                            "in the prompt; save the file as plain text.")
+            continue
+        lines.append(PromptLine(number, line))
+    if not lines and not problems:
+        problems.append(f"{source} holds no prompt: write one prompt per line "
+                        "(lines starting with # are comments).")
+    if problems:
+        raise BatchError(problems)
+    return lines
+
+
+def read_prompt_file(path: Path) -> list[PromptLine]:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise BatchError([f"Cannot read the prompt file {path}: {error.strerror}."]) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise BatchError([f"{path}, line {line}: not UTF-8 text; save the file as UTF-8."]) from None
+    return parse_prompts(text, str(path))

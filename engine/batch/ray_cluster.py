@@ -1,0 +1,192 @@
+"""A batch spread over a Ray cluster: one actor per GPU (or per CPU where there is no GPU),
+each with its own engine that keeps its model loaded between jobs.
+
+Results come back as PNG bytes carrying their recipe; this process decodes them and
+hands them to the caller, which saves them, so the history stays one SQLite file on
+this machine. A job whose actor dies is queued again, and Ray restarts the actor
+(loading its model again); results are deduplicated by job id by the caller.
+"""
+from __future__ import annotations
+
+import io
+import os
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+
+from engine.batch.plan import BatchJob
+from engine.events import GeneratedImage, GenerationResult
+
+LOCAL = "local"
+MAX_ATTEMPTS = 3  # a job that kills its worker this often is failed, not retried forever
+
+
+class ClusterError(RuntimeError):
+    """No cluster to run on (Ray missing, address unreachable, no resources)."""
+
+
+@contextmanager
+def ray_session(address: str, num_cpus: Optional[int] = None):
+    """Connects to `address` (or starts a local instance for "local"), unless this process
+    is connected already (tests share one); disconnects at the end only what it opened."""
+    try:
+        import ray
+    except ImportError:
+        raise ClusterError("Ray is not installed: pip install -e \".[cluster]\"") from None
+    opened = not ray.is_initialized()
+    if opened:
+        try:
+            ray.init(address=None if address == LOCAL else address, num_cpus=num_cpus,
+                     include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                     configure_logging=True)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise ClusterError(f"Cannot reach the Ray cluster at {address}: {error}") from None
+    try:
+        yield ray
+    finally:
+        if opened:
+            ray.shutdown()
+
+
+def _worker_class(ray):
+    class BatchWorker:
+        """Lives in a Ray worker process; builds one engine and keeps it between jobs."""
+
+        def __init__(self, weights_dir: Optional[str], random_weights: bool, threads: int):
+            if threads:
+                # One actor per CPU: more threads each would only fight over the cores.
+                import tensorflow as tf
+                try:
+                    tf.config.threading.set_intra_op_parallelism_threads(threads)
+                    tf.config.threading.set_inter_op_parallelism_threads(threads)
+                except RuntimeError:  # TensorFlow started already in this process
+                    pass
+            from engine.pipeline import Engine
+            self.engine = Engine(weights_dir=Path(weights_dir) if weights_dir else None,
+                                 random_weights=random_weights)
+
+        def pid(self) -> int:
+            return os.getpid()
+
+        def run(self, job_id: str, request: dict) -> dict:
+            from engine.events import EngineError
+            from engine.pngmeta import png_info
+            from engine.request import GenerationRequest
+            from PIL import Image
+
+            request = GenerationRequest.from_dict(request)
+            try:
+                result = self.engine.generate(request)
+            except EngineError as error:
+                return {"job_id": job_id, "error": str(error)}
+            pngs = []
+            for image in result.images:
+                buffer = io.BytesIO()
+                Image.fromarray(image.pixels).save(
+                    buffer, format="PNG", pnginfo=png_info(request, image.seed, result.model_label))
+                pngs.append((image.seed, buffer.getvalue()))
+            return {"job_id": job_id, "pngs": pngs, "model_label": result.model_label,
+                    "device": result.device, "timings": result.timings, "pid": os.getpid()}
+
+    return ray.remote(BatchWorker)
+
+
+def decode_result(job: BatchJob, payload: dict) -> GenerationResult:
+    """The PNGs a worker sent, as the result this process would have made itself."""
+    from PIL import Image
+
+    images = []
+    for seed, data in payload["pngs"]:
+        with Image.open(io.BytesIO(data)) as image:
+            images.append(GeneratedImage(np.asarray(image.convert("RGB")), int(seed)))
+    return GenerationResult(job.request, images, payload["model_label"],
+                            f"{payload['device']} (Ray worker)", timings=payload["timings"])
+
+
+@dataclass
+class ClusterRun:
+    """What happened, for the caller's summary and the fault test."""
+    actors: int = 0
+    reruns: list[str] = field(default_factory=list)  # job ids queued again after a worker died
+    busy: dict[str, int] = field(default_factory=dict)  # job id -> worker pid, while it runs
+
+
+def run_on_cluster(ray, jobs: Iterable[BatchJob],
+                   on_result: Callable[[BatchJob, GenerationResult], None],
+                   on_failed: Callable[[BatchJob, str], None],
+                   weights_dir: Optional[Path] = None, random_weights: bool = False,
+                   actors: Optional[int] = None, state: Optional[ClusterRun] = None) -> ClusterRun:
+    """Runs every job on the connected cluster and calls back here, in this thread.
+
+    Each actor runs one job at a time, so a dying worker takes only its own job with it.
+    """
+    from ray.exceptions import RayActorError, RayTaskError
+
+    state = state or ClusterRun()
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    count = actors or gpus or int(resources.get("CPU", 0))
+    if count < 1:
+        raise ClusterError("The Ray cluster has no CPU or GPU to run on.")
+    options = {"num_gpus": 1, "num_cpus": 0} if gpus else {"num_cpus": 1}
+    worker = _worker_class(ray).options(max_restarts=-1, max_task_retries=0, **options)
+    pool = [worker.remote(str(weights_dir) if weights_dir else None, random_weights,
+                          0 if gpus else 1) for _ in range(count)]
+    state.actors = count
+    pids: dict = {}
+    idle: deque = deque()
+    waiting = deque(jobs)
+    attempts: dict[str, int] = {}
+    silences: dict = {}  # actor -> pings it failed to answer in a row
+    running: dict = {}  # ObjectRef -> (job, actor); job None: a ping, answered once it is up
+    for actor in pool:
+        running[actor.pid.remote()] = (None, actor)
+    try:
+        while waiting or any(job is not None for job, _ in running.values()):
+            while idle and waiting:
+                actor, job = idle.popleft(), waiting.popleft()
+                attempts[job.id] = attempts.get(job.id, 0) + 1
+                running[actor.run.remote(job.id, job.request.to_dict())] = (job, actor)
+                state.busy[job.id] = pids[actor]
+            if not running:
+                for job in waiting:
+                    on_failed(job, "no Ray worker could start (see the Ray logs)")
+                break
+            ready, _ = ray.wait(list(running), num_returns=1)
+            job, actor = running.pop(ready[0])
+            if job is not None:
+                state.busy.pop(job.id, None)
+            try:
+                payload = ray.get(ready[0])
+            except RayActorError:
+                if job is not None:
+                    if attempts[job.id] >= MAX_ATTEMPTS:
+                        on_failed(job, f"its worker died {attempts[job.id]} times running it")
+                    else:
+                        state.reruns.append(job.id)
+                        waiting.appendleft(job)  # the first actor to be free takes it
+                silences[actor] = silences.get(actor, 0) + (job is None)
+                if silences[actor] < MAX_ATTEMPTS:
+                    running[actor.pid.remote()] = (None, actor)  # Ray restarts it meanwhile
+                continue
+            except RayTaskError as error:
+                on_failed(job, f"its worker failed: {error.cause!r}")
+                idle.append(actor)
+                continue
+            if job is None:
+                pids[actor], silences[actor] = payload, 0
+                idle.append(actor)
+            elif "error" in payload:
+                idle.append(actor)
+                on_failed(job, payload["error"])
+            else:
+                idle.append(actor)
+                on_result(job, decode_result(job, payload))
+    finally:
+        for actor in pool:
+            ray.kill(actor)
+    return state
