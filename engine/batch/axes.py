@@ -121,7 +121,7 @@ def parse_axis(spec: str) -> Axis:
                           f"{', '.join(AXIS_NAMES)}."])
     if name not in _KINDS:
         raise BatchError([f"{shown}: no axis {name!r}; the axes are {', '.join(AXIS_NAMES)}."])
-    if name not in _request_fields() and name != PROMPT_SR:
+    if name == "sampler" and name not in _request_fields():  # a request with no samplers yet
         raise BatchError([f"{shown}: this version of SD Desk has no {name} setting to vary."])
     rows = list(csv.reader([rest], skipinitialspace=True)) if rest.strip() else [[]]
     texts = tuple(t.strip() for t in rows[0])

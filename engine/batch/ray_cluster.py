@@ -112,21 +112,23 @@ class ClusterRun:
     """What happened, for the caller's summary and the fault test."""
     actors: int = 0
     reruns: list[str] = field(default_factory=list)  # job ids queued again after a worker died
-    busy: dict[str, int] = field(default_factory=dict)  # job id -> worker pid, while it runs
 
 
 def run_on_cluster(ray, jobs: Iterable[BatchJob],
                    on_result: Callable[[BatchJob, GenerationResult], None],
                    on_failed: Callable[[BatchJob, str], None],
                    weights_dir: Optional[Path] = None, random_weights: bool = False,
-                   actors: Optional[int] = None, state: Optional[ClusterRun] = None) -> ClusterRun:
+                   actors: Optional[int] = None,
+                   on_dispatch: Optional[Callable[[BatchJob, int], None]] = None) -> ClusterRun:
     """Runs every job on the connected cluster and calls back here, in this thread.
+
+    `on_dispatch(job, worker pid)` is told each time a job is sent to a worker.
 
     Each actor runs one job at a time, so a dying worker takes only its own job with it.
     """
     from ray.exceptions import RayActorError, RayTaskError
 
-    state = state or ClusterRun()
+    state = ClusterRun()
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     count = actors or gpus or int(resources.get("CPU", 0))
@@ -151,15 +153,14 @@ def run_on_cluster(ray, jobs: Iterable[BatchJob],
                 actor, job = idle.popleft(), waiting.popleft()
                 attempts[job.id] = attempts.get(job.id, 0) + 1
                 running[actor.run.remote(job.id, job.request.to_dict())] = (job, actor)
-                state.busy[job.id] = pids[actor]
+                if on_dispatch is not None:
+                    on_dispatch(job, pids[actor])
             if not running:
                 for job in waiting:
                     on_failed(job, "no Ray worker could start (see the Ray logs)")
                 break
             ready, _ = ray.wait(list(running), num_returns=1)
             job, actor = running.pop(ready[0])
-            if job is not None:
-                state.busy.pop(job.id, None)
             try:
                 payload = ray.get(ready[0])
             except RayActorError:
@@ -173,8 +174,9 @@ def run_on_cluster(ray, jobs: Iterable[BatchJob],
                 if silences[actor] < MAX_ATTEMPTS:
                     running[actor.pid.remote()] = (None, actor)  # Ray restarts it meanwhile
                 continue
-            except RayTaskError as error:
-                on_failed(job, f"its worker failed: {error.cause!r}")
+            except RayTaskError as error:  # a fault in our code on the worker, not a dead worker
+                if job is not None:
+                    on_failed(job, f"its worker failed: {error.cause!r}")
                 idle.append(actor)
                 continue
             if job is None:
