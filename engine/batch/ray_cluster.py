@@ -114,81 +114,97 @@ class ClusterRun:
     reruns: list[str] = field(default_factory=list)  # job ids queued again after a worker died
 
 
-def run_on_cluster(ray, jobs: Iterable[BatchJob],
+class WorkerPool:
+    """The cluster's actors: one per GPU, or one per CPU where the cluster has no GPU.
+
+    Keep one pool for several batches and each actor keeps its model loaded between them.
+    """
+
+    def __init__(self, ray, weights_dir: Optional[Path] = None, random_weights: bool = False,
+                 actors: Optional[int] = None):
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        count = actors or gpus or int(resources.get("CPU", 0))
+        if count < 1:
+            raise ClusterError("The Ray cluster has no CPU or GPU to run on.")
+        options = {"num_gpus": 1, "num_cpus": 0} if gpus else {"num_cpus": 1}
+        # Restarted without limit: a killed worker comes back and loads its model again.
+        worker = _worker_class(ray).options(max_restarts=-1, max_task_retries=0, **options)
+        self.ray = ray
+        self.actors = [worker.remote(str(weights_dir) if weights_dir else None, random_weights,
+                                     0 if gpus else 1) for _ in range(count)]
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors = []
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def run_on_cluster(pool: WorkerPool, jobs: Iterable[BatchJob],
                    on_result: Callable[[BatchJob, GenerationResult], None],
                    on_failed: Callable[[BatchJob, str], None],
-                   weights_dir: Optional[Path] = None, random_weights: bool = False,
-                   actors: Optional[int] = None,
                    on_dispatch: Optional[Callable[[BatchJob, int], None]] = None) -> ClusterRun:
-    """Runs every job on the connected cluster and calls back here, in this thread.
+    """Runs every job on the pool's actors and calls back here, in this thread.
 
     `on_dispatch(job, worker pid)` is told each time a job is sent to a worker.
-
     Each actor runs one job at a time, so a dying worker takes only its own job with it.
     """
     from ray.exceptions import RayActorError, RayTaskError
 
-    state = ClusterRun()
-    resources = ray.cluster_resources()
-    gpus = int(resources.get("GPU", 0))
-    count = actors or gpus or int(resources.get("CPU", 0))
-    if count < 1:
-        raise ClusterError("The Ray cluster has no CPU or GPU to run on.")
-    options = {"num_gpus": 1, "num_cpus": 0} if gpus else {"num_cpus": 1}
-    worker = _worker_class(ray).options(max_restarts=-1, max_task_retries=0, **options)
-    pool = [worker.remote(str(weights_dir) if weights_dir else None, random_weights,
-                          0 if gpus else 1) for _ in range(count)]
-    state.actors = count
+    ray = pool.ray
+    state = ClusterRun(actors=len(pool.actors))
     pids: dict = {}
     idle: deque = deque()
     waiting = deque(jobs)
     attempts: dict[str, int] = {}
     silences: dict = {}  # actor -> pings it failed to answer in a row
     running: dict = {}  # ObjectRef -> (job, actor); job None: a ping, answered once it is up
-    for actor in pool:
+    for actor in pool.actors:
         running[actor.pid.remote()] = (None, actor)
-    try:
-        while waiting or any(job is not None for job, _ in running.values()):
-            while idle and waiting:
-                actor, job = idle.popleft(), waiting.popleft()
-                attempts[job.id] = attempts.get(job.id, 0) + 1
-                running[actor.run.remote(job.id, job.request.to_dict())] = (job, actor)
-                if on_dispatch is not None:
-                    on_dispatch(job, pids[actor])
-            if not running:
-                for job in waiting:
-                    on_failed(job, "no Ray worker could start (see the Ray logs)")
-                break
-            ready, _ = ray.wait(list(running), num_returns=1)
-            job, actor = running.pop(ready[0])
-            try:
-                payload = ray.get(ready[0])
-            except RayActorError:
-                if job is not None:
-                    if attempts[job.id] >= MAX_ATTEMPTS:
-                        on_failed(job, f"its worker died {attempts[job.id]} times running it")
-                    else:
-                        state.reruns.append(job.id)
-                        waiting.appendleft(job)  # the first actor to be free takes it
-                silences[actor] = silences.get(actor, 0) + (job is None)
-                if silences[actor] < MAX_ATTEMPTS:
-                    running[actor.pid.remote()] = (None, actor)  # Ray restarts it meanwhile
-                continue
-            except RayTaskError as error:  # a fault in our code on the worker, not a dead worker
-                if job is not None:
-                    on_failed(job, f"its worker failed: {error.cause!r}")
-                idle.append(actor)
-                continue
-            if job is None:
-                pids[actor], silences[actor] = payload, 0
-                idle.append(actor)
-            elif "error" in payload:
-                idle.append(actor)
-                on_failed(job, payload["error"])
-            else:
-                idle.append(actor)
-                on_result(job, decode_result(job, payload))
-    finally:
-        for actor in pool:
-            ray.kill(actor)
+    while waiting or any(job is not None for job, _ in running.values()):
+        while idle and waiting:
+            actor, job = idle.popleft(), waiting.popleft()
+            attempts[job.id] = attempts.get(job.id, 0) + 1
+            running[actor.run.remote(job.id, job.request.to_dict())] = (job, actor)
+            if on_dispatch is not None:
+                on_dispatch(job, pids[actor])
+        if not running:
+            for job in waiting:
+                on_failed(job, "no Ray worker could start (see the Ray logs)")
+            break
+        ready, _ = ray.wait(list(running), num_returns=1)
+        job, actor = running.pop(ready[0])
+        try:
+            payload = ray.get(ready[0])
+        except RayActorError:
+            if job is not None:
+                if attempts[job.id] >= MAX_ATTEMPTS:
+                    on_failed(job, f"its worker died {attempts[job.id]} times running it")
+                else:
+                    state.reruns.append(job.id)
+                    waiting.appendleft(job)  # the first actor to be free takes it
+            silences[actor] = silences.get(actor, 0) + (job is None)
+            if silences[actor] < MAX_ATTEMPTS:
+                running[actor.pid.remote()] = (None, actor)  # Ray restarts it meanwhile
+            continue
+        except RayTaskError as error:  # a fault in our code on the worker, not a dead worker
+            if job is not None:
+                on_failed(job, f"its worker failed: {error.cause!r}")
+            idle.append(actor)
+            continue
+        if job is None:
+            pids[actor], silences[actor] = payload, 0
+            idle.append(actor)
+        elif "error" in payload:
+            idle.append(actor)
+            on_failed(job, payload["error"])
+        else:
+            idle.append(actor)
+            on_result(job, decode_result(job, payload))
     return state

@@ -88,10 +88,10 @@ def _run_plan(plan, args) -> int:
 
     try:
         if args.ray:
-            from engine.batch.ray_cluster import ray_session, run_on_cluster
-            with ray_session(args.ray) as ray:
-                run = run_on_cluster(ray, plan.jobs, saved, failed, weights_dir=args.weights_dir,
-                                     random_weights=args.random_weights)
+            from engine.batch.ray_cluster import WorkerPool, ray_session, run_on_cluster
+            with ray_session(args.ray) as ray, \
+                    WorkerPool(ray, args.weights_dir, args.random_weights) as pool:
+                run = run_on_cluster(pool, plan.jobs, saved, failed)
             print(f"{run.actors} Ray worker(s); {len(run.reruns)} job(s) run again after a "
                   "worker died", file=sys.stderr)
         else:
