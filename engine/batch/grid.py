@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 GRID_KEY = "sd_desk_grid"
 BACKGROUND = (255, 255, 255)
@@ -117,9 +117,10 @@ def render_grid(cells: Sequence[Optional[np.ndarray]], layout: GridLayout) -> np
             continue
         image = Image.fromarray(np.asarray(pixels, np.uint8))
         if image.size != (layout.cell_width, layout.cell_height):
-            # Cells of a size axis differ: each is shown whole, scaled to the largest.
-            image = image.resize((layout.cell_width, layout.cell_height), Image.LANCZOS)
-        canvas.paste(image, box[:2])
+            # A size axis makes cells differ: each is shown whole, as large as its cell allows.
+            image = ImageOps.contain(image, (layout.cell_width, layout.cell_height), Image.LANCZOS)
+        canvas.paste(image, (box[0] + (layout.cell_width - image.width) // 2,
+                             box[1] + (layout.cell_height - image.height) // 2))
     return np.asarray(canvas)
 
 

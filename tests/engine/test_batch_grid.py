@@ -95,13 +95,17 @@ def test_a_long_label_wraps_inside_its_column():
     assert points[:, 1].max() < layout.size[0] and len(ink(pixels, layout.column_label_box(0))) > 0
 
 
-def test_a_missing_cell_is_grey_and_smaller_images_fill_their_cell():
-    layout = plan_layout(128, 128, ["a", "b"])
-    pixels = render_grid([None, solid(COLOURS[2], 64, 64)], layout)
+def test_a_missing_cell_is_grey_and_other_sizes_fit_their_cell_unstretched():
+    layout = plan_layout(256, 256, ["a", "b", "c"])
+    pixels = render_grid([None, solid(COLOURS[2], 128, 128), solid(COLOURS[3], 128, 256)], layout)
     x0, y0, x1, y1 = layout.cell_box(0, 0)
     assert (pixels[y0:y1, x0:x1] == 200).all()
     x0, y0, x1, y1 = layout.cell_box(0, 1)
     assert (pixels[y0:y1, x0:x1] == COLOURS[2]).all()
+    x0, y0, x1, y1 = layout.cell_box(0, 2)  # 128 wide, 256 tall: centred, white either side
+    assert (pixels[y0:y1, x0 + 64:x0 + 192] == COLOURS[3]).all()
+    assert (pixels[y0:y1, x0:x0 + 64] == BACKGROUND).all()
+    assert (pixels[y0:y1, x0 + 192:x1] == BACKGROUND).all()
 
 
 def test_saved_grid_carries_a1111_parameters_and_its_axes(tmp_path):
