@@ -59,12 +59,8 @@ def _worker_class(ray):
         def __init__(self, weights_dir: Optional[str], random_weights: bool, threads: int):
             if threads:
                 # One actor per CPU: more threads each would only fight over the cores.
-                import tensorflow as tf
-                try:
-                    tf.config.threading.set_intra_op_parallelism_threads(threads)
-                    tf.config.threading.set_inter_op_parallelism_threads(threads)
-                except RuntimeError:  # TensorFlow started already in this process
-                    pass
+                from engine.compute import limit_cpu_threads
+                limit_cpu_threads(threads)
             from engine.pipeline import Engine
             self.engine = Engine(weights_dir=Path(weights_dir) if weights_dir else None,
                                  random_weights=random_weights)

@@ -23,6 +23,15 @@ def prepare_environment() -> None:
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
+def limit_cpu_threads(count: int) -> None:
+    """At most `count` compute threads per process, for one worker per core (a Ray
+    actor per CPU); like prepare_environment, before anything imports Keras."""
+    for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ[name] = str(count)
+    os.environ["XLA_FLAGS"] = " ".join(filter(None, (
+        os.environ.get("XLA_FLAGS"), f"--xla_cpu_multi_thread_eigen={str(count > 1).lower()}")))
+
+
 def backend_name() -> str:
     """The Keras backend in use: "tensorflow", "jax" or "torch"."""
     import keras
