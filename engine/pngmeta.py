@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import struct
 import uuid
 import zlib
@@ -19,7 +20,8 @@ from typing import Iterable, Optional
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from engine.request import GenerationRequest
+from engine.recipe import MAX_CHUNK_CHARS, Recipe, from_json, from_pairs
+from engine.request import GenerationRequest, Problem
 
 JSON_KEY = "sd_desk"
 PARAMETERS_KEY = "parameters"
@@ -111,42 +113,63 @@ def _fsync_dir(folder: Path) -> None:
 
 
 # ---------------------------------------------------------------- reading
+#
+# Every byte here may come from anyone: values go through engine.recipe, one field at a
+# time, and every loop is linear in the text's length (a crafted `parameters` chunk once
+# took a minute to parse).
 
-_KEY = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9 _\-/().+]*?)\s*:\s*")
-_SIZE = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$")
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _\-/().+]*")  # fullmatch on one piece: linear
 _decoder = json.JSONDecoder()
 
 
 @dataclass
 class ParsedParameters:
-    """An A1111 `parameters` text, taken apart. Fields the text lacks are None."""
+    """An A1111 `parameters` text, taken apart. Settings the text lacks, or that did
+    not pass their check, are None; why each failed is in `problems`."""
     prompt: str = ""
     negative_prompt: str = ""
-    steps: Optional[int] = None
-    guidance: Optional[float] = None  # "CFG scale"
-    seed: Optional[int] = None
-    width: Optional[int] = None
-    height: Optional[int] = None
-    model: Optional[str] = None
-    sampler: Optional[str] = None
+    recipe: Recipe = field(default_factory=Recipe)
     extra: dict[str, str] = field(default_factory=dict)  # every other key, in order
+
+    @property
+    def steps(self) -> Optional[int]:
+        return self.recipe.values.get("steps")
+
+    @property
+    def guidance(self) -> Optional[float]:  # "CFG scale"
+        return self.recipe.values.get("guidance")
+
+    @property
+    def seed(self) -> Optional[int]:
+        return self.recipe.values.get("seed")
+
+    @property
+    def width(self) -> Optional[int]:
+        return self.recipe.values.get("width")
+
+    @property
+    def height(self) -> Optional[int]:
+        return self.recipe.values.get("height")
+
+    @property
+    def model(self) -> Optional[str]:
+        return self.recipe.labels.get("model_label")
+
+    @property
+    def sampler(self) -> Optional[str]:
+        return self.recipe.labels.get("sampler")
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.recipe.problems
 
     def to_request(self, base: Optional[GenerationRequest] = None,
                    known_models: Iterable[str] = ()) -> GenerationRequest:
-        """These settings over `base`; the model only where it names one of ours.
-
-        Values are taken as they are (a 500x700 size stays 500x700) so that
-        `validate()` can tell the person what to change.
-        """
-        base = base or GenerationRequest(prompt="")
-        changes: dict = {"prompt": self.prompt, "negative_prompt": self.negative_prompt}
-        for name in ("steps", "guidance", "seed", "width", "height"):
-            value = getattr(self, name)
-            if value is not None:
-                changes[name] = value
+        """These settings over `base`; the model only where it names one of ours."""
+        request = self.recipe.request(base)
         if self.model is not None and self.model in set(known_models):
-            changes["model"] = self.model
-        return base.replace(batch=1, **changes)
+            request = request.replace(model=self.model)
+        return request
 
 
 def _split_pairs(line: str) -> Optional[list[tuple[str, str]]]:
@@ -154,54 +177,42 @@ def _split_pairs(line: str) -> Optional[list[tuple[str, str]]]:
 
     A piece with no `Key:` in front is glued back onto the value before it, so
     an unquoted value holding a comma (as older writers produced) stays whole.
+    Linear: each search is bounded by the piece it is in, and each character
+    is looked at a fixed number of times.
     """
-    pairs: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(line):
-        key_match = _KEY.match(line, pos)
-        if key_match is None:
+    pairs: list[tuple[str, list[str]]] = []
+    pos, end_of_line = 0, len(line)
+    while pos < end_of_line:
+        comma = line.find(",", pos)
+        piece_end = end_of_line if comma < 0 else comma
+        colon = line.find(":", pos, piece_end)
+        key = line[pos:colon].strip() if colon >= 0 else ""
+        if colon < 0 or not _KEY.fullmatch(key):
             if not pairs:
                 return None
-            end = line.find(",", pos)
-            end = len(line) if end < 0 else end
-            key, value = pairs[-1]
-            pairs[-1] = (key, (value + "," + line[pos:end]).rstrip())
-            pos = end + 1
+            pairs[-1][1].append("," + line[pos:piece_end])
+            pos = piece_end + 1
             continue
-        key = key_match.group(1)
-        pos = key_match.end()
-        if line.startswith('"', pos):
+        start = colon + 1
+        while start < piece_end and line[start].isspace():
+            start += 1
+        if line.startswith('"', start):
             try:
-                value, pos = _decoder.raw_decode(line, pos)
+                value, after = _decoder.raw_decode(line, start)
             except ValueError:
                 return None
             if not isinstance(value, str):
                 return None
-            rest = line[pos:].lstrip()
-            if rest and not rest.startswith(","):
+            while after < end_of_line and line[after].isspace():
+                after += 1
+            if after < end_of_line and line[after] != ",":
                 return None
-            pos = len(line) - len(rest) + 1
+            pairs.append((key, [value]))
+            pos = after + 1
         else:
-            end = line.find(",", pos)
-            end = len(line) if end < 0 else end
-            value = line[pos:end].strip()
-            pos = end + 1
-        pairs.append((key, value))
-    return pairs
-
-
-def _int(text: str) -> Optional[int]:
-    try:
-        return int(text.strip())
-    except ValueError:
-        return None
-
-
-def _float(text: str) -> Optional[float]:
-    try:
-        return float(text.strip())
-    except ValueError:
-        return None
+            pairs.append((key, [line[start:piece_end].strip()]))
+            pos = piece_end + 1
+    return [(key, "".join(parts).rstrip() if len(parts) > 1 else parts[0]) for key, parts in pairs]
 
 
 def parse_parameters(text: str) -> ParsedParameters:
@@ -214,48 +225,34 @@ def parse_parameters(text: str) -> ParsedParameters:
     """
     # Trailing newlines are other tools' habit; our writer always ends with the pairs.
     lines = text.replace("\r\n", "\n").rstrip("\n").split("\n")
-    result = ParsedParameters()
     pairs = _split_pairs(lines[-1].strip()) if lines else None
     if pairs and any(k == "Steps" for k, _ in pairs):
         lines = lines[:-1]
     else:
         pairs = []
+    negative = ""
     for index, line in enumerate(lines):
         if line.startswith(NEGATIVE_PREFIX):
-            negative = [line[len(NEGATIVE_PREFIX):]] + lines[index + 1:]
-            if negative[0].startswith(" "):
-                negative[0] = negative[0][1:]
-            result.negative_prompt = "\n".join(negative)
+            rest = [line[len(NEGATIVE_PREFIX):]] + lines[index + 1:]
+            if rest[0].startswith(" "):
+                rest[0] = rest[0][1:]
+            negative = "\n".join(rest)
             lines = lines[:index]
             break
-    result.prompt = "\n".join(lines)
-
-    for key, value in pairs:
-        if key == "Steps" and _int(value) is not None:
-            result.steps = _int(value)
-        elif key == "CFG scale" and _float(value) is not None:
-            result.guidance = _float(value)
-        elif key == "Seed" and _int(value) is not None:
-            result.seed = _int(value)
-        elif key == "Size" and _SIZE.match(value):
-            w, h = _SIZE.match(value).groups()
-            result.width, result.height = int(w), int(h)
-        elif key == "Model":
-            result.model = value
-        elif key == "Sampler":
-            result.sampler = value
-        else:
-            result.extra[key] = value
-    return result
+    prompt = "\n".join(lines)
+    recipe, extra = from_pairs(pairs, prompt, negative)
+    return ParsedParameters(prompt=prompt, negative_prompt=negative, recipe=recipe, extra=extra)
 
 
 @dataclass
 class PngMetadata:
     """What a PNG says about how it was made.
 
-    `source` is "sd_desk" (our JSON chunk: exact), "parameters" (A1111 text,
-    possibly from another tool) or "none". `request` is this one image's
-    request (its own seed, batch 1), or None when the file carries no recipe.
+    `source` is "sd_desk" (our JSON chunk), "parameters" (A1111 text, possibly
+    from another tool) or "none". `request` is this one image's request (its
+    own seed, batch 1) with the defaults for whatever the file did not say or
+    said wrong, or None when the file carries no recipe. `recipe` holds only
+    the values that passed their checks; `problems` says what was dropped.
     """
     source: str
     width: int
@@ -266,21 +263,36 @@ class PngMetadata:
     batch_seed: Optional[int] = None
     parameters: Optional[ParsedParameters] = None
     parameters_text: Optional[str] = None
+    recipe: Optional[Recipe] = None
+    problems: list[Problem] = field(default_factory=list)
 
 
 class UnreadablePng(OSError):
     """A file that is not a PNG we can read, for whatever reason PIL found."""
 
 
-def read_png_metadata(path: Path, verify: bool = False) -> PngMetadata:
-    """Prefers our `sd_desk` JSON chunk and falls back to A1111 `parameters`.
+def _open_regular_file(path: Path):
+    """The file, opened for reading, if it is a regular file.
 
-    With `verify`, the whole file is checked (every chunk's CRC and the image
-    data), so a truncated or damaged file raises instead of reading as fine.
-    Raises OSError (UnreadablePng, PIL's UnidentifiedImageError) for unreadable files.
+    O_NONBLOCK: a FIFO named *.png opens at once (and is refused) instead of
+    waiting forever for a writer; it changes nothing for a regular file.
     """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
     try:
-        with Image.open(path) as image:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnreadablePng(f"{os.fsdecode(path)!r} is not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_texts(path: Path, verify: bool) -> tuple[int, int, dict[str, str]]:
+    try:
+        with _open_regular_file(path) as handle, Image.open(handle) as image:
+            if image.format != "PNG":
+                raise UnreadablePng(f"not a PNG file (it is {image.format})")
             width, height = image.size
             texts = {k: v for k, v in image.info.items() if isinstance(v, str)}
             if JSON_KEY not in texts and PARAMETERS_KEY not in texts:
@@ -290,32 +302,46 @@ def read_png_metadata(path: Path, verify: bool = False) -> PngMetadata:
                 image.load()
     except OSError:
         raise
-    except (ValueError, SyntaxError, EOFError, struct.error, zlib.error,
+    except (ValueError, SyntaxError, EOFError, struct.error, zlib.error, MemoryError,
             Image.DecompressionBombError) as error:
         # PIL reports some damage as these; callers should need to catch one thing.
-        raise UnreadablePng(f"{path}: {error}") from error
+        raise UnreadablePng(str(error) or type(error).__name__) from error
+    return width, height, texts
+
+
+def read_png_metadata(path: Path, verify: bool = False) -> PngMetadata:
+    """Prefers our `sd_desk` JSON chunk, field by field, and falls back to A1111 `parameters`
+    for each field the JSON lacks or has wrong.
+
+    With `verify`, the whole file is checked (every chunk's CRC and the image
+    data), so a truncated or damaged file raises instead of reading as fine.
+    Raises OSError (UnreadablePng, PIL's UnidentifiedImageError) for unreadable
+    files, and for anything that is not a regular file; a bad recipe never raises.
+    """
+    width, height, texts = _read_texts(path, verify)
+    problems: list[Problem] = []
+    for key in (PARAMETERS_KEY, JSON_KEY):
+        if len(texts.get(key, "")) > MAX_CHUNK_CHARS:
+            problems.append(Problem(key, f"The {key} chunk is {len(texts[key])} characters long; "
+                                         f"more than {MAX_CHUNK_CHARS} is not read."))
+            del texts[key]
     parameters_text = texts.get(PARAMETERS_KEY)
     parsed = parse_parameters(parameters_text) if parameters_text else None
     meta = PngMetadata(source="none", width=width, height=height, parameters=parsed,
-                       parameters_text=parameters_text)
-    raw = texts.get(JSON_KEY)
-    if raw:
-        try:
-            payload = json.loads(raw)
-            request = GenerationRequest.from_dict(payload["request"])
-        except (ValueError, KeyError, TypeError):
-            payload = None
-        if payload is not None:
-            meta.source = "sd_desk"
-            meta.request = request
-            meta.seed = request.seed
-            meta.model_label = payload.get("model_label", request.model)
-            meta.batch_seed = payload.get("batch_seed", request.seed)
-            return meta
-    if parsed is not None:
-        meta.source = "parameters"
-        meta.request = parsed.to_request()
-        meta.seed = parsed.seed
-        meta.batch_seed = parsed.seed
-        meta.model_label = parsed.model
+                       parameters_text=parameters_text, problems=problems)
+    ours = from_json(texts[JSON_KEY]) if texts.get(JSON_KEY) else None
+    if texts.get(JSON_KEY) and ours is None:
+        problems.append(Problem(JSON_KEY, f"The {JSON_KEY} chunk is not a recipe this version reads."))
+    if ours is not None:
+        meta.source, recipe = "sd_desk", ours.over(parsed.recipe) if parsed else ours
+    elif parsed is not None:
+        meta.source, recipe = "parameters", parsed.recipe
+    else:
+        return meta
+    meta.recipe = recipe
+    meta.problems = problems + recipe.problems
+    meta.request = recipe.request()
+    meta.seed = recipe.values.get("seed")
+    meta.model_label = recipe.labels.get("model_label", recipe.values.get("model"))
+    meta.batch_seed = recipe.labels.get("batch_seed", meta.seed)
     return meta

@@ -67,8 +67,8 @@ class GenerationRequest:
         problems: list[Problem] = []
         for name, label in (("prompt", "Prompt"), ("negative_prompt", "Negative prompt")):
             text = getattr(self, name)
-            if not isinstance(text, str):
-                problems.append(Problem(name, f"{label} must be text."))
+            if check_field(name, text):
+                problems.extend(check_field(name, text))
                 continue
             if name == "prompt" and not text.strip():
                 problems.append(Problem(name, "Prompt is empty: describe the image you want."))
@@ -81,21 +81,43 @@ class GenerationRequest:
                         f"{label} is {n} tokens long; the limit is {MAX_TOKENS} "
                         f"(start and end tokens included). Remove {n - MAX_TOKENS}.",
                     ))
-        for name in ("width", "height"):
-            problems.extend(_check_side(name, getattr(self, name)))
-        problems.extend(_check_int("steps", "Steps", self.steps, *STEPS_RANGE))
-        problems.extend(_check_int("batch", "Batch size", self.batch, *BATCH_RANGE))
-        problems.extend(_check_int("seed", "Seed", self.seed, 0, MAX_SEED))
-        if isinstance(self.guidance, bool) or not isinstance(self.guidance, (int, float)) \
-                or not GUIDANCE_RANGE[0] <= self.guidance <= GUIDANCE_RANGE[1]:
-            problems.append(Problem(
+        for name in ("width", "height", "steps", "batch", "seed", "guidance", "model"):
+            problems.extend(check_field(name, getattr(self, name)))
+        return problems
+
+
+def check_field(name: str, value) -> list[Problem]:
+    """The problem with one field's value, if any: the one place each range is stated.
+
+    Readers of untrusted recipes (PNG chunks, old database rows) ask this per
+    field, so a bad value is dropped on its own and named.
+    """
+    if name in ("width", "height"):
+        return _check_side(name, value)
+    if name in _INT_FIELDS:
+        label, low, high = _INT_FIELDS[name]
+        return _check_int(name, label, value, low, high)
+    if name == "guidance":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not GUIDANCE_RANGE[0] <= value <= GUIDANCE_RANGE[1]:
+            return [Problem(
                 "guidance",
                 f"Guidance scale must be a number from {GUIDANCE_RANGE[0]:g} to "
-                f"{GUIDANCE_RANGE[1]:g}; got {self.guidance!r}.",
-            ))
-        if not isinstance(self.model, str) or not self.model:
-            problems.append(Problem("model", "Choose a model."))
-        return problems
+                f"{GUIDANCE_RANGE[1]:g}; got {value!r}.",
+            )]
+        return []
+    if name == "model":
+        return [] if isinstance(value, str) and value else [Problem("model", "Choose a model.")]
+    if name in ("prompt", "negative_prompt"):
+        label = "Prompt" if name == "prompt" else "Negative prompt"
+        return [] if isinstance(value, str) else [Problem(name, f"{label} must be text.")]
+    if name in ("mixed_precision", "xla", "preview"):
+        return [] if isinstance(value, bool) else [Problem(name, f"{name} must be true or false.")]
+    return [Problem(name, f"{name} is not a setting of a request.")]
+
+
+_INT_FIELDS = {"steps": ("Steps", *STEPS_RANGE), "batch": ("Batch size", *BATCH_RANGE),
+               "seed": ("Seed", 0, MAX_SEED)}
 
 
 def nearest_side(value: int) -> int:
