@@ -121,6 +121,9 @@ def _show(args) -> int:
         if detail.request is not None:
             print()
             print(format_parameters(detail.request, detail.request.seed, detail.model))
+            if detail.recipe_lacks:
+                print(f"(not in the file's recipe, or unreadable there; shown as the defaults: "
+                      f"{', '.join(detail.recipe_lacks)})")
         else:
             print("(this image carried no recipe)")
     return 0

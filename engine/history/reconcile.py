@@ -170,8 +170,33 @@ def _scan(location: HistoryLocation, report: ReconcileReport) -> dict[str, str]:
                     except FileNotFoundError:
                         pass
                 elif not name.startswith(".") and name.lower().endswith(".png"):
-                    found[prefix + name] = entry.path
+                    rel = prefix + name
+                    why = _unlistable(entry, rel)
+                    if why:
+                        report.skipped.append((printable(rel), why))
+                    else:
+                        found[rel] = entry.path
     return found
+
+
+def printable(name: str) -> str:
+    """A file name as a person can read it, even one whose bytes are not UTF-8."""
+    return os.fsencode(name).decode("utf-8", "replace")
+
+
+def _unlistable(entry: os.DirEntry, rel: str) -> Optional[str]:
+    """Why a *.png entry cannot be in the history, or None. Never opens the file."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        # The database holds text; such a name would be stored as something else.
+        return "its name is not valid UTF-8: rename it to bring it into the history"
+    try:
+        if not entry.is_file():  # follows a link, to see what it points at
+            return "not a regular file (a folder, pipe, device or broken link)"
+    except OSError as error:
+        return f"cannot be examined: {error.strerror or error}"
+    return None
 
 
 @contextmanager
@@ -229,14 +254,27 @@ def reconcile(conn: sqlite3.Connection, location: HistoryLocation) -> ReconcileR
         for rel, path in pending[start:start + IMPORT_BATCH]:
             try:
                 batch.append((rel, path, read_png_metadata(path, verify=True)))
-            except (OSError, ValueError, SyntaxError) as error:
+            except Exception as error:  # noqa: BLE001 - anyone's file: PIL may raise anything
                 # Not deleted: it may be a file the person cares about, or still being copied in.
-                report.skipped.append((rel, str(error) or type(error).__name__))
+                report.skipped.append((printable(rel), _why(error)))
         with transaction(conn):
             for rel, path, meta in batch:
-                if _import(conn, rel, path, meta, found_at):
-                    report.imported += 1
+                # One file's failure must not undo the others' imports, nor half-import it.
+                conn.execute("SAVEPOINT one_file")
+                try:
+                    imported = _import(conn, rel, path, meta, found_at)
+                except (sqlite3.Error, OSError, ValueError, OverflowError) as error:
+                    conn.execute("ROLLBACK TO one_file")
+                    report.skipped.append((printable(rel), _why(error)))
+                    imported = False
+                conn.execute("RELEASE one_file")
+                report.imported += imported
     return report
+
+
+def _why(error: BaseException) -> str:
+    text = str(error) if not isinstance(error, OSError) else (error.strerror or str(error))
+    return printable(f"{type(error).__name__}: {text}" if text else type(error).__name__)
 
 
 def _import(conn: sqlite3.Connection, rel: str, path: Path, meta, found_at: float) -> bool:

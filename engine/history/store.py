@@ -34,7 +34,8 @@ from engine.history import reconcile as _reconcile
 from engine.history.schema import HistoryError, connect, migrate, transaction
 from engine.paths import HistoryLocation, history_location
 from engine.pngmeta import save_png
-from engine.request import GenerationRequest
+from engine.recipe import request_from_json
+from engine.request import GenerationRequest, check_field
 
 TimeLike = Union[float, int, datetime]
 _now = time.time  # tests move the clock through this
@@ -85,6 +86,23 @@ class ImageDetail(ImageRecord):
     device: str = ""
     timings: dict = field(default_factory=dict)
     status: str = ""
+    recipe_lacks: tuple[str, ...] = ()  # request fields the file did not say, or said wrong
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def _timings(raw) -> dict:
+    """{step: seconds}, or {} for anything else an older version stored."""
+    try:
+        timings = json.loads(raw) if isinstance(raw, str) and len(raw) < 10_000 else {}
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(timings, dict):
+        return {}
+    return {str(k): float(v) for k, v in timings.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 _RECORD_COLUMNS = """i.id, i.generation_id, i.path, i.seed, i.width, i.height, i.created,
@@ -329,16 +347,17 @@ class HistoryStore:
         if row is None:
             return None
         base = self._record(row)
-        generation_request = request = None
-        if row["request_json"]:
-            generation_request = GenerationRequest.from_dict(json.loads(row["request_json"]))
+        # Rows an older version imported hold whatever the file said: read them as untrusted.
+        generation_request, lacking = request_from_json(row["request_json"])
+        request = None
+        if generation_request is not None:
             request = generation_request.replace(batch=1)
-            if row["seed"] is not None:
+            if row["seed"] is not None and not check_field("seed", row["seed"]):
                 request = request.replace(seed=row["seed"])
-        return ImageDetail(**base.__dict__, negative_prompt=row["negative_prompt"],
+        return ImageDetail(**base.__dict__, negative_prompt=_text(row["negative_prompt"]),
                            request=request, generation_request=generation_request,
-                           device=row["device"], timings=json.loads(row["timings_json"] or "{}"),
-                           status=row["status"])
+                           device=_text(row["device"]), timings=_timings(row["timings_json"]),
+                           status=_text(row["status"]), recipe_lacks=tuple(lacking))
 
     def models(self) -> list[str]:
         """Model labels present among live images, for the filter menu."""
@@ -406,7 +425,7 @@ class HistoryStore:
     def _record(self, row: sqlite3.Row) -> ImageRecord:
         return ImageRecord(
             id=row["id"], generation_id=row["generation_id"], path=self._abs(row["path"]),
-            prompt=row["prompt"], seed=row["seed"], model=row["model"],
+            prompt=_text(row["prompt"]), seed=row["seed"], model=_text(row["model"]),
             created=datetime.fromtimestamp(row["created"], tz=timezone.utc).astimezone(),
             favorite=bool(row["favorite"]), width=row["width"], height=row["height"],
             deleted=row["deleted_at"] is not None, missing=bool(row["missing"]),
