@@ -21,6 +21,7 @@ from engine.models.locations import app_data_dir
 
 HISTORY_DIR_ENV = "SD_DESK_HISTORY_DIR"
 DB_NAME = "history.sqlite3"
+MARKS_NAME = "history.marks.jsonl"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ class HistoryLocation:
     @property
     def db_path(self) -> Path:
         return self.root / DB_NAME
+
+    @property
+    def marks_path(self) -> Path:
+        """Favourites and trash marks, which the images themselves do not carry."""
+        return self.root / MARKS_NAME
 
 
 def data_dir() -> Path:

@@ -48,8 +48,8 @@ def register(subparsers) -> None:
         description="Imports images the database lacks (from their own metadata), marks "
                     "entries whose file has gone as missing, relinks moved files.")
     rebuild.add_argument("--from-images", action="store_true",
-                         help="start a new database from the images alone (favorites are "
-                              "copied from the old one, which is kept beside it)")
+                         help="build the index anew from the images alone, in one swap "
+                              "(favorites and trash are kept)")
     add_history_dir(rebuild, default=argparse.SUPPRESS)
 
 
@@ -132,8 +132,6 @@ def _show(args) -> int:
 def _rebuild(args) -> int:
     with _open(args, reconcile=False) as store:
         report = store.rebuild() if args.from_images else store.reconcile()
-        if args.from_images and store.damaged_db is not None:
-            print(f"old database kept as {store.damaged_db}", file=sys.stderr)
         print(report.summary())
         for name, why in report.skipped:
             print(f"  skipped {name}: {why}", file=sys.stderr)

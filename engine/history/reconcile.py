@@ -6,10 +6,17 @@
   drive that comes back brings its images back.
 - A row whose file moved between images/ and trash/ (a crash during delete
   or undo) is relinked by the file's unique name.
-- A database SQLite reports as damaged is moved aside and rebuilt.
+- A database SQLite reports as damaged is moved aside and rebuilt; tables
+  other modules keep in the same file (the job queue) are carried over, and
+  favourites and trash marks come back from their journal (marks.py).
+
+Opening lists only folders whose own modification time changed since the
+last listing (adding, removing or renaming a file changes it); `full=True`
+lists everything.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from contextlib import contextmanager
@@ -20,13 +27,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from engine.history.schema import HistoryError, connect, migrate, transaction
+from engine.history.marks import Mark, MarksJournal, key as mark_key
+from engine.history.schema import OWN_TABLES, HistoryError, connect, migrate, transaction
 from engine.paths import HistoryLocation
 from engine.pngmeta import read_png_metadata
 
 # Left by a writer killed mid-save; younger ones may belong to a writer still at work.
 STALE_TEMP_SECONDS = 3600
 IMPORT_BATCH = 200
+# A folder changed this recently may change again within its clock's tick unseen: list it next time too.
+RACY_SECONDS = 3
+SET_ASIDE_KEPT = 2
 
 _NAME = re.compile(r"^(\d{8}-\d{6}\.\d{6})-([0-9a-f]{12})-(\d+)\.png$")
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
@@ -40,6 +51,8 @@ class ReconcileReport:
     found_again: int = 0
     removed_temp: int = 0
     favorites_kept: int = 0  # copied from a replaced or damaged database
+    marks_restored: int = 0  # favourites and trash stamps brought back from the journal
+    folders_listed: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why it was not imported)
 
     def summary(self) -> str:
@@ -47,6 +60,8 @@ class ReconcileReport:
                 f"missing, {self.found_again} found again, {self.removed_temp} stale temp files removed")
         if self.favorites_kept:
             text += f", {self.favorites_kept} favorites kept from the old database"
+        if self.marks_restored:
+            text += f", {self.marks_restored} favorite/trash marks restored from the journal"
         if self.skipped:
             text += f", {len(self.skipped)} unreadable file(s) skipped"
         return text
@@ -81,14 +96,17 @@ def open_or_set_aside(location: HistoryLocation) -> Optional[Path]:
 
     Only corruption moves the file: "locked" or "no permission" are raised as
     they are, since rebuilding would not fix them and would lose favorites.
+    The replacement is built complete under another name first (with the
+    tables other modules own, as far as the old file still reads), so a crash
+    at any moment leaves either the old file or the new one in place.
     """
     db_path = location.db_path
+    _finish_interrupted_switch(db_path)
     if not db_path.exists():
         # A WAL without its database belongs to nothing now. SQLite ignored one beside a
         # new, empty file in our trials; not leaving that to chance costs nothing.
         for suffix in ("-wal", "-shm"):
             Path(str(db_path) + suffix).unlink(missing_ok=True)
-    damaged = None
     conn = None
     try:
         conn = connect(db_path)
@@ -96,19 +114,88 @@ def open_or_set_aside(location: HistoryLocation) -> Optional[Path]:
         if verdict != "ok":
             raise sqlite3.DatabaseError(f"quick_check: {verdict}")
         migrate(conn)
+        return None
     except sqlite3.DatabaseError as error:
         if conn is not None:
             conn.close()
             conn = None
         if not (_damaged(error) or str(error).startswith("quick_check")):
             raise HistoryError(f"Cannot open the history database {db_path}: {error}") from error
-        damaged = set_aside(db_path, "damaged")
-        conn = connect(db_path)
-        migrate(conn)
     finally:
         if conn is not None:
             conn.close()
+    fresh = _fresh_name(db_path)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(fresh) + suffix).unlink(missing_ok=True)
+    conn = connect(fresh)
+    try:
+        migrate(conn)
+        carry_foreign_tables(db_path, conn)
+    finally:
+        conn.close()  # a clean close folds the WAL into the file: one file to rename
+    damaged = set_aside(db_path, "damaged")
+    os.replace(fresh, db_path)
+    remove_old_set_asides(db_path)
     return damaged
+
+
+def _fresh_name(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".new")
+
+
+def _finish_interrupted_switch(db_path: Path) -> None:
+    """A replacement is renamed into place only once complete: if the old file is
+    already gone, finish the move; if not, the replacement was never used."""
+    fresh = _fresh_name(db_path)
+    if not fresh.exists():
+        return
+    if db_path.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(fresh) + suffix).unlink(missing_ok=True)
+    else:
+        os.replace(fresh, db_path)
+
+
+def carry_foreign_tables(old_db: Path, conn: sqlite3.Connection) -> list[str]:
+    """Copies the tables this module does not own (the job queue) from `old_db`, each as
+    far as it reads; returns their names. The old file is opened read-only."""
+    try:
+        old = sqlite3.connect(f"{old_db.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return []
+    carried = []
+    try:
+        try:
+            tables = old.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' "
+                                 "AND name NOT LIKE 'sqlite_%'").fetchall()
+        except sqlite3.Error:
+            return []
+        for name, sql in tables:
+            if not sql or any(name == own or name.startswith(own + "_") for own in OWN_TABLES):
+                continue
+            try:
+                rows = old.execute(f'SELECT * FROM "{name}"').fetchall()
+            except sqlite3.Error:
+                rows = []  # the table's pages are damaged: its definition still comes over
+            with transaction(conn):
+                conn.execute(sql)
+                if rows:
+                    marks = ", ".join("?" * len(rows[0]))
+                    conn.executemany(f'INSERT OR IGNORE INTO "{name}" VALUES ({marks})', rows)
+            carried.append(name)
+    finally:
+        old.close()
+    return carried
+
+
+def remove_old_set_asides(db_path: Path, keep: int = SET_ASIDE_KEPT) -> None:
+    """Set-aside databases are for a person to look at; a few are plenty."""
+    aside = sorted((p for p in db_path.parent.glob(db_path.name + ".*-*")
+                    if not p.name.endswith(("-wal", "-shm"))),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in aside[keep:]:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(old) + suffix).unlink(missing_ok=True)
 
 
 def salvage_favorites(conn: sqlite3.Connection, old_db: Path) -> int:
@@ -141,42 +228,151 @@ def salvage_favorites(conn: sqlite3.Connection, old_db: Path) -> int:
 
 # ------------------------------------------------------------ the folder
 
-def _scan(location: HistoryLocation, report: ReconcileReport) -> dict[str, str]:
-    """Every PNG under images/ and trash/: {path relative to the history folder: full path}.
+@dataclass
+class _Listing:
+    """What one look at the folders found."""
+    files: dict[str, str] = field(default_factory=dict)  # rel -> full path, in listed folders
+    listed: dict[str, tuple[int, int, list[str], bool]] = field(default_factory=dict)
+    # ^ folder rel -> (mtime_ns, inode, subfolders, racy: list it again next time)
+    unchanged: set[str] = field(default_factory=set)
+    skipped: list[tuple[bytes, str, str, str, int, int]] = field(default_factory=list)
+    # ^ (raw name, shown name, folder, why, mtime_ns, size)
 
-    Plain strings and scandir, not Path objects: at 10,000 files this loop is
-    most of the time it takes to open the store.
+    def in_scope(self, rel: str, full: bool) -> bool:
+        return full or rel.rsplit("/", 1)[0] not in self.unchanged
+
+
+def _walk(conn: sqlite3.Connection, location: HistoryLocation, full: bool,
+          report: ReconcileReport) -> _Listing:
+    """Lists every folder whose modification time (or inode) changed since its last
+    listing, or that holds a skipped file that changed since; walks the rest from the
+    subfolders recorded for them, one stat each.
+
+    Plain strings and scandir, not Path objects: at 100,000 files this is most
+    of the time a full reconcile takes.
     """
-    found: dict[str, str] = {}
+    known = {} if full else {
+        path: (mtime_ns, inode, subfolders) for path, mtime_ns, inode, subfolders in
+        conn.execute("SELECT path, mtime_ns, inode, subfolders FROM scanned_folders")}
+    retry = set() if full else _folders_with_changed_skipped_files(conn, location)
+    listing = _Listing()
     now = time.time()
-    stack = [(str(top), top.name + "/") for top in (location.images_dir, location.trash_dir)]
+    stack = [(top.name, str(top)) for top in (location.images_dir, location.trash_dir)]
     while stack:
-        folder, prefix = stack.pop()
+        rel, folder = stack.pop()
         try:
-            entries = os.scandir(folder)
-        except FileNotFoundError:
-            continue
-        with entries:
-            for entry in entries:
-                name = entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    if not name.startswith("."):
-                        stack.append((entry.path, prefix + name + "/"))
-                elif name.startswith(".tmp-"):
-                    try:
-                        if now - entry.stat().st_mtime > STALE_TEMP_SECONDS:
-                            os.unlink(entry.path)
-                            report.removed_temp += 1
-                    except FileNotFoundError:
-                        pass
-                elif not name.startswith(".") and name.lower().endswith(".png"):
-                    rel = prefix + name
-                    why = _unlistable(entry, rel)
-                    if why:
-                        report.skipped.append((printable(rel), why))
+            info = os.stat(folder)
+        except OSError:
+            continue  # gone: its rows are in scope, since it is not `unchanged`
+        prior = known.get(rel)
+        if prior is not None and prior[:2] == (info.st_mtime_ns, info.st_ino) and rel not in retry:
+            try:
+                subfolders = json.loads(prior[2])
+            except ValueError:
+                subfolders = None
+            if isinstance(subfolders, list) and all(isinstance(n, str) for n in subfolders):
+                listing.unchanged.add(rel)
+                stack.extend((f"{rel}/{name}", os.path.join(folder, name)) for name in subfolders)
+                continue
+        subfolders, racy = _list_folder(rel, folder, now, listing, report)
+        racy = racy or now - info.st_mtime_ns / 1e9 < RACY_SECONDS
+        listing.listed[rel] = (info.st_mtime_ns, info.st_ino, subfolders, racy)
+        stack.extend((f"{rel}/{name}", os.path.join(folder, name)) for name in subfolders)
+    report.folders_listed = len(listing.listed)
+    return listing
+
+
+def _list_folder(rel: str, folder: str, now: float, listing: _Listing,
+                 report: ReconcileReport) -> tuple[list[str], bool]:
+    """One folder's PNGs into `listing`; returns its subfolders, and whether it holds a
+    young temp file (a writer may still be at work: list the folder again next time)."""
+    subfolders: list[str] = []
+    racy = False
+    try:
+        entries = os.scandir(folder)
+    except OSError:
+        return subfolders, True
+    with entries:
+        for entry in entries:
+            name = entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if not name.startswith("."):
+                    subfolders.append(name)
+            elif name.startswith(".tmp-"):
+                try:
+                    if now - entry.stat().st_mtime > STALE_TEMP_SECONDS:
+                        os.unlink(entry.path)
+                        report.removed_temp += 1
                     else:
-                        found[rel] = entry.path
-    return found
+                        racy = True
+                except FileNotFoundError:
+                    pass
+            elif not name.startswith(".") and name.lower().endswith(".png"):
+                file_rel = f"{rel}/{name}"
+                why = _unlistable(entry, file_rel)
+                if why:
+                    _skip(listing, report, file_rel, entry.path, why)
+                else:
+                    listing.files[file_rel] = entry.path
+    return subfolders, racy
+
+
+def _skip(listing: _Listing, report: ReconcileReport, rel: str, path: str, why: str) -> None:
+    report.skipped.append((printable(rel), why))
+    try:
+        info = os.stat(path)
+        mtime_ns, size = info.st_mtime_ns, info.st_size
+    except OSError:
+        mtime_ns, size = 0, -1
+    listing.skipped.append((os.fsencode(rel), printable(rel), rel.rsplit("/", 1)[0], why,
+                            mtime_ns, size))
+
+
+def _folders_with_changed_skipped_files(conn: sqlite3.Connection,
+                                        location: HistoryLocation) -> set[str]:
+    """A file that failed (still being copied in, say) is read again once it changes,
+    which its folder's own time does not show."""
+    changed = set()
+    for raw, folder, mtime_ns, size in conn.execute(
+            "SELECT raw, folder, mtime_ns, size FROM skipped_files"):
+        try:
+            info = os.stat(os.path.join(os.fsencode(location.root), raw))
+            now = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            now = None
+        if now != (mtime_ns, size):
+            changed.add(folder)
+    return changed
+
+
+def _save_listing(conn: sqlite3.Connection, listing: _Listing, full: bool) -> None:
+    """Remembers what was listed, so the next open can pass over what has not changed."""
+    with transaction(conn):
+        if full:
+            conn.execute("DELETE FROM scanned_folders")
+            conn.execute("DELETE FROM skipped_files")
+        walked = listing.unchanged | set(listing.listed)
+        for (path,) in conn.execute("SELECT path FROM scanned_folders").fetchall():
+            if path not in walked:
+                conn.execute("DELETE FROM scanned_folders WHERE path = ?", (path,))
+        for rel, (mtime_ns, inode, subfolders, racy) in listing.listed.items():
+            conn.execute("DELETE FROM skipped_files WHERE folder = ?", (rel,))
+            if racy:
+                conn.execute("DELETE FROM scanned_folders WHERE path = ?", (rel,))
+            else:
+                conn.execute("INSERT OR REPLACE INTO scanned_folders VALUES (?, ?, ?, ?)",
+                             (rel, mtime_ns, inode, json.dumps(subfolders)))
+        conn.executemany("INSERT OR REPLACE INTO skipped_files VALUES (?, ?, ?, ?, ?, ?)",
+                         listing.skipped)
+        for (folder,) in conn.execute("SELECT DISTINCT folder FROM skipped_files").fetchall():
+            if folder not in walked:
+                conn.execute("DELETE FROM skipped_files WHERE folder = ?", (folder,))
+
+
+def skipped_files(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(file, why) for each PNG in the folder that is not in the history."""
+    return [(path, why) for path, why in
+            conn.execute("SELECT path, why FROM skipped_files ORDER BY path")]
 
 
 def printable(name: str) -> str:
@@ -208,15 +404,21 @@ def _in_trash(rel: str) -> bool:
     return rel.startswith("trash/")
 
 
-def reconcile(conn: sqlite3.Connection, location: HistoryLocation) -> ReconcileReport:
+def reconcile(conn: sqlite3.Connection, location: HistoryLocation,
+              full: bool = True) -> ReconcileReport:
+    """With `full=False`, only folders that changed since their last listing are looked at."""
     report = ReconcileReport()
     # Rows before files: a row committed after this read has its file on disk before the scan
     # (files are renamed into place before their row commits), so it cannot look vanished.
     cursor = conn.cursor()
     cursor.row_factory = None  # plain tuples: thousands of rows
-    rows = {path: (image_id, missing) for image_id, path, missing in
-            cursor.execute("SELECT id, path, missing FROM images")}
-    on_disk = _scan(location, report)
+    all_rows = cursor.execute("SELECT id, path, missing FROM images").fetchall() if full else None
+    listing = _walk(conn, location, full, report)
+    if all_rows is None:
+        all_rows = _rows_in_scope(cursor, listing)
+    rows = {path: (image_id, missing) for image_id, path, missing in all_rows
+            if listing.in_scope(path, full)}
+    on_disk = listing.files
 
     unknown = {rel: Path(path) for rel, path in on_disk.items() if rel not in rows}
     vanished = [(rel, image_id, missing) for rel, (image_id, missing) in rows.items()
@@ -246,9 +448,30 @@ def reconcile(conn: sqlite3.Connection, location: HistoryLocation) -> ReconcileR
                 conn.execute("UPDATE images SET missing = 1 WHERE id = ?", (image_id,))
                 report.marked_missing += 1
 
+    import_files(conn, location, sorted(unknown.items()), report, listing)
+    _save_listing(conn, listing, full)
+    return report
+
+
+def _rows_in_scope(cursor: sqlite3.Cursor, listing: _Listing) -> list[tuple]:
+    """Rows in listed folders and in folders no longer walked: one index range each."""
+    rows: list[tuple] = []
+    known = [path for (path,) in cursor.execute("SELECT path FROM scanned_folders")]
+    gone = [path for path in known if path not in listing.unchanged and path not in listing.listed]
+    for folder in [*listing.listed, *gone]:
+        # '/' + 1 is '0': every path below `folder/`, whatever its depth.
+        rows.extend(cursor.execute("SELECT id, path, missing FROM images WHERE path >= ? AND path < ?",
+                                   (folder + "/", folder + "0")))
+    return list({row[1]: row for row in rows}.values())
+
+
+def import_files(conn: sqlite3.Connection, location: HistoryLocation,
+                 pending: list[tuple[str, Path]], report: ReconcileReport,
+                 listing: Optional[_Listing] = None) -> None:
+    """Files with no row, each from its own PNG metadata, with the marks the journal keeps."""
+    marks = MarksJournal(location.marks_path).read() if pending else {}
     # One stamp for the whole run, so the trash found today is one "undo" away, not one per file.
     found_at = time.time()
-    pending = sorted(unknown.items())
     for start in range(0, len(pending), IMPORT_BATCH):
         batch = []
         for rel, path in pending[start:start + IMPORT_BATCH]:
@@ -256,20 +479,22 @@ def reconcile(conn: sqlite3.Connection, location: HistoryLocation) -> ReconcileR
                 batch.append((rel, path, read_png_metadata(path, verify=True)))
             except Exception as error:  # noqa: BLE001 - anyone's file: PIL may raise anything
                 # Not deleted: it may be a file the person cares about, or still being copied in.
-                report.skipped.append((printable(rel), _why(error)))
+                if listing is not None:
+                    _skip(listing, report, rel, str(path), _why(error))
+                else:
+                    report.skipped.append((printable(rel), _why(error)))
         with transaction(conn):
             for rel, path, meta in batch:
                 # One file's failure must not undo the others' imports, nor half-import it.
                 conn.execute("SAVEPOINT one_file")
                 try:
-                    imported = _import(conn, rel, path, meta, found_at)
+                    imported = _import(conn, rel, path, meta, found_at, marks, report)
                 except (sqlite3.Error, OSError, ValueError, OverflowError) as error:
                     conn.execute("ROLLBACK TO one_file")
                     report.skipped.append((printable(rel), _why(error)))
                     imported = False
                 conn.execute("RELEASE one_file")
                 report.imported += imported
-    return report
 
 
 def _why(error: BaseException) -> str:
@@ -277,7 +502,8 @@ def _why(error: BaseException) -> str:
     return printable(f"{type(error).__name__}: {text}" if text else type(error).__name__)
 
 
-def _import(conn: sqlite3.Connection, rel: str, path: Path, meta, found_at: float) -> bool:
+def _import(conn: sqlite3.Connection, rel: str, path: Path, meta, found_at: float,
+            marks: dict[str, Mark], report: ReconcileReport) -> bool:
     """One file into the database from its own metadata; False if a writer got there first."""
     if conn.execute("SELECT 1 FROM images WHERE path = ?", (rel,)).fetchone():
         return False
@@ -307,11 +533,18 @@ def _import(conn: sqlite3.Connection, rel: str, path: Path, meta, found_at: floa
              batch_request.to_json() if batch_request else None,
              meta.model_label or "", _int64(meta.batch_seed)),
         ).lastrowid
-    deleted_at = found_at if _in_trash(rel) else None
+    mark = marks.get(mark_key(rel))
+    deleted_at = None
+    if _in_trash(rel):
+        deleted_at = mark.deleted_at if mark is not None and mark.deleted_at else found_at
+    favorite = mark is not None and mark.favorite
+    report.marks_restored += favorite or (deleted_at is not None and deleted_at != found_at)
     conn.execute(
-        """INSERT INTO images (generation_id, path, seed, width, height, created, deleted_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)""",
-        (generation_id, rel, _int64(meta.seed), meta.width, meta.height, created, deleted_at))
+        """INSERT INTO images (generation_id, path, seed, width, height, created, deleted_at,
+               favorite)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        (generation_id, rel, _int64(meta.seed), meta.width, meta.height, created, deleted_at,
+         int(favorite)))
     return True
 
 

@@ -7,6 +7,7 @@ MIGRATIONS; never edit one that has shipped.
 """
 from __future__ import annotations
 
+import errno
 import sqlite3
 from pathlib import Path
 
@@ -66,7 +67,29 @@ _V1 = [
     END""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+# What the last look at each folder found, so that opening the store lists only folders
+# whose contents changed since (see reconcile.py), and the files it could not import.
+_V2 = [
+    """CREATE TABLE scanned_folders (
+        path TEXT PRIMARY KEY,           -- relative to the history folder, e.g. 'images/2026-11'
+        mtime_ns INTEGER NOT NULL,       -- the folder's own modification time when it was listed
+        inode INTEGER NOT NULL,
+        subfolders TEXT NOT NULL         -- JSON list of names: walked again without a listing
+    )""",
+    """CREATE TABLE skipped_files (
+        raw BLOB PRIMARY KEY,            -- the name's own bytes (it may not be UTF-8)
+        path TEXT NOT NULL,              -- the name as a person can read it
+        folder TEXT NOT NULL,
+        why TEXT NOT NULL,
+        mtime_ns INTEGER NOT NULL,       -- a change here means: try it again
+        size INTEGER NOT NULL
+    )""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2]
+
+# Tables this module creates; anything else in the file (the job queue) belongs to others.
+OWN_TABLES = ("generations", "images", "generations_fts", "scanned_folders", "skipped_files")
 
 
 def schema_version() -> int:
@@ -93,6 +116,41 @@ def connect(db_path: Path) -> sqlite3.Connection:
     # NORMAL is durable in WAL mode except for the last commits on power loss, never corrupting.
     conn.execute("PRAGMA synchronous = NORMAL")
     return conn
+
+
+def connect_read_only(db_path: Path) -> sqlite3.Connection:
+    """For a folder that cannot be written (read-only, full): reads only. `immutable` is
+    the last resort SQLite offers when even the WAL index cannot be made; other
+    processes' later commits then go unseen until the store is opened again."""
+    uri = db_path.resolve().as_uri()
+    last: Exception = HistoryError("no attempt")
+    for mode in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            conn = sqlite3.connect(f"{uri}?{mode}", uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as error:
+            last = error
+            continue
+        conn.row_factory = sqlite3.Row
+        return conn
+    raise HistoryError(f"Cannot read the history database {db_path}: {last}")
+
+
+# SQLite's primary result codes that mean "cannot write here", not "locked" or "damaged".
+_PERM, _READONLY, _IOERR, _FULL, _CANTOPEN = 3, 8, 10, 13, 14
+
+
+def cannot_write(error: BaseException) -> bool:
+    """Whether `error` says the disk refuses writes (read-only, full, no permission)."""
+    cause = error.__cause__ if isinstance(error, HistoryError) and error.__cause__ else error
+    if isinstance(cause, sqlite3.OperationalError):
+        code = getattr(cause, "sqlite_errorcode", None)
+        return code is not None and (code & 0xFF) in (_PERM, _READONLY, _IOERR, _FULL, _CANTOPEN)
+    if isinstance(cause, OSError):
+        return cause.errno in (errno.EROFS, errno.ENOSPC, errno.EACCES, errno.EPERM,
+                               getattr(errno, "EDQUOT", errno.ENOSPC))
+    return False
 
 
 class transaction:

@@ -30,8 +30,11 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from engine.events import GenerationResult
+from engine.history import rebuild as _rebuild
 from engine.history import reconcile as _reconcile
-from engine.history.schema import HistoryError, connect, migrate, transaction
+from engine.history.marks import Mark, MarksJournal
+from engine.history.schema import (HistoryError, cannot_write as _cannot_write, connect,
+                                   connect_read_only, migrate, transaction)
 from engine.paths import HistoryLocation, history_location
 from engine.pngmeta import save_png
 from engine.recipe import request_from_json
@@ -144,20 +147,55 @@ class HistoryStore:
                  reconcile: bool = True):
         self.location = history_location(location)
         self.root = self.location.root
-        for folder in (self.root, self.location.images_dir, self.location.trash_dir):
-            folder.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
-        # Where a damaged database was moved before this one was rebuilt, if it was.
-        self.damaged_db: Optional[Path] = _reconcile.open_or_set_aside(self.location)
+        self.marks = MarksJournal(self.location.marks_path)
+        # Why the history can only be read, when it can (a read-only or full disk); else None.
+        self.read_only: Optional[str] = None
+        self.damaged_db: Optional[Path] = None  # where a damaged database was moved, if it was
         self.last_report: Optional[_reconcile.ReconcileReport] = None
-        if reconcile or self.damaged_db is not None:
-            self.last_report = self.reconcile()
-        if self.damaged_db is not None:
-            self.last_report.favorites_kept = _reconcile.salvage_favorites(
-                self._conn(), self.damaged_db)
+        try:
+            self._make_folders()
+            self.damaged_db = _reconcile.open_or_set_aside(self.location)
+            if reconcile or self.damaged_db is not None:
+                # After damage everything is listed again; otherwise only what changed.
+                self.last_report = self.reconcile(full=self.damaged_db is not None)
+            if self.damaged_db is not None:
+                self.last_report.favorites_kept = _reconcile.salvage_favorites(
+                    self._conn(), self.damaged_db)
+        except (OSError, sqlite3.OperationalError, HistoryError) as error:
+            if not _cannot_write(error) or not self.location.db_path.is_file():
+                if isinstance(error, HistoryError):
+                    raise
+                raise HistoryError(f"Cannot open the history in {self.root}: {error}") from error
+            self._open_read_only(error)
+
+    def _make_folders(self) -> None:
+        for folder in (self.root, self.location.images_dir, self.location.trash_dir):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise HistoryError(
+                    f"{folder} is a file, not a folder: move it away, or choose another "
+                    f"history folder (--history-dir).") from None
+
+    def _open_read_only(self, error: BaseException) -> None:
+        """Reads what is there: a full or read-only disk must not hide the history."""
+        self.close()
+        with self._lock:
+            self._closed = False
+        self._local = threading.local()
+        cause = error.__cause__ if isinstance(error, HistoryError) and error.__cause__ else error
+        why = getattr(cause, "strerror", None) or str(cause)
+        self.read_only = f"the history folder {self.root} cannot be written ({why})"
+        self.last_report = _reconcile.ReconcileReport()
+        self._conn().execute("SELECT count(*) FROM images").fetchone()
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise HistoryError(f"Cannot change the history: {self.read_only}.")
 
     # ------------------------------------------------------------ plumbing
 
@@ -167,9 +205,11 @@ class HistoryStore:
             with self._lock:
                 if self._closed:
                     raise HistoryError("The history store is closed.")
-                conn = connect(self.location.db_path)
+                conn = (connect_read_only(self.location.db_path) if self.read_only
+                        else connect(self.location.db_path))
                 self._connections.append(conn)
-            migrate(conn)
+            if not self.read_only:
+                migrate(conn)
             self._local.conn = conn
         return conn
 
@@ -204,6 +244,7 @@ class HistoryStore:
         """
         if result.cancelled or not result.images:
             return []
+        self._writable()
         conn = self._conn()
         created = _now()
         uid = uuid.uuid4().hex[:12]
@@ -241,20 +282,37 @@ class HistoryStore:
         return self._records(ids)
 
     def set_favorite(self, image_id: int, favorite: bool) -> None:
+        self._writable()
         with transaction(self._conn()) as conn:
             conn.execute("UPDATE images SET favorite = ? WHERE id = ?", (int(favorite), image_id))
+            self._journal(conn, [image_id])
 
     def toggle_favorite(self, image_id: int) -> bool:
         """Returns the new state."""
+        self._writable()
         with transaction(self._conn()) as conn:
             conn.execute("UPDATE images SET favorite = 1 - favorite WHERE id = ?", (image_id,))
             row = conn.execute("SELECT favorite FROM images WHERE id = ?", (image_id,)).fetchone()
+            self._journal(conn, [image_id])
         if row is None:
             raise HistoryError(f"No image {image_id} in the history.")
         return bool(row[0])
 
+    def _journal(self, conn: sqlite3.Connection, image_ids: list[int]) -> None:
+        """Inside the write transaction: the journal gets lines in commit order, and if it
+        cannot be written the change rolls back rather than live in the database alone."""
+        rows = conn.execute(
+            f"SELECT path, favorite, deleted_at FROM images WHERE id IN ({','.join('?' * len(image_ids))})",
+            image_ids).fetchall() if image_ids else []
+        try:
+            self.marks.record((row[0], Mark(bool(row[1]), row[2])) for row in rows)
+        except OSError as error:
+            raise HistoryError(f"Cannot record the change in {self.marks.path}: "
+                               f"{error.strerror or error}") from error
+
     def delete(self, image_ids: Union[int, Iterable[int]]) -> list[int]:
         """Moves images to the trash; returns the ids moved. `undo_delete()` brings them back."""
+        self._writable()
         ids = [image_ids] if isinstance(image_ids, int) else list(image_ids)
         stamp = _now()
         conn = self._conn()
@@ -265,6 +323,7 @@ class HistoryStore:
 
     def undo_delete(self, image_ids: Union[None, int, Iterable[int]] = None) -> list[int]:
         """Restores the given images, or by default everything the last `delete` removed."""
+        self._writable()
         conn = self._conn()
         if image_ids is None:
             last = conn.execute("SELECT max(deleted_at) FROM images").fetchone()[0]
@@ -280,6 +339,7 @@ class HistoryStore:
 
     def empty_trash(self) -> int:
         """Deletes the trash for good; returns how many images went."""
+        self._writable()
         with transaction(self._conn()) as conn:
             rows = conn.execute("SELECT id, path FROM images WHERE deleted_at IS NOT NULL").fetchall()
             conn.execute("DELETE FROM images WHERE deleted_at IS NOT NULL")
@@ -368,27 +428,38 @@ class HistoryStore:
 
     # ------------------------------------------------------------ maintenance
 
-    def reconcile(self) -> "_reconcile.ReconcileReport":
-        """Imports files the database lacks, marks rows whose file vanished as missing."""
-        self.last_report = _reconcile.reconcile(self._conn(), self.location)
+    def reconcile(self, full: bool = True) -> "_reconcile.ReconcileReport":
+        """Imports files the database lacks, marks rows whose file vanished as missing.
+
+        `full=False` looks only at folders that changed since they were last listed:
+        what opening the store does.
+        """
+        if self.read_only:
+            self.last_report = _reconcile.ReconcileReport()
+            return self.last_report
+        self.last_report = _reconcile.reconcile(self._conn(), self.location, full=full)
         return self.last_report
 
-    def rebuild(self) -> "_reconcile.ReconcileReport":
-        """Replaces the database with one built from the image files alone.
+    def skipped(self) -> list[tuple[str, str]]:
+        """(file, why) for every PNG in the folder that could not be brought into the history."""
+        try:
+            return _reconcile.skipped_files(self._conn())
+        except sqlite3.OperationalError:  # a read-only file of an older schema
+            return []
 
-        Favorites live only in the database: they are copied over from the old
-        file, which is kept beside the new one (`damaged_db`) rather than deleted.
+    def rebuild(self) -> "_reconcile.ReconcileReport":
+        """Rebuilds the index from the image files alone, in one transaction.
+
+        The new index is built in memory first; then one transaction swaps it in,
+        so a kill at any moment leaves the old index or the new one, and other
+        processes with the store open see the change like any other commit.
+        Favourites and trash marks come from the old rows and the journal; image
+        ids stay as they were for files the old index knew; rows another process
+        added meanwhile are kept; tables other modules own are not touched.
         """
-        self.close()
-        self.damaged_db = _reconcile.set_aside(self.location.db_path, "replaced")
-        _reconcile.open_or_set_aside(self.location)
-        with self._lock:
-            self._closed = False
-        self._local = threading.local()
-        report = self.reconcile()
-        if self.damaged_db is not None:
-            report.favorites_kept = _reconcile.salvage_favorites(self._conn(), self.damaged_db)
-        return report
+        self._writable()
+        self.last_report = _rebuild.rebuild(self._conn(), self.location)
+        return self.last_report
 
     # ------------------------------------------------------------ helpers
 
@@ -474,6 +545,7 @@ class HistoryStore:
                     path = self._rel(target) if self._abs(row["path"]) in moved else row["path"]
                     conn.execute("UPDATE images SET path = ?, deleted_at = ? WHERE id = ?",
                                  (path, deleted_at, row["id"]))
+                self._journal(conn, [row["id"] for row, _ in moves])
         except BaseException:
             for source, target in reversed(done):
                 os.replace(target, source)

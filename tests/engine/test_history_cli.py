@@ -57,7 +57,7 @@ def test_rebuild_after_the_database_is_lost(folder, capsys):
     assert "3 imported" in out and "3 images" in out
     assert main.main(["history", "rebuild", "--from-images", "--history-dir", str(folder)]) == 0
     assert "3 imported" in capsys.readouterr().out
-    assert list(folder.glob("history.sqlite3.replaced-*"))
+    assert not list(folder.glob("history.sqlite3.*-*"))
 
 
 def test_environment_variable_names_the_folder(folder, capsys, monkeypatch):

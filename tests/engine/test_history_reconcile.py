@@ -228,16 +228,18 @@ def test_unreadable_png_is_reported_and_left_alone(root):
     assert broken.exists()
 
 
-def test_rebuild_replaces_the_database_and_keeps_the_old_one(root):
+def test_rebuild_swaps_in_a_new_index_with_the_same_ids_and_favorites(root):
     fill(root)
     with HistoryStore(root) as store:
         favorite = store.page(0, 1, Filters(text="cat"))[0]
         store.set_favorite(favorite.id, True)
         before = snapshot(store)
+        ids = sorted((r.path.name, r.id) for r in store.page(0, 100))
         report = store.rebuild()
-        assert report.imported == len(before) and report.favorites_kept == 1
+        assert report.imported == len(before)
         assert snapshot(store) == before  # favorites included
-        assert store.damaged_db.exists() and store.damaged_db.name.startswith("history.sqlite3.replaced")
+        assert sorted((r.path.name, r.id) for r in store.page(0, 100)) == ids
+    assert not list(root.glob("history.sqlite3.*-*"))  # nothing set aside
 
 
 def test_missing_file_found_later_somewhere_else_is_relinked_not_duplicated(root):
