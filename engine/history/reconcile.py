@@ -101,7 +101,9 @@ def open_or_set_aside(location: HistoryLocation) -> Optional[Path]:
     at any moment leaves either the old file or the new one in place.
     """
     db_path = location.db_path
-    _finish_interrupted_switch(db_path)
+    finished = _finish_interrupted_switch(db_path)
+    if finished is not None:
+        return finished
     if not db_path.exists():
         # A WAL without its database belongs to nothing now. SQLite ignored one beside a
         # new, empty file in our trials; not leaving that to chance costs nothing.
@@ -143,17 +145,21 @@ def _fresh_name(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".new")
 
 
-def _finish_interrupted_switch(db_path: Path) -> None:
+def _finish_interrupted_switch(db_path: Path) -> Optional[Path]:
     """A replacement is renamed into place only once complete: if the old file is
-    already gone, finish the move; if not, the replacement was never used."""
+    already gone, finish the move and return where the old one went; if not, the
+    replacement was never used."""
     fresh = _fresh_name(db_path)
     if not fresh.exists():
-        return
+        return None
     if db_path.exists():
         for suffix in ("", "-wal", "-shm"):
             Path(str(fresh) + suffix).unlink(missing_ok=True)
-    else:
-        os.replace(fresh, db_path)
+        return None
+    os.replace(fresh, db_path)
+    aside = sorted(db_path.parent.glob(db_path.name + ".damaged-*"), key=lambda p: p.stat().st_mtime)
+    aside = [p for p in aside if not p.name.endswith(("-wal", "-shm"))]
+    return aside[-1] if aside else db_path
 
 
 def carry_foreign_tables(old_db: Path, conn: sqlite3.Connection) -> list[str]:
