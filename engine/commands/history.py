@@ -74,6 +74,13 @@ def _open(args, reconcile: bool = True):
     if store.damaged_db is not None:
         print(f"note: the history database was damaged; it was rebuilt from the images "
               f"and the old file kept as {store.damaged_db}", file=sys.stderr)
+    if store.read_only:
+        print(f"note: read-only: {store.read_only}", file=sys.stderr)
+    skipped = len(store.skipped())
+    if skipped and args.history_action != "rebuild":
+        noun, verb = ("file", "is") if skipped == 1 else ("files", "are")
+        print(f"note: {skipped} {noun} in the folder {verb} not in the history (unreadable); "
+              f"`history rebuild` lists them with why", file=sys.stderr)
     return store
 
 
