@@ -548,6 +548,9 @@ class MainWindow(QMainWindow):
 
     def load_recipe(self, path: Path) -> bool:
         recipe = self.services.read_recipe(path, self.form.request())
+        if recipe.problems:
+            self.banner.show_message("error", recipe.note, "\n".join(recipe.problems))
+            return False
         if recipe.request is None:
             self.banner.show_message("info", "No parameters found", recipe.note)
             return False

@@ -38,9 +38,10 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class DroppedRecipe:
-    request: Optional[GenerationRequest]  # None: the PNG carries no recipe
+    request: Optional[GenerationRequest]  # None: the PNG carries no usable recipe
     source: str  # "sd_desk", "parameters" or "none"
     note: str = ""
+    problems: tuple[str, ...] = ()  # one per field the PNG got wrong: the form is left alone
 
 
 @dataclass
@@ -147,26 +148,41 @@ class ImportProgress:
 # ---------------------------------------------------------------- dropped PNGs
 
 def read_recipe(path: Path, base: GenerationRequest) -> DroppedRecipe:
-    """The request a PNG was made with, laid over `base` (the form) for what it does not say."""
+    """The request a PNG was made with, laid over `base` (the form) for what it does not say.
+
+    Only a recipe whose every value passes its check is offered: a value out of
+    range (Steps -1, a NaN guidance) is named, never clamped into the form.
+    """
     from engine import pngmeta
     from engine.models.registry import all_model_ids
+    from engine.recipe import REQUEST_FIELDS
+    name = Path(path).name
     try:
         meta = pngmeta.read_png_metadata(Path(path))
     except OSError as error:
-        return DroppedRecipe(None, "none", f"{Path(path).name} is not a readable PNG: {error}")
-    if meta.source == "sd_desk" and meta.request is not None:
-        request = meta.request
+        return DroppedRecipe(None, "none", f"{name} is not a readable PNG: {error}")
+    if meta.recipe is None:
+        why = " ".join(p.message for p in meta.problems)
+        return DroppedRecipe(None, "none", f"{name} carries no generation parameters."
+                             + (f" {why}" if why else ""))
+    problems = tuple(p.message for p in meta.recipe.problems
+                     if p.field in REQUEST_FIELDS or p.field == "model_label")
+    if problems:
+        return DroppedRecipe(None, meta.source, f"The recipe in {name} was not used.", problems)
+    request = meta.recipe.request(base).replace(batch=base.batch)
+    note = ""
+    if meta.source == "sd_desk":
         if request.model not in all_model_ids():
             request = request.replace(model=base.model)
-        return DroppedRecipe(request.replace(batch=base.batch), "sd_desk")
-    if meta.source == "parameters" and meta.parameters is not None:
-        request = meta.parameters.to_request(base=base, known_models=all_model_ids())
-        note = ""
-        if meta.parameters.model and meta.parameters.model not in all_model_ids():
-            note = f"Made with {meta.parameters.model}; kept your model choice."
-        return DroppedRecipe(request.replace(batch=base.batch), "parameters", note)
-    return DroppedRecipe(None, "none",
-                         f"{Path(path).name} carries no generation parameters.")
+    else:
+        label = meta.recipe.labels.get("model_label")
+        if label in all_model_ids():
+            request = request.replace(model=label)
+        else:
+            request = request.replace(model=base.model)
+            if label:
+                note = f"Made with {label}; kept your model choice."
+    return DroppedRecipe(request, meta.source, note)
 
 
 # ---------------------------------------------------------------- history
