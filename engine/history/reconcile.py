@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Optional
 
 from engine.history.marks import Mark, MarksJournal, key as mark_key
-from engine.history.schema import OWN_TABLES, HistoryError, connect, migrate, transaction
+from engine.history.schema import (OWN_TABLES, HistoryError, connect, lenient_text, migrate,
+                                   transaction)
 from engine.paths import HistoryLocation
 from engine.pngmeta import read_png_metadata
 
@@ -117,11 +118,12 @@ def open_or_set_aside(location: HistoryLocation) -> Optional[Path]:
             raise sqlite3.DatabaseError(f"quick_check: {verdict}")
         migrate(conn)
         return None
-    except sqlite3.DatabaseError as error:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as error:
         if conn is not None:
             conn.close()
             conn = None
-        if not (_damaged(error) or str(error).startswith("quick_check")):
+        if not (isinstance(error, UnicodeDecodeError) or _damaged(error)
+                or str(error).startswith("quick_check")):
             raise HistoryError(f"Cannot open the history database {db_path}: {error}") from error
     finally:
         if conn is not None:
@@ -165,23 +167,22 @@ def _finish_interrupted_switch(db_path: Path) -> Optional[Path]:
 def carry_foreign_tables(old_db: Path, conn: sqlite3.Connection) -> list[str]:
     """Copies the tables this module does not own (the job queue) from `old_db`, each as
     far as it reads; returns their names. The old file is opened read-only."""
-    try:
-        old = sqlite3.connect(f"{old_db.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
+    old = _open_old(old_db)
+    if old is None:
         return []
     carried = []
     try:
         try:
             tables = old.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' "
                                  "AND name NOT LIKE 'sqlite_%'").fetchall()
-        except sqlite3.Error:
+        except _UNREADABLE:
             return []
         for name, sql in tables:
             if not sql or any(name == own or name.startswith(own + "_") for own in OWN_TABLES):
                 continue
             try:
                 rows = old.execute(f'SELECT * FROM "{name}"').fetchall()
-            except sqlite3.Error:
+            except _UNREADABLE:
                 rows = []  # the table's pages are damaged: its definition still comes over
             with transaction(conn):
                 conn.execute(sql)
@@ -192,6 +193,20 @@ def carry_foreign_tables(old_db: Path, conn: sqlite3.Connection) -> list[str]:
     finally:
         old.close()
     return carried
+
+
+# What reading a damaged file can raise: SQLite's errors, and text that is not UTF-8.
+_UNREADABLE = (sqlite3.Error, UnicodeDecodeError)
+
+
+def _open_old(old_db: Path) -> Optional[sqlite3.Connection]:
+    """A set-aside or damaged file, read-only: it stays exactly as it was found."""
+    try:
+        old = sqlite3.connect(f"{old_db.resolve().as_uri()}?mode=ro", uri=True)
+    except _UNREADABLE:
+        return None
+    old.text_factory = lenient_text
+    return old
 
 
 def remove_old_set_asides(db_path: Path, keep: int = SET_ASIDE_KEPT) -> None:
@@ -210,14 +225,13 @@ def salvage_favorites(conn: sqlite3.Connection, old_db: Path) -> int:
     Matched by file name, which is unique for our own files. Opened read-only:
     the old file stays exactly as it was found.
     """
-    try:
-        old = sqlite3.connect(f"{old_db.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
+    old = _open_old(old_db)
+    if old is None:
         return 0
     try:
         names = {path.rsplit("/", 1)[-1] for (path,) in
                  old.execute("SELECT path FROM images WHERE favorite = 1")}
-    except sqlite3.Error:
+    except _UNREADABLE:
         return 0
     finally:
         old.close()

@@ -96,6 +96,11 @@ def schema_version() -> int:
     return len(MIGRATIONS)
 
 
+def lenient_text(data: bytes) -> str:
+    """A damaged page can hold bytes that are not UTF-8: show them as U+FFFD, never raise."""
+    return data.decode("utf-8", "replace")
+
+
 def connect(db_path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode: transactions are explicit (see `transaction`).
 
@@ -105,6 +110,7 @@ def connect(db_path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(db_path), isolation_level=None, check_same_thread=False,
                            timeout=BUSY_TIMEOUT_MS / 1000)
     conn.row_factory = sqlite3.Row
+    conn.text_factory = lenient_text
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     # WAL survives in the file; it lets the GUI read while the worker writes.
@@ -133,6 +139,7 @@ def connect_read_only(db_path: Path) -> sqlite3.Connection:
             last = error
             continue
         conn.row_factory = sqlite3.Row
+        conn.text_factory = lenient_text
         return conn
     raise HistoryError(f"Cannot read the history database {db_path}: {last}")
 
