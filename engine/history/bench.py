@@ -6,13 +6,16 @@
 Timed, each several times on a fresh HistoryStore (the OS file cache is warm
 after the first run; say so when quoting numbers):
   open + first page   HistoryStore(folder) (database check, migration check,
-                      reconcile of the folder) then count() and page(0, 100)
+                      reconcile of the folders that changed) then count() and page(0, 100)
+  after a new image   the same once more, after one image was added: its folder
+                      (all of them, in one month's folder here) is listed again
   search              count() and page(0, 100) with a text filter
 Aims on the team's machine: open + first page under 200 ms, a search under 50 ms.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -105,13 +108,26 @@ def run(folder: Path, entries: int, repeat: int) -> dict[str, list[float]]:
         store.close()
     with HistoryStore(folder, reconcile=False) as store:
         hit_counts = {q: store.count(Filters(text=q)) for q in queries}
+        fill(store, total + 1, seed=1)  # one more image: its folder must be listed again
+    start = time.perf_counter()
+    with HistoryStore(folder) as store:
+        store.count()
+        store.page(0, PAGE)
+        listed = store.last_report.folders_listed
+    timings["after a new image"] = [time.perf_counter() - start]
 
     print(f"{'open (check, reconcile)':42s}{_ms(timings['open'])}")
     print(f"{'open + first page':42s}{_ms(timings['open + first page'])}   (aim < 200 ms)")
+    print(f"{'the same, after a new image':42s}{_ms(timings['after a new image'])}   "
+          f"(its folder of {_largest_folder(folder)} files listed again; {listed} folder(s))")
     for query in queries:
         label = f"search {query!r} ({hit_counts[query]} hits)"
         print(f"{label:42s}{_ms(per_query[query])}   (aim < 50 ms)")
     return timings
+
+
+def _largest_folder(folder: Path) -> int:
+    return max((len(files) for _, _, files in os.walk(folder / "images")), default=0)
 
 
 def main(argv: list[str] | None = None) -> int:

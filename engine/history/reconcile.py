@@ -113,10 +113,14 @@ def open_or_set_aside(location: HistoryLocation) -> Optional[Path]:
     conn = None
     try:
         conn = connect(db_path)
-        verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if verdict != "ok":
-            raise sqlite3.DatabaseError(f"quick_check: {verdict}")
-        migrate(conn)
+        if _stamp(db_path) != _checked_stamp(db_path):
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {verdict}")
+            migrate(conn)
+            _save_checked_stamp(db_path)
+        else:
+            migrate(conn)
         return None
     except (sqlite3.DatabaseError, UnicodeDecodeError) as error:
         if conn is not None:
@@ -141,6 +145,42 @@ def open_or_set_aside(location: HistoryLocation) -> Optional[Path]:
     os.replace(fresh, db_path)
     remove_old_set_asides(db_path)
     return damaged
+
+
+# quick_check reads every page: it runs only when the file changed since it last passed,
+# which the file's size, time and inode tell, with its WAL's size (the WAL itself is made
+# anew by each first connection, so its time and inode say nothing).
+def _stamp(db_path: Path) -> list:
+    try:
+        info = os.stat(db_path)
+    except OSError:
+        return []
+    try:
+        wal = os.stat(str(db_path) + "-wal").st_size
+    except OSError:
+        wal = 0
+    return [info.st_size, info.st_mtime_ns, info.st_ino, wal]
+
+
+def _checked_name(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".checked")
+
+
+def _checked_stamp(db_path: Path) -> Optional[list]:
+    try:
+        return json.loads(_checked_name(db_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _save_checked_stamp(db_path: Path) -> None:
+    target = _checked_name(db_path)
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(_stamp(db_path)), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        pass  # a read-only folder: the check just runs again next time
 
 
 def _fresh_name(db_path: Path) -> Path:
@@ -367,11 +407,14 @@ def _folders_with_changed_skipped_files(conn: sqlite3.Connection,
 
 def _save_listing(conn: sqlite3.Connection, listing: _Listing, full: bool) -> None:
     """Remembers what was listed, so the next open can pass over what has not changed."""
+    walked = listing.unchanged | set(listing.listed)
+    known = {path for (path,) in conn.execute("SELECT path FROM scanned_folders")}
+    if not full and not listing.listed and not listing.skipped and known <= walked:
+        return  # nothing new: no write, so an unchanged history is opened without writing
     with transaction(conn):
         if full:
             conn.execute("DELETE FROM scanned_folders")
             conn.execute("DELETE FROM skipped_files")
-        walked = listing.unchanged | set(listing.listed)
         for (path,) in conn.execute("SELECT path FROM scanned_folders").fetchall():
             if path not in walked:
                 conn.execute("DELETE FROM scanned_folders WHERE path = ?", (path,))

@@ -385,8 +385,11 @@ class HistoryStore:
     # ------------------------------------------------------------ reading
 
     def count(self, filters: Optional[Filters] = None) -> int:
-        where, params = self._where(filters or Filters())
-        sql = f"SELECT count(*) FROM images i JOIN generations g ON g.id = i.generation_id WHERE {where}"
+        filters = filters or Filters()
+        where, params = self._where(filters, count_live=True)
+        # Every image has its generation (a foreign key), so the join only matters for g's columns.
+        join = " JOIN generations g ON g.id = i.generation_id" if "g." in where else ""
+        sql = f"SELECT count(*) FROM images i{join} WHERE {where}"
         return self._conn().execute(sql, params).fetchone()[0]
 
     def page(self, offset: int = 0, limit: int = 100,
@@ -463,13 +466,18 @@ class HistoryStore:
 
     # ------------------------------------------------------------ helpers
 
-    def _where(self, f: Filters) -> tuple[str, list]:
-        clauses = ["i.deleted_at IS NOT NULL" if f.trash else "i.deleted_at IS NULL"]
+    def _where(self, f: Filters, count_live: bool = False) -> tuple[str, list]:
+        """The filter as SQL. Only a count with no text to match may use images_live; for
+        pages (newest first) and text searches, `+` keeps SQLite from choosing that index
+        over images_by_created or the search's own rows, which it would, unaware that
+        nearly every image is live."""
+        plus = "" if count_live and not f.text.strip() else "+"
+        clauses = [f"{plus}i.deleted_at IS NOT NULL" if f.trash else f"{plus}i.deleted_at IS NULL"]
         params: list = []
         if not f.include_missing:
-            clauses.append("i.missing = 0")
+            clauses.append(f"{plus}i.missing = 0")
         if f.favorites_only:
-            clauses.append("i.favorite = 1")
+            clauses.append(f"{plus}i.favorite = 1")
         if f.model is not None:
             clauses.append("g.model = ?")
             params.append(f.model)

@@ -227,7 +227,7 @@ def test_set_aside_databases_do_not_pile_up(tmp_path):
             (root / f"history.sqlite3{suffix}").unlink(missing_ok=True)
         (root / "history.sqlite3").write_bytes(os.urandom(4096))
         HistoryStore(root).close()
-    aside = [p for p in root.glob("history.sqlite3.*") if not p.name.endswith(("-wal", "-shm"))]
+    aside = [p for p in root.glob("history.sqlite3.damaged-*") if not p.name.endswith(("-wal", "-shm"))]
     assert 1 <= len(aside) <= reconcile_module.SET_ASIDE_KEPT
 
 
