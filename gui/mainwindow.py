@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 from typing import Optional
 
@@ -20,6 +21,7 @@ from gui.services import DEMO_MODEL_ID, ModelInfo, Services
 from gui.worker import GenerationWorker, JobOutcome, JobProgress, WorkerHost, format_duration
 
 log = logging.getLogger(__name__)
+SAVE_ELSEWHERE = "Save elsewhere\u2026"
 
 STATE_MARKS = {"installed": "\u2713", "unverified": "\u2713", "missing": "\u2193 not installed",
                "partial": "\u2193 download incomplete", "corrupt": "\u26a0 damaged",
@@ -46,6 +48,7 @@ class MainWindow(QMainWindow):
         self.device = ""
         self.current_job: Optional[int] = None
         self.last_outcome: Optional[JobOutcome] = None
+        self.unsaved: list = []  # results the history could not keep (a full or read-only disk)
         self._closing = False
         self._undo: list[Entry] = []
         self._models: dict[str, ModelInfo] = {}
@@ -403,6 +406,12 @@ class MainWindow(QMainWindow):
 
     def _on_finished(self, outcome: JobOutcome) -> None:
         self.last_outcome = outcome
+        if outcome.unsaved:
+            self.unsaved.append(outcome.result)
+            self.banner.show_message(
+                "error", "Not saved to the history",
+                f"{outcome.unsaved}\nThe images are kept in this window until it closes.",
+                action=SAVE_ELSEWHERE)
         if outcome.images:
             tiles = outcome.images
             self.preview.set_image(QPixmap.fromImage(tiles[0]) if len(tiles) == 1
@@ -514,6 +523,36 @@ class MainWindow(QMainWindow):
     def _on_banner_action(self) -> None:
         if self.banner.button.text() == "Undo":
             self.undo_delete()
+        elif self.banner.button.text() == SAVE_ELSEWHERE:
+            self.save_unsaved()
+
+    def save_unsaved(self, folder: Optional[Path] = None) -> list[Path]:
+        """Writes the images the history could not keep into a folder the person picks,
+        each with its recipe, as the history would have."""
+        if not self.unsaved:
+            return []
+        if folder is None:
+            chosen = QFileDialog.getExistingDirectory(self, "Save the unsaved images to")
+            if not chosen:
+                return []
+            folder = Path(chosen)
+        from engine.pngmeta import save_png
+        paths: list[Path] = []
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            while self.unsaved:
+                result = self.unsaved[0]
+                stem = f"sd-desk-{uuid.uuid4().hex[:8]}"
+                for n, image in enumerate(result.images):
+                    paths.append(save_png(folder / f"{stem}-{n}.png", image.pixels, result.request,
+                                          image.seed, result.model_label))
+                self.unsaved.pop(0)
+        except OSError as error:
+            self.banner.show_message("error", "Not saved", f"{folder}: {error.strerror or error}",
+                                     action=SAVE_ELSEWHERE)
+            return paths
+        self.banner.show_message("info", "", f"Saved {len(paths)} image(s) to {folder}.")
+        return paths
 
     # ---- drag and drop -------------------------------------------------------------------
 

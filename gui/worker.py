@@ -66,6 +66,7 @@ class JobOutcome:
     entry_ids: list  # history ids of the saved images
     seconds: float  # start to saved, model load included
     images: list = field(default_factory=list)  # QImage per result image, made on the worker
+    unsaved: str = ""  # why the history could not keep these images, when it could not
 
 
 def format_duration(seconds: float) -> str:
@@ -345,11 +346,11 @@ class GenerationWorker(QObject):
                 self._decode_seconds[size_key] = float(decode)
             self.progress.emit(JobProgress(job.id, "saving", job.request.steps,
                                            job.request.steps, None))
-            entry_ids = self._save(result)
+            entry_ids, unsaved = self._save(result)
             images = [preview_to_qimage(img.pixels) for img in result.images]
             job.state = DONE
             self.finished.emit(JobOutcome(job.id, job.request, result, entry_ids,
-                                          time.perf_counter() - started, images))
+                                          time.perf_counter() - started, images, unsaved))
         except BaseException as error:  # noqa: BLE001 - the queue must go on
             if not isinstance(error, EngineError):
                 log.error("job %s failed:\n%s", job.id, traceback.format_exc())
@@ -368,12 +369,18 @@ class GenerationWorker(QObject):
         if p.preview is not None:
             self.preview.emit(job.id, preview_to_qimage(p.preview))
 
-    def _save(self, result) -> list:
+    def _save(self, result) -> tuple[list, str]:
+        """The saved images' history ids, and why they could not be saved, if they could not:
+        a full or read-only disk must not turn a finished generation into a failed one."""
         if self._history_factory is None:
-            return []
-        if self._history is None:
-            self._history = self._history_factory()
-        return list(self._history.add_result(result) or [])
+            return [], ""
+        try:
+            if self._history is None:
+                self._history = self._history_factory()
+            return list(self._history.add_result(result) or []), ""
+        except Exception as error:  # noqa: BLE001 - the images are in memory still: keep them
+            log.error("history could not keep job images:\n%s", traceback.format_exc())
+            return [], str(error) or type(error).__name__
 
     @Slot()
     def _close_on_thread(self) -> None:
