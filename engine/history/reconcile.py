@@ -298,9 +298,6 @@ class _Listing:
     skipped: list[tuple[bytes, str, str, str, int, int]] = field(default_factory=list)
     # ^ (raw name, shown name, folder, why, mtime_ns, size)
 
-    def in_scope(self, rel: str, full: bool) -> bool:
-        return full or rel.rsplit("/", 1)[0] not in self.unchanged
-
 
 def _walk(conn: sqlite3.Connection, location: HistoryLocation, full: bool,
           report: ReconcileReport) -> _Listing:
@@ -479,8 +476,7 @@ def reconcile(conn: sqlite3.Connection, location: HistoryLocation,
     listing = _walk(conn, location, full, report)
     if all_rows is None:
         all_rows = _rows_in_scope(cursor, listing)
-    rows = {path: (image_id, missing) for image_id, path, missing in all_rows
-            if listing.in_scope(path, full)}
+    rows = {path: (image_id, missing) for image_id, path, missing in all_rows}
     on_disk = listing.files
 
     unknown = {rel: Path(path) for rel, path in on_disk.items() if rel not in rows}
@@ -517,14 +513,18 @@ def reconcile(conn: sqlite3.Connection, location: HistoryLocation,
 
 
 def _rows_in_scope(cursor: sqlite3.Cursor, listing: _Listing) -> list[tuple]:
-    """Rows in listed folders and in folders no longer walked: one index range each."""
+    """Rows in listed folders, and in folders below them that are not walked any more (or
+    never were listed), found by one index range per folder ('/' + 1 is '0')."""
     rows: list[tuple] = []
+    walked = listing.unchanged | set(listing.listed)
     known = [path for (path,) in cursor.execute("SELECT path FROM scanned_folders")]
-    gone = [path for path in known if path not in listing.unchanged and path not in listing.listed]
+    gone = [path for path in known if path not in walked]
     for folder in [*listing.listed, *gone]:
-        # '/' + 1 is '0': every path below `folder/`, whatever its depth.
-        rows.extend(cursor.execute("SELECT id, path, missing FROM images WHERE path >= ? AND path < ?",
-                                   (folder + "/", folder + "0")))
+        for row in cursor.execute("SELECT id, path, missing FROM images WHERE path >= ? AND path < ?",
+                                  (folder + "/", folder + "0")):
+            parent = row[1].rsplit("/", 1)[0]
+            if parent == folder or parent not in walked or parent in listing.listed:
+                rows.append(row)
     return list({row[1]: row for row in rows}.values())
 
 
