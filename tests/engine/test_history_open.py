@@ -11,7 +11,6 @@ import main
 from engine.events import GeneratedImage, GenerationResult
 from engine.history import HistoryError, HistoryStore
 from engine.history import reconcile as reconcile_module
-from engine.history import schema
 from engine.request import GenerationRequest
 
 PIXELS = np.full((32, 32, 3), 60, np.uint8)
