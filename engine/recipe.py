@@ -96,7 +96,7 @@ _LABEL_CHECKS: dict[str, Callable[[str, Any], list[Problem]]] = {
 # ---------------------------------------------------------------- our JSON chunk
 
 # payload key -> where it goes; "request" is the request's own fields, checked by name.
-JSON_LABELS = ("model_label", "batch_seed")
+JSON_LABELS = ("model_label", "batch_seed", "backend", "device")
 
 
 def json_depth_ok(raw: str, limit: int = MAX_JSON_DEPTH) -> bool:
