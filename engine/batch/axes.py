@@ -30,10 +30,6 @@ class Axis:
         kind = _KINDS[self.name]
         return kind.caption(self.texts[index]) if kind.caption else self.texts[index]
 
-    @property
-    def title(self) -> str:
-        return _KINDS[self.name].title
-
     def describe(self) -> dict:
         return {"name": self.name, "values": list(self.texts),
                 "labels": [self.label(i) for i in range(len(self.texts))]}
@@ -41,7 +37,6 @@ class Axis:
 
 @dataclass(frozen=True)
 class _Kind:
-    title: str
     convert: Callable[[str], object]  # raises ValueError with a message for the person
     apply: Callable[[GenerationRequest, object, object], GenerationRequest]
     caption: Callable[[str], str] | None = None
@@ -90,16 +85,16 @@ def _replace_prompt(request: GenerationRequest, value: str, first: str) -> Gener
 
 
 _KINDS: dict[str, _Kind] = {
-    "steps": _Kind("Steps", _whole, lambda r, v, _: r.replace(steps=v), lambda t: f"Steps: {t}"),
-    "guidance": _Kind("Guidance", _number, lambda r, v, _: r.replace(guidance=v),
+    "steps": _Kind(_whole, lambda r, v, _: r.replace(steps=v), lambda t: f"Steps: {t}"),
+    "guidance": _Kind(_number, lambda r, v, _: r.replace(guidance=v),
                       lambda t: f"Guidance: {t}"),
-    "seed": _Kind("Seed", _whole, lambda r, v, _: r.replace(seed=v), lambda t: f"Seed: {t}"),
-    "size": _Kind("Size", _size, lambda r, v, _: r.replace(width=v[0], height=v[1]),
+    "seed": _Kind(_whole, lambda r, v, _: r.replace(seed=v), lambda t: f"Seed: {t}"),
+    "size": _Kind(_size, lambda r, v, _: r.replace(width=v[0], height=v[1]),
                   lambda t: f"Size: {_size(t)[0]}x{_size(t)[1]}"),
-    "model": _Kind("Model", _model, lambda r, v, _: r.replace(model=v), lambda t: f"Model: {t}"),
-    "sampler": _Kind("Sampler", _text, lambda r, v, _: r.replace(sampler=v),
+    "model": _Kind(_model, lambda r, v, _: r.replace(model=v), lambda t: f"Model: {t}"),
+    "sampler": _Kind(_text, lambda r, v, _: r.replace(sampler=v),
                      lambda t: f"Sampler: {t}"),
-    PROMPT_SR: _Kind("Prompt S/R", _text, _replace_prompt),
+    PROMPT_SR: _Kind(_text, _replace_prompt),
 }
 ALIASES = {"cfg": "guidance", "cfg-scale": "guidance", "prompt-sr": PROMPT_SR, "sr": PROMPT_SR,
            "prompt_sr": PROMPT_SR}
