@@ -1,4 +1,4 @@
-"""PyTorch: eager calls without autograd, or torch.compile when asked."""
+"""PyTorch: eager calls without autograd."""
 from __future__ import annotations
 
 from typing import Callable, Optional
@@ -14,15 +14,15 @@ def _to_numpy(tree):
 
 
 def compiled(model_or_fn, jit: bool = False) -> Callable:
-    """`model_or_fn` eagerly with autograd off, or through torch.compile when
-    `jit`. numpy in, numpy out; inputs go to the device Keras uses."""
+    """`model_or_fn` eagerly with autograd off, whatever `jit` says: keras.io's
+    Stable Diffusion guide runs PyTorch with jit_compile=False, and torch.compile
+    has not been measured to pay for its compile here. numpy in, numpy out;
+    inputs go to the device Keras uses."""
     if isinstance(model_or_fn, keras.Model):
         model = model_or_fn
         fn = lambda *args: model(*args, training=False)  # noqa: E731
     else:
         fn = model_or_fn
-    if jit:
-        fn = torch.compile(fn)
 
     def call(*args):
         with torch.no_grad():
