@@ -27,8 +27,6 @@ def test_no_engine_module_imports_qt_or_the_gui():
 FRAMEWORKS = ("tensorflow", "jax", "jaxlib", "torch")
 # The demo model's trainers are tools for one framework each, not the generation path.
 TRAINERS = ("demo/train.py", "demo/train_jax.py")
-# Still on TensorFlow until issue 12's user-facing half moves it onto engine.compute.
-NOT_YET = ("benchmark/system.py",)
 
 
 def test_only_engine_compute_names_a_framework():
@@ -36,7 +34,7 @@ def test_only_engine_compute_names_a_framework():
         f"{path.relative_to(ENGINE.parent)} imports {name}"
         for path in sorted(ENGINE.rglob("*.py"))
         if "compute" not in path.relative_to(ENGINE).parts[:1]
-        and not str(path.relative_to(ENGINE)).endswith(TRAINERS + NOT_YET)
+        and not str(path.relative_to(ENGINE)).endswith(TRAINERS)
         for name in imported_names(path)
         if name.split(".")[0] in FRAMEWORKS
     ]
