@@ -37,7 +37,7 @@ def generate(backend: str, out: Path, *args: str) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def tensorflow_images(tmp_path_factory, request):
+def tensorflow_images():
     """Made on TensorFlow once per module, keyed by model."""
     return {}
 
@@ -63,15 +63,3 @@ def test_demo_model_draws_the_same_image_on_every_backend(backend, tensorflow_im
     difference = report(backend, "demo", theirs, ours)
     assert theirs.std() > 10  # a real drawing, not a flat field
     assert difference.max() <= 2
-
-
-@pytest.mark.parametrize("backend", OTHERS)
-def test_stable_diffusion_matches_tensorflow(backend, sd_weights, tensorflow_images, tmp_path_factory):
-    args = ("--model", "sd-v1.4", "--weights-dir", str(sd_weights[0]), "--steps", "2",
-            "--prompt", "a photograph of a cat")
-    theirs = reference(tensorflow_images, "sd", tmp_path_factory, *args)
-    ours = generate(backend, tmp_path_factory.mktemp(f"{backend}-sd"), *args)
-    difference = report(backend, "sd-v1.4 (random weights)", theirs, ours)
-    assert theirs.std() > 1
-    # Same weights and noise; float32 convolutions summed in another order.
-    assert difference.max() <= 8 and difference.mean() < 1.0
