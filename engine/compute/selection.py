@@ -47,7 +47,7 @@ BACKENDS: dict[str, BackendInfo] = {b.name: b for b in (
     BackendInfo("torch", "PyTorch", ("torch",), 'pip install -e ".[torch]"'),
 )}
 
-# Fastest first on a CPU, from `python main.py benchmark` on each backend (see README).
+# Fastest first on a CPU, as `python main.py benchmark` measures it under each KERAS_BACKEND.
 CPU_ORDER = ("tensorflow", "jax", "torch")
 # Where more than one installed build can reach a GPU. JAX first: XLA compiles the
 # whole UNet call, which is usually the fastest Keras backend on NVIDIA.
