@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
+import re
 import subprocess
 import sys
 import time
@@ -150,9 +150,15 @@ def spawn(backend: str, precision: str, args) -> list[dict]:
     for line in done.stdout.splitlines():
         if line.startswith(RESULT_TAG):
             return json.loads(line[len(RESULT_TAG):])
-    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
     return [_failed(backend, precision, f"exit {done.returncode} after "
-                    f"{time.perf_counter() - started:.0f} s: " + " | ".join(tail))]
+                    f"{time.perf_counter() - started:.0f} s: " + _error_line(done.stderr or done.stdout))]
+
+
+def _error_line(output: str) -> str:
+    """The exception's own line (Keras appends its call arguments after it), else the last."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception|Exit)\b", line)]
+    return (errors or lines or ["no output"])[-1]
 
 
 def _failed(backend: str, precision: str, why: str) -> dict:
