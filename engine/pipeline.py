@@ -23,6 +23,7 @@ from engine.events import (CancelToken, GeneratedImage, GenerationResult,
                            ProgressCallback)
 from engine.models import registry
 from engine.models.locations import find_file, search_dirs
+from engine.models.structure import check_structure
 from engine.request import GenerationRequest, Problem
 
 log = logging.getLogger(__name__)
@@ -201,6 +202,7 @@ class Engine:
             if path is None:
                 missing.append((weight_file.name, [str(d) for d in dirs]))
                 continue
+            check_structure(path, weight_file)  # every folder: wrong bytes fail here, not in Keras
             if self.verify is not None and self.weights_dir is None and not self.random_weights:
                 self.verify(path, weight_file)
             found[weight_file.role] = path

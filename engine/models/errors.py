@@ -38,6 +38,18 @@ class CorruptWeightFile(CorruptWeights):
                   f"KerasCV's), so it was not loaded. {fix}")
 
 
+class DamagedWeightFile(CorruptWeights):
+    """A file whose structure is wrong (engine/models/structure.py): found before any model is built."""
+
+    def __init__(self, path: Path, problem: str, model_ids: list[str]):
+        self.model_id = model_ids[0] if model_ids else ""
+        self.paths = [path]
+        self.problem = problem
+        fix = (f"Download it again with `python main.py models download {model_ids[0]}`, "
+               "or replace it with a good copy." if model_ids else "Replace it with a good copy.")
+        EngineError.__init__(self, f"The weight file {path} is damaged: {problem}. {fix}")
+
+
 class DownloadError(EngineError):
     """Anything that stopped a download; what was fetched so far is kept to resume, unless said otherwise."""
 

@@ -2,7 +2,9 @@
 
 Cheap by default: a present file counts as installed only when the verified
 cache vouches for it, otherwise it is "unverified" until someone pays for the
-hash (`verify=True`, best done off the GUI thread).
+hash (`verify=True`, best done off the GUI thread). Every present file's
+structure is checked too (milliseconds, remembered): a file whose structure is
+wrong is corrupt whatever its hash or folder.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from engine.events import CancelToken, MissingWeights
 from engine.models.errors import CorruptWeights, human_size
 from engine.models.locations import app_models_dir, find_file, search_dirs
 from engine.models.registry import ModelSpec, WeightFile, get_model
+from engine.models.structure import check_structure, structure_problem
 from engine.models.verify import HashCancelled, VerifiedCache, verify_file
 
 INSTALLED, MISSING, PARTIAL, CORRUPT, UNVERIFIED = (
@@ -52,6 +55,7 @@ class FileStatus:
     state: str
     path: Path  # the file, or where it will be put
     size: int  # bytes on disk: the file, the .part, or 0
+    problem: Optional[str] = None  # what is wrong with a corrupt file's structure
 
     @property
     def name(self) -> str:
@@ -129,6 +133,9 @@ def file_status(
         return FileStatus(wf, PARTIAL if part_size else MISSING, dest, part_size)
 
     size = found.stat().st_size
+    problem = structure_problem(found, wf)
+    if problem is not None:
+        return FileStatus(wf, CORRUPT, found, size, problem)
     verdict = cache.lookup(found, wf.sha256)
     if verdict is None and verify:
         progress = (lambda d, t: on_progress(wf.name, d, t)) if on_progress else None
@@ -166,22 +173,29 @@ def require_installed(
     cache: Optional[VerifiedCache] = None,
     on_progress: Optional[VerifyProgress] = None,
     cancel: Optional[CancelToken] = None,
+    verify: bool = True,
 ) -> dict[str, Path]:
     """role -> path of verified files, for the loader; raises what the person needs to hear otherwise.
 
     Hashes only files the cache does not vouch for, so the first load after a
-    download through this app costs nothing extra. Raises MissingWeights,
-    CorruptWeights, or HashCancelled when `cancel` stopped the check.
+    download through this app costs nothing extra; `verify=False` only finds them
+    and checks their structure (milliseconds: fit to run before any model is built).
+    Raises MissingWeights, CorruptWeights (DamagedWeightFile for a wrong structure),
+    or HashCancelled when `cancel` stopped the check.
     """
     spec = resolve_model(model)
-    status = model_status(spec, weights_dir, True, cache, on_progress, cancel)
+    status = model_status(spec, weights_dir, verify, cache, on_progress, cancel)
     places = [str(d) for d in search_dirs(weights_dir)]
     absent = status.files_in(MISSING, PARTIAL)
     if absent:
         raise MissingWeights(spec.id, [(f.name, places) for f in absent])
     corrupt = status.files_in(CORRUPT)
+    for f in corrupt:
+        if f.problem is not None:
+            check_structure(f.path, f.file)  # raises, naming what is wrong
     if corrupt:
         raise CorruptWeights(spec.id, [f.path for f in corrupt])
-    if status.files_in(UNVERIFIED):  # hashing was cancelled
+    if verify and status.files_in(UNVERIFIED):  # hashing was cancelled
         raise HashCancelled()
     return {f.file.role: f.path for f in status.files}
+
