@@ -140,11 +140,11 @@ class Engine:
     # -- internals ---------------------------------------------------------------
     def _prompt_problems(self, backend: DiffusionBackend, request: GenerationRequest) -> list[Problem]:
         problems = request.validate(backend.count_tokens)
+        rule = getattr(backend, "vocabulary_problem", None)  # closed vocabularies (the demo) have one
         for field, text in (("prompt", request.prompt), ("negative_prompt", request.negative_prompt)):
-            unknown = backend.unknown_words(text) if text else []
-            if unknown:
-                problems.append(Problem(field, f"{backend.label} does not know these words: "
-                                               f"{', '.join(unknown)}."))
+            message = rule(text) if rule is not None and text else None
+            if message:
+                problems.append(Problem(field, message))
         return problems
 
     def _backend_for(self, spec: "registry.ModelSpec", request: GenerationRequest) -> DiffusionBackend:

@@ -37,6 +37,9 @@ class DemoBackend:
     def unknown_words(self, prompt: str) -> list[str]:
         return text.unknown_words(prompt)
 
+    def vocabulary_problem(self, prompt: str) -> Optional[str]:
+        return text.vocabulary_problem(prompt)
+
     def check_prompt(self, prompt: str) -> None:
         """Raises EngineError naming the words this model cannot draw."""
         message = unknown_words_message(prompt)
@@ -78,14 +81,7 @@ def count_tokens(prompt: str) -> int:
 
 
 def unknown_words_message(prompt: str) -> Optional[str]:
-    unknown = text.unknown_words(prompt)
-    if not unknown:
-        return None
-    quoted = ", ".join(f'"{w}"' for w in unknown)
-    known = ", ".join(w for w in text.VOCABULARY if not w.startswith("<"))
-    return (f"The demo model does not know {quoted}. It draws circles, squares and triangles "
-            f"from these words only: {known}. "
-            'For example: "a small red circle on the left, blue background".')
+    return text.vocabulary_problem(prompt)
 
 
 def _to_uint8(images: np.ndarray) -> np.ndarray:

@@ -134,3 +134,13 @@ def test_unknown_words_are_named_in_the_message(backend):
         backend.check_prompt("a red dragon")
     assert unknown_words_message("a red circle, blue background") is None
     assert backend.count_tokens("a red circle") == 5 <= backend.max_tokens
+
+
+@pytest.mark.parametrize("prompt", ["🦊🦊🦊", "שלום עולם"])
+def test_the_engine_refuses_a_prompt_the_demo_would_silently_ignore(prompt):
+    from engine.events import InvalidRequest
+    from engine.pipeline import Engine
+
+    with pytest.raises(InvalidRequest, match="knows none of the words"):
+        Engine().generate(GenerationRequest(prompt, steps=1, width=SIZE, height=SIZE, model="demo",
+                                            preview=False))

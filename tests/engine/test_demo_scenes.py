@@ -141,3 +141,15 @@ def test_captions_may_leave_out_colour_and_background_without_changing_the_defau
         said = set(text.words(scene.caption))
         assert not said & set(scenes.COLOURS) and "background" not in said, scene.caption
         assert {s.kind for s in scene.shapes} <= said
+
+
+@pytest.mark.parametrize("prompt", ["🦊🦊", "שלום עולם", "猫", "!!!", "with of image"])
+def test_a_prompt_with_no_word_the_demo_knows_is_refused(prompt):
+    problem = text.vocabulary_problem(prompt)
+    assert problem is not None and "knows none of the words" in problem
+
+
+def test_emoji_and_other_scripts_are_named_as_unknown_words():
+    assert text.unknown_words("a red circle 🦊, שלום") == ["🦊", "שלום"]
+    assert 'does not know "🦊"' in text.vocabulary_problem("a red circle 🦊")
+    assert text.vocabulary_problem("a small red circle on the left, blue background") is None
