@@ -70,6 +70,10 @@ class GenerationRequest:
             if check_field(name, text):
                 problems.extend(check_field(name, text))
                 continue
+            bad = text_problem(text)
+            if bad:
+                problems.append(Problem(name, f"{label} {bad}"))
+                continue
             if name == "prompt" and not text.strip():
                 problems.append(Problem(name, "Prompt is empty: describe the image you want."))
                 continue
@@ -118,6 +122,21 @@ def check_field(name: str, value) -> list[Problem]:
 
 _INT_FIELDS = {"steps": ("Steps", *STEPS_RANGE), "batch": ("Batch size", *BATCH_RANGE),
                "seed": ("Seed", 0, MAX_SEED)}
+
+
+def text_problem(text: str) -> Optional[str]:
+    """Why `text` is not valid Unicode, or None. Arguments and file names that were not
+    UTF-8 reach Python as lone surrogates (surrogateescape), which no encoder accepts."""
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError as error:
+        raw = text[error.start:error.end]
+        if all(0xDC80 <= ord(c) <= 0xDCFF for c in raw):  # bytes Python could not decode
+            shown = " ".join(f"0x{ord(c) - 0xDC00:02x}" for c in raw[:4])
+            return (f"is not valid UTF-8 text (byte {shown} at character {error.start + 1}); "
+                    "check the encoding of the terminal or script that sent it.")
+        return f"holds an invalid character ({ascii(raw[:4])}) at character {error.start + 1}."
 
 
 def nearest_side(value: int) -> int:

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
+from typing import Optional
 
 from engine.commands.history import add_history_dir
 from engine.commands.progress_bar import ProgressBar
@@ -58,7 +58,8 @@ def build_request(args) -> GenerationRequest:
     import secrets
 
     from engine.models.default import default_model_id
-    model = args.model or default_model_id(args.weights_dir)
+    # None is "not given"; an empty --model "" is a mistake that validation names.
+    model = args.model if args.model is not None else default_model_id(args.weights_dir)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     return GenerationRequest(
         prompt=args.prompt, negative_prompt=args.negative_prompt, seed=seed, steps=args.steps,
@@ -67,36 +68,131 @@ def build_request(args) -> GenerationRequest:
         preview=not args.no_preview)
 
 
+def invocation_problems(args, request: GenerationRequest) -> list[str]:
+    """Everything that can be known wrong before TensorFlow starts (this imports none of it):
+    the request's values, the model and its files' structure, the output folder."""
+    from engine.events import EngineError
+    from engine.models import registry
+    from engine.models.status import require_installed
+    from engine.out_folder import folder_problem
+
+    problems = [p.message for p in request.validate() if p.field != "model"]
+    try:
+        spec = registry.get_model(request.model)
+    except KeyError as error:
+        return problems + [str(error.args[0])]
+    if spec.family == "demo":
+        from engine.demo.text import vocabulary_problem  # numpy only
+        problems += [message for message in map(vocabulary_problem, _valid_texts(request)) if message]
+    elif not args.random_weights:
+        try:
+            require_installed(spec, args.weights_dir, verify=False)  # the hash is the loader's
+        except EngineError as error:
+            problems.append(str(error))
+    folder = folder_problem(args.out)
+    if folder:
+        problems.append(f"Cannot write to the output folder {args.out}: {folder}.")
+    return problems
+
+
+def _valid_texts(request: GenerationRequest) -> list[str]:
+    from engine.request import text_problem
+    return [t for t in (request.prompt, request.negative_prompt) if t and not text_problem(t)]
+
+
 def run(args) -> int:
     from engine.events import EngineError
+    from engine.out_folder import prepare_folder
 
     request = build_request(args)
-    problems = request.validate()  # cheap checks first: no model is loaded for a typo
+    problems = invocation_problems(args, request)  # cheap checks first: no model is loaded for a typo
     if problems:
-        return _fail("\n".join(p.message for p in problems))
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        return _fail(f"Cannot create the output folder {args.out}: {error.strerror}")
+        return _fail("\n".join(problems))
+    folder = prepare_folder(args.out)  # created only now that a generation will run
+    if folder:
+        return _fail(f"Cannot write to the output folder {args.out}: {folder}.")
     engine = make_engine(args)
     progress = _ProgressLine(sys.stderr)
     try:
         result = engine.generate(request, on_progress=progress)
     except EngineError as error:
         return _fail(str(error))
+    except KeyboardInterrupt:
+        progress.bar.clear()
+        print("Cancelled.", file=sys.stderr)
+        return 130
     finally:
         progress.bar.clear()
     if result.cancelled:
         return _fail("Cancelled.")
-    for path in save_result(result, args.out):
-        print(path)
-    if not args.no_history:
-        return add_to_history(result, args.history_dir)
+    return keep_images(result, args.out, args.history_dir, history=not args.no_history)
+
+
+def keep_images(result, out: Path, history_dir, history: bool = True) -> int:
+    """The history copy first (unless declined), then --out: an image never exists only in memory
+    while something can still fail. When --out refuses, the error says where the images are."""
+    from engine.out_folder import FolderWriteError, save_to_folder
+
+    kept, history_error = (add_to_history(result, history_dir) if history else ([], None))
+    try:
+        written = save_to_folder(result, out)
+    except FolderWriteError as error:
+        where = "the history"
+        if not kept:  # declined or failed: the history is the rescue, and the last is a temp folder
+            kept, history_error = add_to_history(result, history_dir)
+        if not kept:
+            kept, where = _save_to_temp(result), "a temporary folder"
+        if not kept:
+            print(f"error: cannot write to the output folder {out}: {error.reason}; nor to the "
+                  f"history ({history_error}) or a temporary folder: the images were not saved",
+                  file=sys.stderr)
+            return 1
+        for path in kept:
+            print_path(path)
+        print(f"error: cannot write to the output folder {out}: {error.reason}; "
+              f"{_written_note(error.written)}the {len(kept)} image(s) are in {where}: "
+              f"{kept[0].parent}", file=sys.stderr)
+        return 1
+    for path in written:
+        print_path(path)
+    if history_error:
+        print(f"error: the images are in --out but not in the history: {history_error}",
+              file=sys.stderr)
+        return 1
+    if kept:
+        print(f"added {len(kept)} image(s) to the history in {kept[0].parent}", file=sys.stderr)
     return 0
 
 
-def add_to_history(result, history_dir) -> int:
-    """The history keeps its own copies: the --out files are the person's to move or delete."""
+def print_path(path: Path) -> None:
+    """One path a line on stdout; one with bytes that are not UTF-8 goes out as those bytes
+    (as ls does), where print() would raise UnicodeEncodeError."""
+    line = str(path) + "\n"
+    try:
+        sys.stdout.write(line)
+    except UnicodeEncodeError:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(line.encode("utf-8", "surrogateescape"))
+        sys.stdout.buffer.flush()
+
+
+def _save_to_temp(result) -> list[Path]:
+    import tempfile
+
+    from engine.out_folder import FolderWriteError, save_to_folder
+    try:
+        return save_to_folder(result, Path(tempfile.mkdtemp(prefix="sd-desk-unsaved-")))
+    except (OSError, FolderWriteError):
+        return []
+
+
+def _written_note(written: list[Path]) -> str:
+    return f"{len(written)} written there before it failed; " if written else ""
+
+
+def add_to_history(result, history_dir) -> tuple[list[Path], Optional[str]]:
+    """The history keeps its own copies (the --out files are the person's to move or delete):
+    (paths of the copies, None), or ([], why they could not be kept)."""
     import sqlite3
 
     from engine.history import HistoryError, HistoryStore
@@ -104,30 +200,8 @@ def add_to_history(result, history_dir) -> int:
         with HistoryStore(history_dir, reconcile=False) as store:
             records = store.add_result(result)
     except (HistoryError, OSError, sqlite3.Error) as error:
-        print(f"error: the images are in --out but not in the history: {error}", file=sys.stderr)
-        return 1
-    print(f"added {len(records)} image(s) to the history in {store.root}", file=sys.stderr)
-    return 0
-
-
-def save_result(result, folder: Path) -> list[Path]:
-    from engine.pngmeta import save_png
-
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    paths = []
-    for image in result.images:
-        path = _free_name(folder, f"{stamp}-{image.seed}")
-        paths.append(save_png(path, image.pixels, result.request, image.seed, result.model_label,
-                              result.backend, result.device))
-    return paths
-
-
-def _free_name(folder: Path, stem: str) -> Path:
-    path, n = folder / f"{stem}.png", 1
-    while path.exists():
-        n += 1
-        path = folder / f"{stem}-{n}.png"
-    return path
+        return [], str(error)
+    return [r.path for r in records], None
 
 
 def _fail(message: str) -> int:

@@ -23,13 +23,32 @@ def add_history_dir(parser: argparse.ArgumentParser, default=None) -> None:
                         help=HISTORY_DIR_HELP)
 
 
+MAX_LISTED = 1_000_000_000
+MAX_ID = 2**63 - 1  # SQLite's largest integer
+
+
+def _whole_number(low: int, high: int):
+    """An argparse type: a whole number in range, or argparse's one-line usage error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low} to {high}; got {text[:40]!r}")
+        return value
+    return parse
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "history", help="list, inspect or rebuild the image history",
         description="The images SD Desk has made, newest first. Every image is a PNG that "
                     "carries its own recipe; the database is an index that can be rebuilt.")
     add_history_dir(parser)
-    parser.add_argument("-n", "--limit", type=int, default=20, help="how many to list (default 20)")
+    parser.add_argument("-n", "--limit", type=_whole_number(0, MAX_LISTED), default=20,
+                        help="how many to list (default 20)")
     parser.add_argument("--search", default="", help="words the prompt must contain")
     parser.add_argument("--favorites", action="store_true", help="favorites only")
     parser.add_argument("--model", default=None, help="only images made with this model label")
@@ -40,7 +59,7 @@ def register(subparsers) -> None:
 
     # SUPPRESS: a flag given before the action is not reset by the action's own default.
     show = actions.add_parser("show", help="one image's recipe and file")
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=_whole_number(1, MAX_ID))
     add_history_dir(show, default=argparse.SUPPRESS)
 
     rebuild = actions.add_parser(
@@ -55,7 +74,13 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from engine.history import HistoryError
+    from engine.request import text_problem
 
+    for flag, value in (("--search", getattr(args, "search", "")), ("--model", getattr(args, "model", None))):
+        problem = text_problem(value) if value else None
+        if problem:
+            print(f"error: {flag} {problem}", file=sys.stderr)
+            return 2
     try:
         if args.history_action == "rebuild":
             return _rebuild(args)
@@ -91,7 +116,7 @@ def _list(args) -> int:
                       trash=args.trash)
     with _open(args) as store:
         total = store.count(filters)
-        records = store.page(0, max(args.limit, 0), filters)
+        records = store.page(0, args.limit, filters)
         if args.json:
             for r in records:
                 print(json.dumps({"id": r.id, "created": r.created.isoformat(), "prompt": r.prompt,

@@ -115,8 +115,10 @@ _BY_ID = {m.id: m for m in (*STABLE_DIFFUSION_MODELS, DEMO)}
 def get_model(model_id: str) -> ModelSpec:
     try:
         return _BY_ID[model_id]
-    except KeyError:
+    except (KeyError, TypeError):
         known = ", ".join(sorted(all_model_ids()))
+        if not model_id:
+            raise KeyError(f"No model named; choose one of: {known}.") from None
         raise KeyError(f"Unknown model {model_id!r}; choose one of: {known}.") from None
 
 

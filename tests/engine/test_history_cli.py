@@ -78,7 +78,7 @@ class FakeEngine:
 def _generate(tmp_path, monkeypatch, *extra):
     import engine.commands.generate as generate
     monkeypatch.setattr(generate, "make_engine", lambda args: FakeEngine())
-    return main.main(["generate", "--prompt", "a lighthouse, at dusk", "--seed", "5", "--batch", "2",
+    return main.main(["generate", "--prompt", "a red circle, at the top", "--seed", "5", "--batch", "2",
                       "--model", "demo", "--width", "128", "--height", "128",
                       "--out", str(tmp_path / "out"), *extra])
 
@@ -90,7 +90,7 @@ def test_generate_adds_its_images_to_the_history(tmp_path, monkeypatch, capsys):
     with HistoryStore(tmp_path / "h") as store:
         records = store.page()
         assert sorted(r.seed for r in records) == [5, 6]
-        assert all(r.prompt == "a lighthouse, at dusk" and r.model == "demo" for r in records)
+        assert all(r.prompt == "a red circle, at the top" and r.model == "demo" for r in records)
         assert all(r.path.read_bytes() == w.read_bytes() for r, w in
                    zip(sorted(records, key=lambda r: r.seed), written))  # one writer, same bytes
         assert store.get(records[0].id).timings == {"denoising": 0.5}
