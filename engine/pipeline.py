@@ -202,12 +202,13 @@ class Engine:
             if path is None:
                 missing.append((weight_file.name, [str(d) for d in dirs]))
                 continue
-            check_structure(path, weight_file)  # every folder: wrong bytes fail here, not in Keras
-            if self.verify is not None and self.weights_dir is None and not self.random_weights:
-                self.verify(path, weight_file)
             found[weight_file.role] = path
         if missing:
             raise MissingWeights(spec.id, missing)
+        for role, path in found.items():
+            check_structure(path, spec.file_for(role))  # every folder: wrong bytes fail here, not in Keras
+            if self.verify is not None and self.weights_dir is None and not self.random_weights:
+                self.verify(path, spec.file_for(role))
         return found
 
     def _vocabulary_path(self, spec: "registry.ModelSpec") -> Optional[Path]:
