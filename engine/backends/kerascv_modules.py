@@ -24,6 +24,10 @@ _PARENTS = ("keras_cv", "keras_cv.src", "keras_cv.src.models", PACKAGE)
 
 
 def _root() -> Path:
+    loaded = sys.modules.get("keras_cv")
+    if loaded is not None and getattr(loaded, "__path__", None):
+        # The real package or the plain one registered below (which has no spec to find).
+        return Path(list(loaded.__path__)[0])
     spec = importlib.util.find_spec("keras_cv")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("keras-cv is not installed: pip install keras-cv==0.9.0")

@@ -14,8 +14,10 @@ NO_TENSORFLOW = Path(__file__).resolve().parent / "no_tensorflow"
 PROBE = r"""
 import inspect, json, sys
 import numpy as np
-from engine import schedule
+# The SD modules first, then the constants: the constants must still be found
+# once the parent packages are the plain ones the loader registers.
 from engine.backends import keras_sd
+from engine import schedule
 encoder = keras_sd.TextEncoder(77, download_weights=False)
 out = encoder.predict_on_batch({"tokens": np.zeros((1, 77), np.int32),
                                 "positions": np.arange(77, dtype=np.int32)[None]})
