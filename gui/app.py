@@ -11,12 +11,15 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from engine.models.locations import app_data_dir
 from engine.resources import resources_dir
+from gui.linux_libraries import check_before_qt
 
 ORGANIZATION = "SD Desk"
 APPLICATION = "SD Desk"
 # Set by gui/probe.py: the app then prints when its window is first on screen.
 SHOWN_ENV = "SD_DESK_REPORT_SHOWN"
+WINDOW_SETTINGS = "window.ini"
 
 
 def make_application(argv: Optional[list[str]] = None) -> QApplication:
@@ -37,15 +40,25 @@ def make_application(argv: Optional[list[str]] = None) -> QApplication:
     return app
 
 
+def window_settings() -> QSettings:
+    """The window's layout and form, in the data folder beside everything else the app
+    writes, so SD_DESK_DATA_DIR moves them too."""
+    return QSettings(str(app_data_dir() / WINDOW_SETTINGS), QSettings.Format.IniFormat)
+
+
 def run_app(argv: Optional[list[str]] = None) -> int:
     logging.basicConfig(level=os.environ.get("SD_DESK_LOG", "WARNING"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    problem = check_before_qt()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     app = make_application(argv)
     # Imported after the QApplication exists; none of these import TensorFlow.
     from gui.mainwindow import MainWindow
     from gui.services import default_services
 
-    window = MainWindow(default_services(), QSettings())
+    window = MainWindow(default_services(), window_settings())
     window.show()
     if os.environ.get(SHOWN_ENV):
         # Runs once the event loop has painted the first frame.

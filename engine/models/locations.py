@@ -35,11 +35,13 @@ def app_models_dir() -> Path:
         return Path(override)
     if _models_dir_setting is not None:
         return _models_dir_setting
-    return Path(user_data_dir(APP_NAME, appauthor=False)) / "models"
+    # Under the data folder, so SD_DESK_DATA_DIR moves downloads (and their locks) too.
+    return app_data_dir() / "models"
 
 
 def app_data_dir() -> Path:
-    """Our own small files (caches, settings); SD_DESK_DATA_DIR moves them, as tests do."""
+    """Everything the app writes (history, logs, settings, caches, and the models unless a
+    models folder is set on its own); SD_DESK_DATA_DIR moves it all, as tests do."""
     override = os.environ.get(DATA_DIR_ENV)
     return Path(override) if override else Path(user_data_dir(APP_NAME, appauthor=False))
 

@@ -124,6 +124,16 @@ def test_models_folder_setting_and_environment(sandbox, spec_and_files, tmp_path
         locations.set_models_dir_setting(None)
 
 
+def test_the_data_folder_moves_the_models_folder_unless_that_is_set_alone(monkeypatch, tmp_path):
+    """SD_DESK_DATA_DIR once moved history and logs but left downloads (and a failed
+    download's lock file) in the user's real data folder."""
+    monkeypatch.delenv("SD_DESK_MODELS_DIR")
+    monkeypatch.setenv("SD_DESK_DATA_DIR", str(tmp_path / "portable"))
+    assert locations.app_models_dir() == tmp_path / "portable" / "models"
+    monkeypatch.setenv("SD_DESK_MODELS_DIR", str(tmp_path / "elsewhere"))
+    assert locations.app_models_dir() == tmp_path / "elsewhere"
+
+
 def test_require_installed_gives_paths_or_the_reason(sandbox, spec_and_files):
     spec, contents = spec_and_files
     write_files(sandbox["models"], {"enc.h5": contents["enc.h5"]})
