@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from typing import Callable, Optional
 
+from engine.durations import format_duration as _format
+
 
 class BatchProgress:
     """`show(fraction, text)` draws it (the CLI's ProgressBar.show); `clock` is for tests."""
@@ -48,11 +50,5 @@ class BatchProgress:
 
 
 def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    """The short form of engine.durations' one rule, for the batch's progress line."""
+    return _format(seconds, compact=True)

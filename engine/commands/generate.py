@@ -101,7 +101,9 @@ def _valid_texts(request: GenerationRequest) -> list[str]:
 
 
 def run(args) -> int:
-    from engine.events import EngineError
+    """One job through the same queue and runner the window uses; the queue is in memory,
+    since this process is its only user and a person re-runs a command that died."""
+    from engine.jobs import Failed, Finished, JobQueue, Runner
     from engine.out_folder import prepare_folder
 
     request = build_request(args)
@@ -111,29 +113,42 @@ def run(args) -> int:
     folder = prepare_folder(args.out)  # created only now that a generation will run
     if folder:
         return _fail(f"Cannot write to the output folder {args.out}: {folder}.")
-    engine = make_engine(args)
+    queue = JobQueue()
     progress = _ProgressLine(sys.stderr)
+    queue.subscribe(progress)
+    runner = Runner(queue, lambda: make_engine(args),
+                    None if args.no_history else lambda: _open_history(args.history_dir))
+    queue.add(request)
     try:
-        result = engine.generate(request, on_progress=progress)
-    except EngineError as error:
-        return _fail(str(error))
+        ending = runner.run(queue.take())
     except KeyboardInterrupt:
         progress.bar.clear()
         print("Cancelled.", file=sys.stderr)
         return 130
     finally:
         progress.bar.clear()
-    if result.cancelled:
+        runner.close(release_engine=False)  # the engine may be a caller's (tests share one)
+    if isinstance(ending, Failed):
+        return _fail(ending.message)
+    if not isinstance(ending, Finished):
         return _fail("Cancelled.")
-    return keep_images(result, args.out, args.history_dir, history=not args.no_history)
+    kept = [record.path for record in ending.saved]
+    return keep_images(ending.result, args.out, args.history_dir, kept,
+                       ending.unsaved or None)
 
 
-def keep_images(result, out: Path, history_dir, history: bool = True) -> int:
-    """The history copy first (unless declined), then --out: an image never exists only in memory
-    while something can still fail. When --out refuses, the error says where the images are."""
+def _open_history(history_dir):
+    from engine.history import HistoryStore
+    return HistoryStore(history_dir, reconcile=False)
+
+
+def keep_images(result, out: Path, history_dir, kept: list[Path],
+                history_error: Optional[str]) -> int:
+    """--out after the history copy the runner made (`kept`, or `history_error` why not, or
+    neither when declined): an image never exists only in memory while something can still
+    fail. When --out refuses, the error says where the images are."""
     from engine.out_folder import FolderWriteError, save_to_folder
 
-    kept, history_error = (add_to_history(result, history_dir) if history else ([], None))
     try:
         written = save_to_folder(result, out)
     except FolderWriteError as error:
@@ -210,15 +225,20 @@ def _fail(message: str) -> int:
 
 
 class _ProgressLine:
-    """The generation's phase, then step k/n with seconds per step, on the shared bar."""
+    """The job's phase, then step k/n with the time left, on the shared bar."""
 
     def __init__(self, stream):
         self.bar = ProgressBar(stream)
 
-    def __call__(self, progress) -> None:
-        if progress.phase != "denoising":
-            self.bar.show(progress.step / max(progress.total, 1), f"{progress.phase}...")
-        else:
-            rate = f" {progress.step_seconds:.2f}s/step" if progress.step_seconds else ""
-            self.bar.show(progress.step / max(progress.total, 1),
-                          f"step {progress.step}/{progress.total}{rate}")
+    def __call__(self, event) -> None:
+        from engine.durations import format_duration
+        from engine.jobs import JobProgress
+        if not isinstance(event, JobProgress) or event.phase == "saving":
+            return  # saving: the lines that follow say where the images went
+        fraction = event.step / max(event.total, 1)
+        if event.phase != "denoising":
+            self.bar.show(fraction, f"{event.phase}...")
+            return
+        left = f", {format_duration(event.eta_seconds, compact=True)} left" \
+            if event.eta_seconds is not None else ""
+        self.bar.show(fraction, f"step {event.step}/{event.total}{left}")

@@ -16,6 +16,12 @@ from engine.history import HistoryStore
 
 
 class FakeEngine:
+    def device_name(self):
+        return "CPU"
+
+    def backend_name(self):
+        return "tensorflow"
+
     def generate(self, request, on_progress=None, cancel=None):
         rng = np.random.default_rng(request.seed)
         images = [GeneratedImage(rng.integers(0, 256, (request.height, request.width, 3), np.uint8), s)

@@ -109,6 +109,12 @@ def test_a_bad_history_invocation_gets_one_clear_message(args, expected, tmp_pat
 # ---------------------------------------------------------------- in-process fuzzing
 
 class _RecordingEngine:
+    def device_name(self):
+        return "CPU"
+
+    def backend_name(self):
+        return "tensorflow"
+
     def __init__(self):
         self.requests = []
 

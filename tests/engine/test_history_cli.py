@@ -68,8 +68,14 @@ def test_environment_variable_names_the_folder(folder, capsys, monkeypatch):
 
 class FakeEngine:
     """Stands in for the model: the history part of `generate` is what is under test."""
+    def device_name(self):
+        return "CPU"
 
-    def generate(self, request, on_progress=None):
+    def backend_name(self):
+        return "tensorflow"
+
+
+    def generate(self, request, on_progress=None, cancel=None):
         images = [GeneratedImage(np.full((64, 64, 3), s % 255, np.uint8), s) for s in request.seeds()]
         return GenerationResult(request, images, model_label=request.model, device="CPU",
                                 timings={"denoising": 0.5})

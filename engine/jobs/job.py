@@ -1,0 +1,37 @@
+"""A job: one request on its way to the history, and the state it is in."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from engine.request import GenerationRequest
+
+
+class JobState(str, enum.Enum):
+    PENDING = "pending"  # waiting its turn
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # was running when the app stopped (crash, kill, close)
+
+    @property
+    def waiting(self) -> bool:
+        """Still in the queue, for the person to run, remove or reorder."""
+        return self in (JobState.PENDING, JobState.INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    request: GenerationRequest
+    state: JobState = JobState.PENDING
+
+    def describe(self) -> str:
+        """One line for a queue list: the prompt's start and the settings that cost time."""
+        r = self.request
+        prompt = " ".join(r.prompt.split())
+        prompt = prompt if len(prompt) <= 48 else prompt[:47] + "\u2026"
+        text = (f"#{self.id}  {prompt}  \u2014  {r.width}\u00d7{r.height}, {r.steps} steps, "
+                f"batch {r.batch}, seed {r.seed}")
+        return text + ("  (interrupted)" if self.state is JobState.INTERRUPTED else "")

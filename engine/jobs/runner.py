@@ -1,0 +1,195 @@
+"""Takes jobs from a queue to the history: engine, progress with time left, preview, saving.
+
+Everything it has to say goes out as events on the queue's stream (events.py),
+worded for a person: a failed job is a title and a message, never a traceback,
+and the queue goes on to the next job.
+
+Threads: `run_pending` (and everything that touches the engine or the history)
+runs on one thread, the one that made the engine: Keras keeps its dtype policy
+per thread and SQLite wants a connection per thread. `cancel`, `cancel_all` and
+`stop` may be called from any thread; a cancel lands within one step, because
+the step loop checks the job's token between steps.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import Any, Callable, Optional
+
+from engine.events import CancelToken, EngineError, Progress
+from engine.jobs.errors import describe_error
+from engine.jobs.eta import EtaClock
+from engine.jobs.events import (Cancelled, EngineFailed, EngineLoading, EngineReady, Failed,
+                                Finished, JobProgress, Started)
+from engine.jobs.job import Job, JobState
+from engine.jobs.queue import JobQueue
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    """`engine_factory` and `history_factory` are called on the runner's thread, once each,
+    when first needed; without a history the images are only in the Finished event."""
+
+    def __init__(self, queue: JobQueue, engine_factory: Callable[[], Any],
+                 history_factory: Optional[Callable[[], Any]] = None) -> None:
+        self.queue = queue
+        self._engine_factory = engine_factory
+        self._history_factory = history_factory
+        self._engine = None
+        self._engine_error: Optional[BaseException] = None
+        self._history = None
+        self._lock = threading.Lock()
+        self._current: Optional[tuple[Job, CancelToken]] = None
+        self._stopping = threading.Event()
+        # Decode seconds by (model, width, height, batch): the last measured, for the next ETA.
+        self._decode_seconds: dict[tuple, float] = {}
+
+    # ---- any thread ------------------------------------------------------------------
+
+    @property
+    def engine(self):
+        """The engine once loaded, else None."""
+        return self._engine
+
+    def running_job(self) -> Optional[int]:
+        with self._lock:
+            return self._current[0].id if self._current else None
+
+    def cancel(self, job_id: Optional[int] = None) -> bool:
+        """Cancels the running job (any, or the one with `job_id`) or removes a waiting one."""
+        with self._lock:
+            if self._current is not None and job_id in (None, self._current[0].id):
+                self._current[1].cancel()
+                return True
+        return job_id is not None and self.queue.remove(job_id)
+
+    def cancel_all(self) -> None:
+        """Empties the queue, then cancels the running job."""
+        self.queue.clear()
+        self.cancel()
+
+    def stop(self) -> None:
+        """For closing the app: the running job stops at its next step and stays queued as
+        interrupted; waiting jobs stay for the next start. `run_pending` then returns."""
+        self._stopping.set()
+        self.cancel()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    # ---- the runner's thread ---------------------------------------------------------
+
+    def load_engine(self):
+        """The engine, made on first call; on failure None, with an EngineFailed event."""
+        if self._engine is not None:
+            return self._engine
+        self.queue.emit(EngineLoading())
+        started = time.perf_counter()
+        try:
+            self._engine = self._engine_factory()
+            device = self._engine.device_name()
+            backend = self._engine.backend_name()
+        except Exception as error:  # noqa: BLE001 - reported; the app goes on without an engine
+            log.exception("engine failed to load")
+            self._engine, self._engine_error = None, error
+            self.queue.emit(EngineFailed("Engine unavailable", describe_error(error)[1]))
+            return None
+        log.info("engine ready on %s in %.1f s", device, time.perf_counter() - started)
+        self.queue.emit(EngineReady(device, backend))
+        return self._engine
+
+    def run_pending(self) -> int:
+        """Runs jobs until none is pending, the queue is paused, or `stop`; returns how many ran."""
+        ran = 0
+        while not self._stopping.is_set():
+            job = self.queue.take()
+            if job is None:
+                break
+            self.run(job)
+            ran += 1
+        return ran
+
+    def run(self, job: Job):
+        """One job taken from the queue (state running), to its end; returns the ending event."""
+        token = CancelToken()
+        with self._lock:
+            self._current = (job, token)
+        self.queue.emit(Started(job.id, job.request))
+        started = time.perf_counter()
+        ending = None
+        try:
+            ending = self._generate_and_keep(job, token, started)
+        except Exception as error:  # noqa: BLE001 - one job's failure must not stop the queue
+            if not isinstance(error, EngineError):
+                log.error("job %s failed:\n%s", job.id, traceback.format_exc())
+            ending = Failed(job.id, *describe_error(error))
+        finally:
+            with self._lock:
+                self._current = None
+            if ending is None:  # KeyboardInterrupt, SystemExit: the job may run again later
+                self.queue.finish(job.id, JobState.INTERRUPTED)
+        state = {Finished: JobState.DONE, Failed: JobState.FAILED}.get(type(ending), JobState.CANCELLED)
+        if isinstance(ending, Cancelled) and ending.interrupted:
+            state = JobState.INTERRUPTED
+        self.queue.finish(job.id, state)
+        self.queue.emit(ending)
+        return ending
+
+    def _generate_and_keep(self, job: Job, token: CancelToken, started: float):
+        request = job.request
+        if self._engine is None:  # EngineLoading tells the wait apart from the model's own load
+            if self.load_engine() is None:
+                raise self._engine_error or EngineError("The engine could not be loaded.")
+        if token.cancelled:
+            return self._cancelled(job)
+        size = (request.model, request.width, request.height, request.batch)
+        clock = EtaClock(self._decode_seconds.get(size))
+
+        def report(p: Progress) -> None:
+            if p.phase == "denoising":
+                clock.add(p.step_seconds)
+            eta = clock.eta(p.step, p.total) if p.phase == "denoising" else None
+            self.queue.emit(JobProgress(job.id, p.phase, p.step, p.total, eta, p.preview))
+
+        result = self._engine.generate(request, on_progress=report, cancel=token)
+        if getattr(result, "cancelled", False) or token.cancelled:
+            return self._cancelled(job)
+        decode = (getattr(result, "timings", None) or {}).get("decoding")
+        if decode is not None:
+            self._decode_seconds[size] = float(decode)
+        self.queue.emit(JobProgress(job.id, "saving", request.steps, request.steps))
+        saved, unsaved = self._keep(result)
+        return Finished(job.id, request, tuple(getattr(r, "id", r) for r in saved),
+                        time.perf_counter() - started, result, tuple(saved), unsaved)
+
+    def _cancelled(self, job: Job) -> Cancelled:
+        return Cancelled(job.id, interrupted=self._stopping.is_set())
+
+    def _keep(self, result) -> tuple[list, str]:
+        """What the history returned for the images, and why it could not keep them, if it
+        could not: a full or read-only disk must not turn a finished job into a failed one."""
+        if self._history_factory is None:
+            return [], ""
+        try:
+            if self._history is None:
+                self._history = self._history_factory()
+            return list(self._history.add_result(result) or []), ""
+        except Exception as error:  # noqa: BLE001 - the images are in the event still: keep them
+            log.error("history could not keep job images:\n%s", traceback.format_exc())
+            return [], str(error) or type(error).__name__
+
+    def close(self, release_engine: bool = True) -> None:
+        """Releases the engine and the history, on the thread that made them."""
+        for name in ("_engine", "_history") if release_engine else ("_history",):
+            obj = getattr(self, name)
+            closer = getattr(obj, "release", None) or getattr(obj, "close", None)
+            if closer is not None:
+                try:
+                    closer()
+                except Exception:  # noqa: BLE001 - closing must never hang or fail the exit
+                    log.exception("closing %s failed", name)
+            setattr(self, name, None)
