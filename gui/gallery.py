@@ -11,7 +11,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRunnable, Qt, Signal
+from PySide6.QtCore import (QAbstractListModel, QMimeData, QModelIndex, QObject, QRunnable, Qt,
+                            QUrl, Signal)
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
 
 from gui.history import Entry, HistoryView
@@ -174,6 +175,20 @@ class GalleryModel(QAbstractListModel):
         if role == EntryRole:
             return entry
         return None
+
+    def flags(self, index: QModelIndex) -> Qt.ItemFlag:
+        flags = super().flags(index)
+        return flags | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else flags
+
+    def mimeTypes(self) -> list[str]:
+        return ["text/uri-list"]
+
+    def mimeData(self, indexes) -> QMimeData:
+        """The PNG files themselves, so other apps (and this window) take them as images."""
+        mime = QMimeData()
+        entries = [self.entry(i.row()) for i in indexes if i.isValid()]
+        mime.setUrls([QUrl.fromLocalFile(str(e.path)) for e in entries if e is not None])
+        return mime
 
     # ---- changes -----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QFileDialog, QHBoxLayout
                                QMainWindow, QProgressBar, QPushButton, QScrollArea, QSplitter,
                                QStackedWidget, QVBoxLayout, QWidget)
 
+from gui.folders import remember_folder, start_folder
 from gui.form import GenerationForm
 from gui.gallery import GalleryModel, ThumbnailLoader
 from gui.history import Entry, export_copies
@@ -50,7 +51,7 @@ class MainWindow(QMainWindow):
         self.last_outcome: Optional[JobOutcome] = None
         self.unsaved: list = []  # results the history could not keep (a full or read-only disk)
         self._closing = False
-        self._undo: list[Entry] = []
+        self._undo: list[list[Entry]] = []  # each delete's images, newest last
         self._models: dict[str, ModelInfo] = {}
 
         self.banner = Banner()
@@ -168,7 +169,10 @@ class MainWindow(QMainWindow):
         v.setGridSize(QSize(self.thumbs.size + 16, self.thumbs.size + 36))
         v.setWordWrap(False)
         v.setTextElideMode(Qt.TextElideMode.ElideRight)
-        v.setSelectionMode(QListView.SelectionMode.SingleSelection)
+        v.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
+        v.setDragEnabled(True)  # images dragged out to other apps as files
+        v.setDragDropMode(QListView.DragDropMode.DragOnly)
+        v.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         right_top = QWidget()
         rv = QVBoxLayout(right_top)
         rv.setContentsMargins(0, 0, 0, 0)
@@ -193,6 +197,15 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setStretchFactor(2, 2)
         self.splitter.setSizes([380, 560, 520])
+        # A dragged splitter once collapsed the centre column (preview, progress, queue)
+        # out of reach; every pane keeps a usable width instead.
+        for pane, width in ((left, 300), (center, 320), (self.right, 260)):
+            pane.setMinimumWidth(width)
+        for index in range(self.splitter.count()):
+            self.splitter.setCollapsible(index, False)
+        for index in range(self.right.count()):
+            self.right.setCollapsible(index, False)
+        self.setMinimumSize(900, 600)
         self.setCentralWidget(self.splitter)
         self._update_gallery_count()
 
@@ -241,10 +254,17 @@ class MainWindow(QMainWindow):
         self.favorites_only.toggled.connect(lambda *_: self._apply_filters())
         self.gallery_view.selectionModel() and self.gallery_view.selectionModel().currentChanged.connect(
             lambda current, _previous: self._show_details(current.row()))
+        self.gallery_view.doubleClicked.connect(lambda index: self.open_viewer(index.row()))
+        self.gallery_view.customContextMenuRequested.connect(self._gallery_menu)
+        QShortcut(QKeySequence.StandardKey.Delete, self.gallery_view,
+                  activated=lambda: self.delete_entries(self.selected_entries()))
+        QShortcut(QKeySequence.StandardKey.Copy, self.gallery_view,
+                  activated=self._copy_selected_image)
         self.details.reuse.connect(self.reuse)
         self.details.favorite.connect(self.set_favorite)
-        self.details.delete.connect(self.delete_entry)
-        self.details.export.connect(self.export_entry)
+        self.details.delete.connect(lambda entry: self.delete_entries([entry]))
+        self.details.export.connect(lambda entry: self.export_entries([entry]))
+        self.details.open_failed.connect(self.show_error)
         self.banner.action.connect(self._on_banner_action)
         self.first_run.installed.connect(lambda _id: self.refresh_models())
         self.first_run.use_demo.connect(lambda: self.form.select_model(DEMO_MODEL_ID))
@@ -295,7 +315,8 @@ class MainWindow(QMainWindow):
         self._update_generate()
 
     def _import_folder(self, model_id: str) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder that holds the weight files")
+        folder = QFileDialog.getExistingDirectory(self, "Folder that holds the weight files",
+                                                  start_folder(self.settings))
         if folder:
             # Hashing gigabytes happens on the panel's own thread, never here.
             self.first_run.start_import(Path(folder))
@@ -469,6 +490,61 @@ class MainWindow(QMainWindow):
             if not image.isNull():
                 pixmap = QPixmap.fromImage(image)
         self.details.show_entry(entry, pixmap)
+        if pixmap is not None and not self.worker_busy():
+            # The big view shows the chosen image until the next job's live preview.
+            self.center_stack.setCurrentWidget(self.preview)
+            self.preview.set_image(pixmap)
+
+    def worker_busy(self) -> bool:
+        return self.cancel_button.isEnabled()
+
+    def full_entry(self, entry: Entry) -> Entry:
+        """A gallery row with its whole recipe (rows are read without it)."""
+        if entry.complete or self.store is None:
+            return entry
+        return self.store.get(entry.id) or entry
+
+    def selected_entries(self) -> list[Entry]:
+        if self.gallery is None or self.gallery_view.selectionModel() is None:
+            return []
+        rows = sorted({index.row() for index in self.gallery_view.selectionModel().selectedIndexes()})
+        return [e for e in (self.gallery.entry(row) for row in rows) if e is not None]
+
+    def open_viewer(self, row: int) -> None:
+        from gui.viewer import ImageViewer
+        if self.gallery is None or self.gallery.entry(row) is None:
+            return
+
+        def entry_at(index: int):
+            while index >= self.gallery.rowCount() and self.gallery.canFetchMore():
+                self.gallery.fetchMore()
+            entry = self.gallery.entry(index)
+            return None if entry is None else (entry.path, entry.title)
+
+        self.viewer = ImageViewer(lambda: self.gallery.total, entry_at, row, self)
+        self.viewer.show()
+
+    def _gallery_menu(self, position) -> None:
+        from gui.gallery_menu import gallery_menu
+        index = self.gallery_view.indexAt(position)
+        if index.isValid() and not self.gallery_view.selectionModel().isSelected(index):
+            self.gallery_view.setCurrentIndex(index)
+        self.gallery_context_menu = gallery_menu(self)
+        self.gallery_context_menu.popup(self.gallery_view.viewport().mapToGlobal(position))
+
+    def _copy_selected_image(self) -> None:
+        from gui.gallery_menu import copy_image
+        entries = self.selected_entries()
+        if len(entries) == 1:
+            copy_image(self, entries[0])
+
+    def show_error(self, title: str, message: str) -> None:
+        self.banner.show_message("error", title, message)
+
+    def show_entry_in_folder(self, entry: Entry) -> None:
+        from gui.panels import show_in_folder
+        if not show_in_folder(entry.path):
+            self.show_error("Cannot show the folder", f"No file manager opened {entry.path.parent}.")
 
     def selected_entry(self) -> Optional[Entry]:
         """The selected image with its whole recipe."""
@@ -483,37 +559,56 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Form filled from image {entry.id}, seed {request.seed} locked.", 5000)
 
     def set_favorite(self, entry: Entry, value: bool) -> None:
-        self.store.set_favorite(entry.id, value)
-        self.gallery.refresh_entry(entry.id)
+        self.set_favorites([entry], value)
+
+    def set_favorites(self, entries: list[Entry], value: bool) -> None:
+        for entry in entries:
+            self.store.set_favorite(entry.id, value)
+            self.gallery.refresh_entry(entry.id)
         self._show_details(self.gallery_view.currentIndex().row())
 
-    def delete_entry(self, entry: Entry) -> None:
-        self.store.delete(entry.id)
-        self._undo.append(entry)
-        self.gallery.remove_entry(entry.id)
+    def delete_entries(self, entries: list[Entry]) -> None:
+        """Moves them to the trash; one Undo brings the whole group back."""
+        if not entries:
+            return
+        for entry in entries:
+            self.store.delete(entry.id)
+            self.gallery.remove_entry(entry.id)
+        self._undo.append(list(entries))
         self._show_details(self.gallery_view.currentIndex().row())
-        self.banner.show_message("info", "", f"Deleted \u201c{entry.title}\u201d.", "Undo")
+        what = f"\u201c{entries[0].title}\u201d" if len(entries) == 1 else f"{len(entries)} images"
+        self.banner.show_message("info", "", f"Deleted {what}.", "Undo")
 
     def undo_delete(self) -> None:
         if not self._undo:
             return
-        entry = self._undo.pop()
-        self.store.undo_delete(entry.id)
+        group = self._undo.pop()
+        for entry in group:
+            self.store.undo_delete(entry.id)
         self.gallery.reload()
         self.banner.hide()
-        row = self.gallery.row_of(entry.id)
-        if row >= 0:
-            self.gallery_view.setCurrentIndex(self.gallery.index(row))
+        selection = self.gallery_view.selectionModel()
+        selection.clearSelection()
+        for entry in group:
+            row = self.gallery.row_of(entry.id)
+            if row >= 0:
+                selection.select(self.gallery.index(row), selection.SelectionFlag.Select)
+        rows = [self.gallery.row_of(e.id) for e in group if self.gallery.row_of(e.id) >= 0]
+        if rows:
+            selection.setCurrentIndex(self.gallery.index(rows[0]), selection.SelectionFlag.NoUpdate)
 
-    def export_entry(self, entry: Entry, folder: Optional[Path] = None) -> list[Path]:
+    def export_entries(self, entries: list[Entry], folder: Optional[Path] = None) -> list[Path]:
+        if not entries:
+            return []
         if folder is None:
-            chosen = QFileDialog.getExistingDirectory(self, "Export to folder")
+            chosen = QFileDialog.getExistingDirectory(self, "Export to folder", start_folder(self.settings))
             if not chosen:
                 return []
             folder = Path(chosen)
+            remember_folder(self.settings, folder)
         try:
-            paths = self.store.export([entry.id], folder) if hasattr(self.store, "export") \
-                else export_copies([entry], folder)
+            paths = self.store.export([e.id for e in entries], folder) if hasattr(self.store, "export") \
+                else export_copies(entries, folder)
         except OSError as error:
             self.banner.show_message("error", "Export failed", str(error))
             return []
@@ -532,10 +627,12 @@ class MainWindow(QMainWindow):
         if not self.unsaved:
             return []
         if folder is None:
-            chosen = QFileDialog.getExistingDirectory(self, "Save the unsaved images to")
+            chosen = QFileDialog.getExistingDirectory(self, "Save the unsaved images to",
+                                                      start_folder(self.settings))
             if not chosen:
                 return []
             folder = Path(chosen)
+            remember_folder(self.settings, folder)
         from engine.pngmeta import save_png
         paths: list[Path] = []
         try:

@@ -187,6 +187,7 @@ class DetailsPane(QWidget):
     favorite = Signal(object, bool)
     delete = Signal(object)
     export = Signal(object)
+    open_failed = Signal(str, str)  # title, message: shown by the window, not on stderr
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -227,8 +228,8 @@ class DetailsPane(QWidget):
             lambda checked: self.entry and self.favorite.emit(self.entry, checked))
         self.delete_button.clicked.connect(lambda: self.entry and self.delete.emit(self.entry))
         self.export_button.clicked.connect(lambda: self.entry and self.export.emit(self.entry))
-        self.open_button.clicked.connect(lambda: self.entry and open_path(self.entry.path))
-        self.folder_button.clicked.connect(lambda: self.entry and show_in_folder(self.entry.path))
+        self.open_button.clicked.connect(self._open)
+        self.folder_button.clicked.connect(self._show_folder)
         self.show_entry(None)
 
     def show_entry(self, entry: Optional[Entry], pixmap: Optional[QPixmap] = None) -> None:
@@ -256,6 +257,16 @@ class DetailsPane(QWidget):
         self.favorite_button.setChecked(entry.favorite)
         self.favorite_button.setText("\u2605 Favorite" if entry.favorite else "\u2606 Favorite")
 
+    def _open(self) -> None:
+        if self.entry is not None and not open_path(self.entry.path):
+            self.open_failed.emit("Cannot open the image",
+                                  f"No application opened {self.entry.path}.")
+
+    def _show_folder(self) -> None:
+        if self.entry is not None and not show_in_folder(self.entry.path):
+            self.open_failed.emit("Cannot show the folder",
+                                  f"No file manager opened {self.entry.path.parent}.")
+
     def _copy(self) -> None:
         if self.entry is not None:
             QGuiApplication.clipboard().setText(self.entry.request.prompt)
@@ -265,19 +276,19 @@ def open_path(path: Path) -> bool:
     return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
 
-def show_in_folder(path: Path) -> None:
-    """Selects the file where the platform can; elsewhere opens its folder."""
+def show_in_folder(path: Path) -> bool:
+    """Selects the file where the platform can; elsewhere opens its folder. False: nothing opened."""
     path = Path(path)
     try:
         if sys.platform == "win32":
             subprocess.Popen(["explorer", "/select,", str(path)])
-            return
+            return True
         if sys.platform == "darwin":
             subprocess.Popen(["open", "-R", str(path)])
-            return
+            return True
     except OSError:
         pass
-    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
 
 
 class _TaskRunner(QObject):

@@ -104,9 +104,9 @@ def test_settings_and_geometry_persist(qtbot, services, settings):
     first.form.batch.setValue(3)
     first.form.select_model("sd-v1.4")
     first.form.xla.setChecked(True)
-    first.resize(800, 530)
+    first.resize(1000, 630)  # the window keeps a minimum of 900x600
     size = (first.width(), first.height())
-    assert size[1] == 530
+    assert size[1] == 630
     first.close()
 
     second = MainWindow(services, settings)

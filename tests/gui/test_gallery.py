@@ -154,7 +154,7 @@ def test_export_copies_the_png_with_its_metadata(qtbot, window, engine, tmp_path
     qtbot.waitUntil(lambda: window.details.entry is not None, timeout=3000)
     out = tmp_path / "out"
     out.mkdir()
-    paths = window.export_entry(window.details.entry, out)
+    paths = window.export_entries([window.details.entry], out)
     assert len(paths) == 1 and paths[0].parent == out
     with Image.open(paths[0]) as image:
         assert image.text["parameters"].startswith("export me")

@@ -1,0 +1,156 @@
+"""Looking at saved images: the big view, the full-size viewer, the context menu,
+multi-select with one undo, dragging out, and panes that never collapse."""
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QSplitter
+
+from engine.request import GenerationRequest
+
+
+def _fill(window, history, tmp_path, n=4):
+    for i in range(n):
+        path = tmp_path / f"img{i}.png"
+        Image.new("RGB", (64 + 16 * i, 64), (40 * i, 120, 200)).save(path)
+        history.add_entry(GenerationRequest(prompt=f"picture {i}", seed=i), path,
+                          created=1_700_000_000 + i)
+    window.gallery.reload()
+
+
+def _select(window, *rows):
+    selection = window.gallery_view.selectionModel()
+    selection.clearSelection()
+    for row in rows:
+        selection.select(window.gallery.index(row), QItemSelectionModel.SelectionFlag.Select)
+    selection.setCurrentIndex(window.gallery.index(rows[0]), QItemSelectionModel.SelectionFlag.NoUpdate)
+
+
+def test_selecting_an_image_shows_it_in_the_big_view_with_its_recipe(qtbot, window, history, tmp_path):
+    _fill(window, history, tmp_path)
+    assert window.preview.current() is None
+    window.gallery_view.setCurrentIndex(window.gallery.index(1))
+    shown = window.preview.current()
+    assert shown is not None and (shown.width(), shown.height()) == (64 + 16 * 2, 64)  # newest first
+    assert window.details.entry.request.prompt == "picture 2"
+    assert "picture 2" in window.details.info.toPlainText()
+
+
+def test_double_click_opens_a_viewer_that_zooms_fits_and_steps_through(qtbot, window, history, tmp_path):
+    _fill(window, history, tmp_path)
+    index = window.gallery.index(0)
+    window.gallery_view.doubleClicked.emit(index)
+    viewer = window.viewer
+    qtbot.addWidget(viewer)
+    assert viewer.isVisible() and "1 of 4" in viewer.windowTitle()
+    assert viewer.pixmap.width() == 64 + 16 * 3
+    assert not viewer.previous_button.isEnabled()
+    viewer.set_zoom(2.0)
+    assert viewer.image.pixmap().width() == 2 * (64 + 16 * 3)
+    viewer.fit_to_window()
+    room = viewer.scroll.viewport().size()
+    assert viewer.image.pixmap().width() <= room.width() and viewer.zoom > 2
+    viewer.step(1)
+    assert "2 of 4" in viewer.windowTitle() and viewer.pixmap.width() == 64 + 16 * 2
+    viewer.step(10)  # past the end: stays
+    assert viewer.row == 1
+    viewer.show_row(3)
+    assert not viewer.next_button.isEnabled()
+    viewer.close()
+
+
+def test_a_damaged_image_in_the_viewer_says_so(qtbot, window, history, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    history.add_entry(GenerationRequest(prompt="broken"), bad)
+    window.gallery.reload()
+    window.open_viewer(0)
+    qtbot.addWidget(window.viewer)
+    assert "cannot be read" in window.viewer.image.text()
+    window.viewer.close()
+
+
+def test_the_context_menu_offers_every_action_and_they_work(qtbot, window, history, tmp_path):
+    _fill(window, history, tmp_path)
+    _select(window, 0)
+    from gui.gallery_menu import gallery_menu
+    menu = gallery_menu(window)
+    texts = [a.text() for a in menu.actions() if not a.isSeparator()]
+    assert texts == ["View", "Reuse parameters", "Copy image", "Copy prompt", "Add to favorites",
+                     "Export\u2026", "Show in folder", "Delete"]
+    actions = {a.text(): a for a in menu.actions()}
+    actions["Copy prompt"].trigger()
+    assert QGuiApplication.clipboard().text() == "picture 3"
+    actions["Copy image"].trigger()
+    assert QGuiApplication.clipboard().image().width() == 64 + 16 * 3
+    actions["Add to favorites"].trigger()
+    assert history.get(window.gallery.entry(0).id).favorite
+    window.form.prompt.setPlainText("something else")
+    actions["Reuse parameters"].trigger()
+    assert window.form.request().prompt == "picture 3" and window.form.request().seed == 3
+    assert "Remove from favorites" in [a.text() for a in gallery_menu(window).actions()]
+
+
+def test_multi_select_delete_is_undone_in_one_step(qtbot, window, history, tmp_path):
+    _fill(window, history, tmp_path)
+    _select(window, 0, 2, 3)
+    assert [e.request.prompt for e in window.selected_entries()] == ["picture 3", "picture 1", "picture 0"]
+    from gui.gallery_menu import gallery_menu
+    menu = gallery_menu(window)
+    delete = next(a for a in menu.actions() if a.objectName() == "deleteAction")
+    assert delete.text() == "Delete 3 images"
+    delete.trigger()
+    assert history.count() == 1 and window.gallery.rowCount() == 1
+    assert "Deleted 3 images" in window.banner.text.text()
+    window.undo_delete()
+    assert history.count() == 4 and window.gallery.rowCount() == 4
+    assert sorted(e.request.prompt for e in window.selected_entries()) == ["picture 0", "picture 1", "picture 3"]
+
+
+def test_multi_select_favourite_and_export(qtbot, window, history, tmp_path):
+    _fill(window, history, tmp_path)
+    _select(window, 1, 2)
+    window.set_favorites(window.selected_entries(), True)
+    assert [history.get(window.gallery.entry(r).id).favorite for r in range(4)] == [False, True, True, False]
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = window.export_entries(window.selected_entries(), out)
+    assert sorted(p.name for p in paths) == ["img1.png", "img2.png"]
+
+
+def test_images_drag_out_as_files(qtbot, window, history, tmp_path):
+    _fill(window, history, tmp_path)
+    mime = window.gallery.mimeData([window.gallery.index(0), window.gallery.index(1)])
+    assert [u.toLocalFile() for u in mime.urls()] == [str(tmp_path / "img3.png"), str(tmp_path / "img2.png")]
+    assert window.gallery.flags(window.gallery.index(0)) & Qt.ItemFlag.ItemIsDragEnabled
+
+
+def test_when_show_in_folder_fails_the_window_says_so(qtbot, window, history, tmp_path, monkeypatch):
+    _fill(window, history, tmp_path, n=1)
+    window.gallery_view.setCurrentIndex(window.gallery.index(0))
+    import gui.panels
+    monkeypatch.setattr(gui.panels, "show_in_folder", lambda path: False)
+    window.details.folder_button.click()
+    assert window.banner.isVisible() and window.banner.kind == "error"
+    assert "Cannot show the folder" in window.banner.title.text()
+
+
+@pytest.mark.parametrize("splitter_name", ["splitter", "right"])
+def test_no_pane_can_be_dragged_shut(qtbot, window, splitter_name):
+    splitter: QSplitter = getattr(window, splitter_name)
+    assert all(not splitter.isCollapsible(i) for i in range(splitter.count()))
+    # Drag the first handle as far as it goes, both ways: every pane keeps its width.
+    for target in (0, 10_000):
+        splitter.moveSplitter(target, 1)
+        QGuiApplication.processEvents()
+        assert min(splitter.sizes()) > 0
+    if splitter_name == "splitter":
+        assert splitter.widget(1).width() >= 320  # the preview, progress and queue
+
+
+def test_the_window_keeps_a_usable_minimum(qtbot, window):
+    window.resize(400, 300)
+    assert (window.width(), window.height()) >= (900, 600)
+    assert window.form.width() >= 250
