@@ -19,10 +19,14 @@ from gui.history import Entry, export_copies
 from gui.preferences import add_preferences_menu, compute_status
 from gui.panels import Banner, DetailsPane, FirstRunPanel, PreviewLabel, QueuePanel
 from gui.services import DEMO_MODEL_ID, ModelInfo, Services
-from gui.worker import GenerationWorker, JobOutcome, JobProgress, WorkerHost, format_duration
+from engine.durations import format_duration
+from engine.jobs import (Cancelled, EngineFailed, EngineLoading, EngineReady, Failed, Finished,
+                         JobProgress, JobQueue, JobState, Queued, QueueChanged, Started)
+from gui.worker import GenerationWorker, WorkerHost
 
 log = logging.getLogger(__name__)
 SAVE_ELSEWHERE = "Save elsewhere\u2026"
+RESUME = "Resume the queue"
 
 STATE_MARKS = {"installed": "\u2713", "unverified": "\u2713", "missing": "\u2193 not installed",
                "partial": "\u2193 download incomplete", "corrupt": "\u26a0 damaged",
@@ -47,8 +51,7 @@ class MainWindow(QMainWindow):
         self.services = services
         self.settings = settings
         self.device = ""
-        self.current_job: Optional[int] = None
-        self.last_outcome: Optional[JobOutcome] = None
+        self.current_job: Optional[int] = None  # the running job, as far as the window has heard
         self.unsaved: list = []  # results the history could not keep (a full or read-only disk)
         self._closing = False
         self._undo: list[list[Entry]] = []  # each delete's images, newest last
@@ -112,7 +115,7 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
 
         self.worker = GenerationWorker(services.engine_factory, services.history_factory,
-                                       warm_models=tuple(self._models))
+                                       self._open_queue())
         self._connect()
         # The engine (TensorFlow) starts loading only once the first frame is painted:
         # an import holds the GIL in long stretches and would delay the window itself.
@@ -120,6 +123,8 @@ class MainWindow(QMainWindow):
         self.host = WorkerHost(self.worker, load_engine_now=False)
         self._update_generate()
         self._update_first_run()
+        self._refresh_queue()
+        self._offer_leftover_jobs()
         QApplication.instance().installEventFilter(self)
 
     # ---- construction --------------------------------------------------------------------
@@ -135,6 +140,30 @@ class MainWindow(QMainWindow):
             return
         self.gallery = GalleryModel(self.store, self.thumbs, self)
         self.gallery_view.setModel(self.gallery)
+
+    def _open_queue(self) -> JobQueue:
+        """The queue in the history's database, so a crash or a close loses no job; in memory
+        when the window has no history (or it cannot be opened)."""
+        if self.services.queue_path is not None:
+            try:
+                return JobQueue(self.services.queue_path)
+            except Exception as error:  # noqa: BLE001 - the window works with a queue in memory
+                log.exception("job queue failed to open")
+                self.banner.show_message("error", "Queue not kept",
+                                         f"Jobs will not survive a restart: {error}")
+        return JobQueue()
+
+    def _offer_leftover_jobs(self) -> None:
+        """Jobs from the last session wait for the person: what stopped the app may stop it again."""
+        left = self.worker.queue.waiting()
+        if not left:
+            return
+        if not self.worker.queue.paused:
+            self.worker.queue.pause()
+        interrupted = sum(1 for job in left if job.state is JobState.INTERRUPTED)
+        note = f" ({interrupted} interrupted: select it and press Run again)" if interrupted else ""
+        self.banner.show_message("info", "", f"{len(left)} job(s) from the last session are "
+                                 f"waiting{note}.", action=RESUME)
 
     def _build_layout(self) -> None:
         left = QWidget()
@@ -218,19 +247,8 @@ class MainWindow(QMainWindow):
         self.benchmark_dialog.raise_()
 
     def _connect(self) -> None:
-        w = self.worker
-        # Bound methods only: a lambda connected to a worker signal would run on the worker thread.
-        w.engine_loading.connect(self._on_engine_loading)
-        w.engine_ready.connect(self._on_engine_ready)
-        w.engine_failed.connect(self._on_engine_failed)
-        w.queue.changed.connect(self._refresh_queue)
-        w.started.connect(self._on_started)
-        w.progress.connect(self._on_progress)
-        w.preview.connect(self._on_preview)
-        w.finished.connect(self._on_finished)
-        w.failed.connect(self._on_failed)
-        w.cancelled.connect(self._on_cancelled)
-        w.idle.connect(self._update_generate)
+        # A bound method: a lambda connected to the worker's signal would run on the worker thread.
+        self.worker.event.connect(self._on_event)
 
         self.form.changed.connect(self._update_generate)
         self.form.model.currentIndexChanged.connect(lambda *_: self._update_first_run())
@@ -247,6 +265,9 @@ class MainWindow(QMainWindow):
         # to the worker's thread, which is busy inside generate() until the job ends.
         self.queue_panel.remove.connect(self.remove_job)
         self.queue_panel.move.connect(self.move_job)
+        self.queue_panel.retry.connect(self.retry_job)
+        self.queue_panel.pause.connect(self.set_paused)
+        self.queue_panel.cancel_all.connect(self.cancel_all)
 
         self._search_timer = QTimer(self, singleShot=True, interval=250)
         self._search_timer.timeout.connect(self._apply_filters)
@@ -361,48 +382,83 @@ class MainWindow(QMainWindow):
         request = self.form.request()
         if self.form.revalidate():
             return None
-        return self.worker.submit(request)
+        job = self.worker.queue.add(request)
+        self.worker.wake()
+        return job.id
 
     def remove_job(self, job_id: int) -> None:
-        self.worker.remove(job_id)
+        self.worker.queue.remove(job_id)
 
     def move_job(self, job_id: int, delta: int) -> None:
-        self.worker.move(job_id, delta)
+        self.worker.queue.move(job_id, delta)
+
+    def retry_job(self, job_id: int) -> None:
+        """Runs an interrupted job again, first in line."""
+        if self.worker.queue.retry(job_id):
+            self.worker.wake()
+
+    def set_paused(self, paused: bool) -> None:
+        if paused:
+            self.worker.queue.pause()
+        else:
+            self.worker.queue.resume()
+            self.worker.wake()
+
+    def cancel_all(self) -> None:
+        self.worker.runner.cancel_all()
 
     def cancel(self) -> None:
-        # Asks the worker, not self.current_job: its "started" may still be on its way here.
-        if self.worker.cancel():
+        # Asks the runner, not self.current_job: its "started" may still be on its way here.
+        if self.worker.runner.cancel():
             self.phase.setText("Cancelling after this step\u2026")
 
-    def _on_engine_loading(self) -> None:
-        self.device_label.setText("Loading the engine\u2026")
+    def _on_event(self, event, images: list) -> None:
+        """Every job and engine event, on the GUI thread."""
+        if isinstance(event, (Queued, QueueChanged)):
+            self._refresh_queue()
+        elif isinstance(event, Started):
+            self._on_started(event.job_id)
+        elif isinstance(event, JobProgress):
+            self._on_progress(event, images)
+        elif isinstance(event, Finished):
+            self._on_finished(event, images)
+        elif isinstance(event, Failed):
+            self._on_failed(event.job_id, event.title, event.message)
+        elif isinstance(event, Cancelled):
+            self._on_cancelled(event.job_id)
+        elif isinstance(event, EngineLoading):
+            self.device_label.setText("Loading the engine\u2026")
+        elif isinstance(event, EngineReady):
+            self._on_engine_ready(event)
+        elif isinstance(event, EngineFailed):
+            self.device_label.setText("Engine unavailable")
+            self.banner.show_message("error", event.title, event.message)
 
-    def _on_engine_ready(self, device: str) -> None:
-        self.device = device
+    def _on_engine_ready(self, event: EngineReady) -> None:
+        self.device = event.device
         engine = self.worker.engine
-        self.device_label.setText(f"Engine ready \u00b7 {compute_status(engine.backend_name(), device)}")
+        self.device_label.setText(f"Engine ready \u00b7 {compute_status(event.backend, event.device)}")
         self.form.set_token_counter(lambda model, text: engine.count_tokens(model, text),
                                     self.services.token_limit)
         self._update_generate()
 
-    def _on_engine_failed(self, title: str, message: str) -> None:
-        self.device_label.setText("Engine unavailable")
-        self.banner.show_message("error", title, message)
-
     def _refresh_queue(self) -> None:
-        self.queue_panel.set_jobs(self.worker.queue.snapshot())
+        self.queue_panel.set_jobs(self.worker.queue.waiting(), self.worker.queue.paused)
 
     def _on_started(self, job_id: int) -> None:
         self.current_job = job_id
+        self._refresh_queue()
         self.phase.setText("Starting\u2026")
         self.progress_bar.setRange(0, 0)
         if self.center_stack.currentWidget() is not self.preview:
             self.center_stack.setCurrentWidget(self.preview)
         self._update_generate()
 
-    def _on_progress(self, p: JobProgress) -> None:
+    def _on_progress(self, p: JobProgress, images: list) -> None:
         if p.job_id != self.current_job:
             return
+        if images:
+            self.preview.set_image(QPixmap.fromImage(images[0]))
         self.phase.setText(p.describe())
         if p.phase == "denoising" and p.total:
             self.progress_bar.setRange(0, p.total)
@@ -413,10 +469,6 @@ class MainWindow(QMainWindow):
         else:
             self.progress_bar.setRange(0, 0)  # busy: loading and encoding have no steps
 
-    def _on_preview(self, job_id: int, image: QImage) -> None:
-        if job_id == self.current_job:
-            self.preview.set_image(QPixmap.fromImage(image))
-
     def _job_over(self, text: str) -> None:
         self.current_job = None
         self.phase.setText(text)
@@ -425,19 +477,17 @@ class MainWindow(QMainWindow):
         self._update_generate()
         self._update_first_run()
 
-    def _on_finished(self, outcome: JobOutcome) -> None:
-        self.last_outcome = outcome
+    def _on_finished(self, outcome: Finished, images: list) -> None:
         if outcome.unsaved:
             self.unsaved.append(outcome.result)
             self.banner.show_message(
                 "error", "Not saved to the history",
                 f"{outcome.unsaved}\nThe images are kept in this window until it closes.",
                 action=SAVE_ELSEWHERE)
-        if outcome.images:
-            tiles = outcome.images
-            self.preview.set_image(QPixmap.fromImage(tiles[0]) if len(tiles) == 1
-                                   else QPixmap.fromImage(_tile(tiles)))
-        n = len(outcome.images)
+        if images:
+            self.preview.set_image(QPixmap.fromImage(images[0]) if len(images) == 1
+                                   else QPixmap.fromImage(_tile(images)))
+        n = len(images)
         self._job_over(f"Done: {n} image{'s' if n != 1 else ''} in {format_duration(outcome.seconds)}")
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1)
@@ -618,6 +668,9 @@ class MainWindow(QMainWindow):
     def _on_banner_action(self) -> None:
         if self.banner.button.text() == "Undo":
             self.undo_delete()
+        elif self.banner.button.text() == RESUME:
+            self.banner.hide()
+            self.set_paused(False)
         elif self.banner.button.text() == SAVE_ELSEWHERE:
             self.save_unsaved()
 

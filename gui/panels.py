@@ -17,7 +17,8 @@ from engine.events import CancelToken
 from gui.history import Entry
 from gui.services import ModelInfo
 from gui.threads import managed_thread
-from gui.worker import Job, format_duration
+from engine.durations import format_duration
+from engine.jobs import Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +113,14 @@ class Banner(QFrame):
 
 
 class QueuePanel(QWidget):
-    """Pending jobs in run order; the running one is shown above, in the progress area."""
+    """Waiting jobs in run order (the running one shows above, in the progress area), and
+    what can be done with them: reorder, remove, run an interrupted one again, pause, cancel all."""
 
     remove = Signal(int)
     move = Signal(int, int)
+    retry = Signal(int)
+    pause = Signal(bool)  # True: pause, False: resume
+    cancel_all = Signal()
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -124,26 +129,30 @@ class QueuePanel(QWidget):
         self.list.setMaximumHeight(120)
         self.header = QLabel("Queue is empty")
         self.header.setProperty("role", "caption")
-        self.up = QToolButton()
-        self.up.setText("\u25b2")
-        self.up.setToolTip("Run earlier")
-        self.down = QToolButton()
-        self.down.setText("\u25bc")
-        self.down.setToolTip("Run later")
-        self.drop = QToolButton()
-        self.drop.setText("Remove")
-        self.drop.setToolTip("Take this job out of the queue")
+        self.up = _tool("\u25b2", "Run earlier")
+        self.down = _tool("\u25bc", "Run later")
+        self.drop = _tool("Remove", "Take this job out of the queue")
+        self.again = _tool("Run again", "Run this interrupted job again, first in line")
+        self.again.setObjectName("runAgain")
+        self.pause_button = _tool("Pause", "Finish the running job, then wait")
+        self.pause_button.setObjectName("pauseQueue")
+        self.pause_button.setCheckable(True)
+        self.stop_all = _tool("Cancel all", "Empty the queue and stop the running job")
         buttons = QHBoxLayout()
         buttons.addWidget(self.header, 1)
-        for b in (self.up, self.down, self.drop):
+        for b in (self.up, self.down, self.drop, self.again, self.pause_button, self.stop_all):
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(buttons)
         layout.addWidget(self.list)
+        self._states: dict[int, JobState] = {}
         self.up.clicked.connect(lambda: self._act(lambda i: self.move.emit(i, -1)))
         self.down.clicked.connect(lambda: self._act(lambda i: self.move.emit(i, 1)))
         self.drop.clicked.connect(lambda: self._act(self.remove.emit))
+        self.again.clicked.connect(lambda: self._act(self.retry.emit))
+        self.pause_button.clicked.connect(lambda checked: self.pause.emit(bool(checked)))
+        self.stop_all.clicked.connect(self.cancel_all)
         self.list.currentRowChanged.connect(self._update_buttons)
         self.set_jobs([])
 
@@ -156,20 +165,21 @@ class QueuePanel(QWidget):
         if job_id is not None:
             fn(job_id)
 
-    def set_jobs(self, jobs: list[Job]) -> None:
+    def set_jobs(self, jobs: list[Job], paused: bool = False) -> None:
         keep = self.selected_id()
         self.list.clear()
+        self._states = {job.id: job.state for job in jobs}
         for job in jobs:
-            r = job.request
-            text = (f"#{job.id}  {' '.join(r.prompt.split())[:48]}  \u2014  {r.width}\u00d7{r.height}, "
-                    f"{r.steps} steps, batch {r.batch}, seed {r.seed}")
-            item = QListWidgetItem(text)
+            item = QListWidgetItem(job.describe())
             item.setData(Qt.ItemDataRole.UserRole, job.id)
             self.list.addItem(item)
             if job.id == keep:
                 self.list.setCurrentItem(item)
-        self.header.setText(f"Queue: {len(jobs)} waiting" if jobs else "Queue is empty")
-        for w in (self.list, self.up, self.down, self.drop):
+        text = f"Queue: {len(jobs)} waiting" if jobs else "Queue is empty"
+        self.header.setText(text + (" (paused)" if paused else ""))
+        self.pause_button.setChecked(paused)
+        self.pause_button.setText("Resume" if paused else "Pause")
+        for w in (self.list, self.up, self.down, self.drop, self.again, self.stop_all):
             w.setVisible(bool(jobs))
         self._update_buttons()
 
@@ -178,6 +188,14 @@ class QueuePanel(QWidget):
         self.up.setEnabled(row > 0)
         self.down.setEnabled(0 <= row < self.list.count() - 1)
         self.drop.setEnabled(row >= 0)
+        self.again.setEnabled(self._states.get(self.selected_id()) is JobState.INTERRUPTED)
+
+
+def _tool(text: str, tip: str) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    button.setToolTip(tip)
+    return button
 
 
 class DetailsPane(QWidget):

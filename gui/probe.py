@@ -122,19 +122,17 @@ def measure_stall(steps: int, size: int) -> dict:
             self.loop = QEventLoop()
             self.result = None
 
-        @Slot(str)
-        def ready(self, device: str) -> None:
-            self.result = device
-            self.loop.quit()
-
-        @Slot(object)
-        def finished(self, outcome) -> None:
-            self.result = outcome
-            self.loop.quit()
-
-        @Slot(int, str, str)
-        def failed(self, job, title, message) -> None:
-            self.result = RuntimeError(f"{title}: {message}")
+        @Slot(object, list)
+        def on_event(self, event, images) -> None:
+            from engine.jobs import EngineFailed, EngineReady, Failed, Finished
+            if isinstance(event, EngineReady):
+                self.result = event.device
+            elif isinstance(event, Finished):
+                self.result = event
+            elif isinstance(event, (Failed, EngineFailed)):
+                self.result = RuntimeError(f"{event.title}: {event.message}")
+            else:
+                return
             self.loop.quit()
 
     app = make_application([sys.argv[0]])  # noqa: F841 - held so the application lives
@@ -146,9 +144,7 @@ def measure_stall(steps: int, size: int) -> dict:
     meter, waiter = Meter(), Waiter()
     meter.start()  # from before the window exists: engine loading starts with it
     window = MainWindow(services, QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
-    window.worker.engine_ready.connect(waiter.ready)
-    window.worker.finished.connect(waiter.finished)
-    window.worker.failed.connect(waiter.failed)
+    window.worker.event.connect(waiter.on_event)
     window.show()
     waiter.loop.exec()
     loading = meter.stop()

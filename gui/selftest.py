@@ -62,10 +62,7 @@ def run_self_test() -> int:
     _say(f"window built in {time.perf_counter() - started:.1f} s; model {model_id}")
 
     waiter = _Waiter()
-    window.worker.finished.connect(waiter.on_finished)
-    window.worker.failed.connect(waiter.on_failed)
-    window.worker.cancelled.connect(waiter.on_cancelled)
-    window.worker.progress.connect(waiter.on_progress)
+    window.worker.event.connect(waiter.on_event)
     outcome, loop = waiter.outcome, waiter.loop
     request = GenerationRequest(prompt=SELF_TEST_PROMPT, seed=1, steps=2, guidance=7.5,
                                 width=128, height=128, batch=1, model=model_id)
@@ -86,8 +83,8 @@ def run_self_test() -> int:
         stored = window.store.count() if window.store is not None else 0
         shown = window.gallery.rowCount() if window.gallery is not None else 0
         files = list((scratch / "history").rglob("*.png"))
-        ok = bool(done.images) and stored == 1 and shown == 1 and len(files) == 1
-        _say(f"generated {len(done.images)} image(s) in {done.seconds:.1f} s on {window.device}; "
+        ok = waiter.images == 1 and stored == 1 and shown == 1 and len(files) == 1
+        _say(f"generated {waiter.images} image(s) in {done.seconds:.1f} s on {window.device}; "
              f"history has {stored}, gallery shows {shown}, files {len(files)}")
     else:
         _say(f"generation did not finish: {outcome.get('error', 'timed out')}")
@@ -107,27 +104,24 @@ def _waiter_class():
             self.outcome: dict = {}
             self.loop = QEventLoop()
             self._last = ""
+            self.images = 0
 
-        @Slot(object)
-        def on_finished(self, o) -> None:
-            self.outcome["done"] = o
+        @Slot(object, list)
+        def on_event(self, event, images) -> None:
+            from engine.jobs import Cancelled, Failed, Finished, JobProgress
+            if isinstance(event, Finished):
+                self.outcome["done"] = event
+                self.images = len(images)
+            elif isinstance(event, Failed):
+                self.outcome["error"] = f"{event.title}: {event.message}"
+            elif isinstance(event, Cancelled):
+                self.outcome["error"] = "cancelled"
+            else:
+                if isinstance(event, JobProgress) and event.phase != self._last:
+                    self._last = event.phase
+                    _say(event.describe())
+                return
             self.loop.quit()
-
-        @Slot(int, str, str)
-        def on_failed(self, job: int, title: str, message: str) -> None:
-            self.outcome["error"] = f"{title}: {message}"
-            self.loop.quit()
-
-        @Slot(int)
-        def on_cancelled(self, job: int) -> None:
-            self.outcome["error"] = "cancelled"
-            self.loop.quit()
-
-        @Slot(object)
-        def on_progress(self, p) -> None:
-            if p.phase != self._last:
-                self._last = p.phase
-                _say(p.describe())
 
     return Waiter
 

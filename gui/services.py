@@ -55,6 +55,7 @@ class Services:
     token_limit: Callable[[str], int] = lambda model_id: token_limit(model_id)
     unknown_words: Callable[[str, str], list] = lambda model_id, text: unknown_words(model_id, text)
     data_dir: Optional[Path] = None
+    queue_path: Optional[Path] = None  # the database that keeps the job queue; None: in memory
 
 
 # ---------------------------------------------------------------- engine
@@ -201,9 +202,11 @@ def default_services(weights_dir: Optional[Path] = None) -> Services:
     except ImportError:
         log.warning("engine.history is not available: results will not be kept")
         history_factory = None
+    from engine.paths import history_location
     return Services(
         engine_factory=lambda: make_engine(weights_dir),
         history_factory=history_factory,
+        queue_path=history_location().db_path if history_factory is not None else None,
         models=lambda: list_models(weights_dir),
         read_recipe=read_recipe,
         download=lambda model_id, on_progress, cancel: download_model(

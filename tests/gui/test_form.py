@@ -27,7 +27,7 @@ def test_empty_prompt_disables_generate_and_says_why(qtbot, window):
     window.form.width_box.setValue(128)
     window.form.prompt.setPlainText("   ")
     qtbot.keyClick(window.form.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    assert window.worker.queue.snapshot() == [] and window.current_job is None
+    assert window.worker.queue.jobs() == [] and window.current_job is None
 
     window.form.prompt.setPlainText("a cat")
     assert window.generate_button.isEnabled()

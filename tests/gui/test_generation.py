@@ -5,7 +5,17 @@ import threading
 
 from PySide6.QtCore import Qt
 
+from engine.jobs import Failed, Finished, JobProgress, JobState, Started
 from engine.request import MAX_SEED
+
+
+def on(window, kind, fn):
+    """Calls fn(event, images) for each event of `kind` (on the thread that emitted it)."""
+    window.worker.event.connect(lambda event, images: isinstance(event, kind) and fn(event, images))
+
+
+def is_started(event, images):
+    return isinstance(event, Started)
 
 
 def fill(window, prompt="a red circle on a blue background", steps=4, seed=None):
@@ -21,9 +31,9 @@ def test_generate_shows_progress_eta_preview_and_lands_in_gallery(qtbot, window,
     engine.hold_at_step = 3
     fill(window, steps=4, seed=42)
     previews = []
-    window.worker.preview.connect(lambda job, image: previews.append(image))
+    on(window, JobProgress, lambda e, images: images and previews.append(images[0]))
 
-    with qtbot.waitSignal(window.worker.started, timeout=5000):
+    with qtbot.waitSignal(window.worker.event, timeout=5000, check_params_cb=is_started):
         qtbot.keyClick(window.form.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(engine.holding.is_set, timeout=5000)
     # Two steps done at 0.5 s each: two left, and no decode time known yet.
@@ -53,7 +63,7 @@ def test_eta_counts_decode_time_measured_by_the_previous_job(qtbot, window, engi
     with qtbot.waitSignal(window.job_over, timeout=5000):
         window.generate()
     etas = []
-    window.worker.progress.connect(lambda p: p.phase == "denoising" and etas.append(p.eta_seconds))
+    on(window, JobProgress, lambda p, _: p.phase == "denoising" and etas.append(p.eta_seconds))
     with qtbot.waitSignal(window.job_over, timeout=5000):
         window.generate()
     # Step 1 of 2 at 0.5 s a step, plus the 1 s the first job's decode took.
@@ -75,15 +85,14 @@ def test_jobs_queue_while_one_runs_and_can_be_reordered_and_removed(qtbot, windo
     window.queue_panel.list.setCurrentRow(2)  # "fourth"
     qtbot.mouseClick(window.queue_panel.up, Qt.MouseButton.LeftButton)
     window.queue_panel.list.setCurrentRow(0)  # "second"
-    with qtbot.waitSignal(window.worker.queue.removed, timeout=2000):
-        qtbot.mouseClick(window.queue_panel.drop, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.queue_panel.drop, Qt.MouseButton.LeftButton)
     assert [item.text().split()[0] for item in
             (window.queue_panel.list.item(i) for i in range(window.queue_panel.list.count()))] \
         == [f"#{ids['fourth']}", f"#{ids['third']}"]
 
     engine.hold_at_step = None
     done = []
-    window.worker.finished.connect(lambda o: done.append(o.request.prompt))
+    on(window, Finished, lambda o, _: done.append(o.request.prompt))
     engine.proceed.set()
     qtbot.waitUntil(lambda: len(done) == 3, timeout=5000)
     assert done == ["first", "fourth", "third"]
@@ -112,8 +121,8 @@ def test_errors_are_shown_and_the_queue_goes_on(qtbot, window, engine):
         window.form.prompt.setPlainText(prompt)
         window.generate()
     failures, finished = [], []
-    window.worker.failed.connect(lambda job, title, msg: failures.append(title))
-    window.worker.finished.connect(finished.append)
+    on(window, Failed, lambda e, _: failures.append(e.title))
+    on(window, Finished, lambda e, _: finished.append(e))
     engine.hold_at_step = None
     engine.proceed.set()
     # The lists fill on the worker thread; the window catches up through its event loop.
@@ -177,3 +186,68 @@ def test_thread_local_state_survives_from_one_job_to_the_next(qtbot, window, eng
             window.generate()
     assert len(engine.threads) == 1
     assert engine.calls_seen_by_thread_local == [1, 2, 3]
+
+
+def test_closing_mid_job_keeps_the_queue_and_one_click_runs_the_interrupted_job(
+        qtbot, services, settings, engine, tmp_path):
+    from gui.mainwindow import RESUME, MainWindow
+    services.queue_path = tmp_path / "queue.sqlite3"
+    engine.hold_at_step = 2
+    first = MainWindow(services, settings)
+    qtbot.addWidget(first)
+    first.show()
+    fill(first, prompt="interrupted one", steps=5, seed=3)
+    running = first.generate()
+    first.form.prompt.setPlainText("waiting one")
+    waiting = first.generate()
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    first.close()
+
+    engine.hold_at_step = None
+    second = MainWindow(services, settings)
+    qtbot.addWidget(second)
+    second.show()
+    assert [(j.id, j.state) for j in second.worker.queue.jobs()] == [
+        (running, JobState.INTERRUPTED), (waiting, JobState.PENDING)]
+    assert second.queue_panel.header.text() == "Queue: 2 waiting (paused)"
+    assert "1 interrupted" in second.banner.text.text() and second.banner.button.text() == RESUME
+    second.queue_panel.list.setCurrentRow(0)
+    assert second.queue_panel.again.isEnabled()
+    assert not second.queue_panel.drop.isHidden()
+    done = []
+    on(second, Finished, lambda e, _: done.append(e.request.prompt))
+    qtbot.mouseClick(second.queue_panel.again, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(done) == 2, timeout=5000)
+    assert done == ["interrupted one", "waiting one"]
+    assert second.worker.queue.jobs() == []
+    second.close()
+
+
+def test_pause_holds_the_next_job_and_cancel_all_empties_the_queue(qtbot, window, engine):
+    engine.hold_at_step = 1
+    fill(window, prompt="first", steps=2)
+    window.generate()
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    qtbot.mouseClick(window.queue_panel.pause_button, Qt.MouseButton.LeftButton)
+    window.form.prompt.setPlainText("second")
+    window.generate()
+    assert window.queue_panel.header.text() == "Queue: 1 waiting (paused)"
+    done = []
+    on(window, Finished, lambda e, _: done.append(e.request.prompt))
+    engine.hold_at_step = None
+    engine.proceed.set()
+    qtbot.waitUntil(lambda: done == ["first"], timeout=5000)
+    qtbot.wait(100)
+    assert done == ["first"] and len(window.worker.queue.waiting()) == 1  # paused: it waits
+
+    engine.proceed.clear()
+    engine.hold_at_step = 1
+    qtbot.mouseClick(window.queue_panel.pause_button, Qt.MouseButton.LeftButton)  # resume
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    window.form.prompt.setPlainText("third")
+    window.generate()
+    with qtbot.waitSignal(window.job_over, timeout=5000):
+        qtbot.mouseClick(window.queue_panel.stop_all, Qt.MouseButton.LeftButton)
+    assert window.phase.text() == "Cancelled"
+    assert window.worker.queue.jobs() == [] and window.queue_panel.list.count() == 0
+    assert done == ["first"]

@@ -14,6 +14,7 @@ from PIL import Image
 
 from engine.request import GenerationRequest
 from gui.services import make_engine
+from engine.jobs import Finished, JobProgress
 from gui.worker import GenerationWorker, WorkerHost
 from tests.gui.fakes import FakeHistory
 
@@ -34,24 +35,29 @@ def test_real_engine_generates_through_the_worker(qtbot, tmp_path):
     demo = _demo_ready()
     model = "demo" if demo else "sd-v1.4"
     history = FakeHistory(tmp_path / "history")
-    worker = GenerationWorker(lambda: make_engine(random_weights=not demo),
-                              lambda: history, warm_models=(model,))
+    worker = GenerationWorker(lambda: make_engine(random_weights=not demo), lambda: history)
     host = WorkerHost(worker)
     phases, previews = [], []
-    worker.progress.connect(lambda p: phases.append((p.phase, p.step)))
-    worker.preview.connect(lambda job, image: previews.append(image.size()))
+
+    def record(event, images):
+        if isinstance(event, JobProgress):
+            phases.append((event.phase, event.step))
+            previews.extend(image.size() for image in images)
+    worker.event.connect(record)
     try:
         request = GenerationRequest(prompt="a small red circle on the left, blue background",
                                     seed=5, steps=2, width=128, height=128, model=model)
-        with qtbot.waitSignal(worker.finished, timeout=900_000) as blocker:
-            worker.submit(request)
-        outcome = blocker.args[0]
+        with qtbot.waitSignal(worker.event, timeout=900_000,
+                              check_params_cb=lambda e, _: isinstance(e, Finished)) as blocker:
+            worker.queue.add(request)
+            worker.wake()
+        images = blocker.args[1]
     finally:
         assert host.shutdown()
     assert [p for p in phases if p[0] == "denoising"] == [("denoising", 1), ("denoising", 2)]
     assert phases[0][0] == "loading" and ("saving", 2) in phases
     assert len(previews) == 2
-    assert outcome.images[0].width() == 128 and outcome.images[0].height() == 128
+    assert images[0].width() == 128 and images[0].height() == 128
     assert history.add_threads and threading.get_ident() not in history.add_threads
     saved = history.page(0, 1)[0]
     with Image.open(saved.path) as image:
