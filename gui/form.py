@@ -119,9 +119,9 @@ class GenerationForm(QWidget):
         # until the person has typed in the box.
         self._prompt_touched = False
 
-        self.prompt = PromptEdit("Describe the image, e.g. \u201ca lighthouse at dusk, oil painting\u201d")
+        self.prompt = PromptEdit("Describe the image")
         self.prompt.setObjectName("prompt")
-        self.negative = PromptEdit("What to avoid, e.g. \u201cblurry, text\u201d (optional)")
+        self.negative = PromptEdit("What to avoid (optional)")
         self.negative.setObjectName("negative_prompt")
         for edit, lines in ((self.prompt, 5), (self.negative, 3)):
             edit.setFixedHeight(edit.fontMetrics().lineSpacing() * lines + 14)
@@ -248,6 +248,13 @@ class GenerationForm(QWidget):
         if model_id == self.model_id():
             self.model_note.setText(note)
             self.model_note.setVisible(bool(note))
+
+    def set_examples(self, prompt: str, negative: str) -> None:
+        """Placeholders from the chosen model's own examples (engine.models.examples)."""
+        self.prompt.setPlaceholderText(f"Describe the image, e.g. \u201c{prompt}\u201d")
+        self.negative.setPlaceholderText(
+            f"What to avoid, e.g. \u201c{negative}\u201d (optional)" if negative
+            else "What to avoid (optional; this model has little use for it)")
 
     def model_id(self) -> str:
         return self.model.currentData() or ""

@@ -12,11 +12,15 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QFileDialog, QHBoxLayout
                                QMainWindow, QProgressBar, QPushButton, QScrollArea, QSplitter,
                                QStackedWidget, QVBoxLayout, QWidget)
 
+from engine.models.examples import examples_for
+from gui.help_dialogs import show_demo_words
+from gui.model_note import ModelNote
 from gui.folders import remember_folder, start_folder
 from gui.form import GenerationForm
 from gui.gallery import GalleryModel, ThumbnailLoader
 from gui.history import Entry, export_copies
-from gui.preferences import add_preferences_menu, compute_status
+from gui.menus import build_menus
+from gui.preferences import compute_status
 from gui.panels import Banner, DetailsPane, FirstRunPanel, PreviewLabel, QueuePanel
 from gui.services import DEMO_MODEL_ID, ModelInfo, Services
 from engine.durations import format_duration
@@ -72,6 +76,8 @@ class MainWindow(QMainWindow):
         self.why_disabled.setProperty("role", "fieldError")
         self.why_disabled.setWordWrap(True)
 
+        self.model_note = ModelNote()
+        self.model_note.words_requested.connect(lambda: show_demo_words(self))
         self.preview = PreviewLabel("Your image appears here.\n\nWrite a prompt and press Ctrl+Enter.")
         self.preview.setObjectName("preview")
         self.preview.setMinimumSize(256, 256)
@@ -178,6 +184,7 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.cancel_button)
         lv.addLayout(buttons)
         lv.addWidget(self.why_disabled)
+        lv.addWidget(self.model_note)
 
         center = QWidget()
         cv = QVBoxLayout(center)
@@ -258,9 +265,7 @@ class MainWindow(QMainWindow):
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self, activated=self.generate)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.cancel)
-        QShortcut(QKeySequence.StandardKey.Undo, self.gallery_view, activated=self.undo_delete)
-        self.menuBar().addMenu("&Tools").addAction("Benchmark\u2026", self.open_benchmark)
-        add_preferences_menu(self)
+        self.menu_actions = build_menus(self)
         # Through the window's own methods: a slot of the worker object would be queued
         # to the worker's thread, which is busy inside generate() until the job ends.
         self.queue_panel.remove.connect(self.remove_job)
@@ -327,8 +332,23 @@ class MainWindow(QMainWindow):
     def chosen_model(self) -> Optional[ModelInfo]:
         return self._models.get(self.form.model_id())
 
+    def models(self) -> list[ModelInfo]:
+        return list(self._models.values())
+
+    def import_weights(self) -> None:
+        """File > Import Weights: for the chosen model, or the first that needs weights."""
+        model = self.chosen_model()
+        if model is None or model.id == DEMO_MODEL_ID:
+            model = next((m for m in self._models.values() if m.id != DEMO_MODEL_ID), None)
+        if model is not None:
+            self._import_folder(model.id)
+
     def _update_first_run(self) -> None:
         model = self.chosen_model()
+        if model is not None:
+            examples = examples_for(model.id)
+            self.form.set_examples(examples.prompt, examples.negative)
+            self.model_note.show_about(examples.about, examples.words is not None)
         needs_weights = model is not None and not model.usable
         if needs_weights:
             self.first_run.set_model(model, DEMO_MODEL_ID in self._models)

@@ -11,9 +11,8 @@ import logging
 from pathlib import Path
 from typing import Callable, Optional
 
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QGroupBox, QLabel,
-                               QMainWindow, QMenu, QMessageBox, QRadioButton, QVBoxLayout)
+                               QMainWindow, QMessageBox, QRadioButton, QVBoxLayout)
 
 from engine.compute import selection
 
@@ -107,22 +106,6 @@ class PreferencesDialog(QDialog):
                                     f"The setting could not be written: {error}")
                 return
         super().accept()
-
-
-def add_preferences_menu(window: QMainWindow) -> QAction:
-    """Edit > Preferences... (Ctrl+,), as the first menu of the window's menu bar."""
-    bar = window.menuBar()
-    edit = QMenu("&Edit", bar)
-    existing = bar.actions()
-    if existing:
-        bar.insertMenu(existing[0], edit)
-    else:
-        bar.addMenu(edit)
-    action = edit.addAction("Preferences\u2026")
-    action.setShortcuts([QKeySequence("Ctrl+,")])
-    action.setMenuRole(QAction.MenuRole.PreferencesRole)  # macOS moves it to the app menu
-    action.triggered.connect(lambda: open_preferences(window))
-    return action
 
 
 def open_preferences(window: QMainWindow) -> None:
