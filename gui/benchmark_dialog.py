@@ -74,7 +74,10 @@ class BenchmarkTask(QObject):
 class BenchmarkDialog(QDialog):
     _start = Signal(object)
 
-    def __init__(self, worker, models: list[str], parent: Optional[QWidget] = None) -> None:
+    def __init__(self, worker, models: list, parent: Optional[QWidget] = None,
+                 preferred: str = "") -> None:
+        """`models`: the window's ModelInfo list; the preferred one is chosen if usable,
+        else the first that is installed."""
         super().__init__(parent)
         self.setObjectName("benchmarkDialog")
         self.setWindowTitle("Benchmark")
@@ -89,7 +92,12 @@ class BenchmarkDialog(QDialog):
         self.task.cancelled.connect(self._on_cancelled)
 
         self.model = QComboBox()
-        self.model.addItems(list(models) or ["sd-v1.4"])
+        for info in models:
+            self.model.addItem(info.label if info.usable else f"{info.label} (not installed)", info.id)
+        usable = [info.id for info in models if info.usable]
+        first = preferred if preferred in usable else (usable[0] if usable else "")
+        if first:
+            self.model.setCurrentIndex(self.model.findData(first))
         self.size = QComboBox()
         for side in SIZES:
             self.size.addItem(f"{side} x {side}", side)
@@ -129,9 +137,14 @@ class BenchmarkDialog(QDialog):
         self.save_button = QPushButton("Save JSON\u2026")
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self.save_json)
+        close_button = QPushButton("Close")
+        close_button.setObjectName("closeBenchmark")
+        close_button.clicked.connect(self.close)
         buttons = QHBoxLayout()
         for button in (tutorial, self.run_button, self.cancel_button, self.save_button):
             buttons.addWidget(button)
+        buttons.addStretch(1)
+        buttons.addWidget(close_button)
         self.progress_bar = QProgressBar()
         self.status = QLabel("Pick settings and press Run. Other generations wait meanwhile.")
         self.status.setWordWrap(True)
@@ -152,6 +165,11 @@ class BenchmarkDialog(QDialog):
         layout.addWidget(self.chart)
         layout.addWidget(self.details)
 
+    def closeEvent(self, event) -> None:
+        if self.cancel_button.isEnabled():  # closing a running benchmark stops it
+            self.cancel()
+        super().closeEvent(event)
+
     def use_tutorial_settings(self) -> None:
         d = BenchmarkSettings()
         self.size.setCurrentIndex(SIZES.index(d.width))
@@ -164,7 +182,7 @@ class BenchmarkDialog(QDialog):
     def settings(self) -> BenchmarkSettings:
         side = self.size.currentData()
         return BenchmarkSettings(
-            model=self.model.currentText(), batch=self.batch.value(), steps=self.steps.value(),
+            model=self.model.currentData() or "", batch=self.batch.value(), steps=self.steps.value(),
             width=side, height=side, runs=self.runs.value(),
             configs=tuple(n for n, box in self.configs.items() if box.isChecked()),
             random_weights=self.random_weights.isChecked(), compare=self.compare.isChecked())

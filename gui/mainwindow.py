@@ -249,7 +249,8 @@ class MainWindow(QMainWindow):
         from gui.benchmark_dialog import BenchmarkDialog
         # One dialog for the window's life: its task object may still be on the worker thread.
         if getattr(self, "benchmark_dialog", None) is None:
-            self.benchmark_dialog = BenchmarkDialog(self.worker, list(self._models), self)
+            self.benchmark_dialog = BenchmarkDialog(self.worker, self.models(), self,
+                                                  preferred=self.form.model_id())
         self.benchmark_dialog.show()
         self.benchmark_dialog.raise_()
 

@@ -106,7 +106,7 @@ class _Counter:
 
 def _request(settings: BenchmarkSettings, name: str) -> GenerationRequest:
     mixed, xla = CONFIGS[name]
-    return GenerationRequest(prompt=settings.prompt, seed=settings.seed, steps=settings.steps,
+    return GenerationRequest(prompt=settings.model_prompt(), seed=settings.seed, steps=settings.steps,
                              width=settings.width, height=settings.height, batch=settings.batch,
                              model=settings.model, mixed_precision=mixed, xla=xla,
                              preview=settings.preview)

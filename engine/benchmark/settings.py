@@ -29,9 +29,12 @@ class BenchmarkSettings:
     # Release the model before each configuration, so the cold run includes the build.
     # Off only when the caller lends an engine whose model must stay (tests).
     fresh_builds: bool = True
-    prompt: str = TUTORIAL_PROMPT
+    prompt: str = ""  # "": the model's own benchmark prompt (prompt_for)
     seed: int = 12345
     preview: bool = True  # as the app runs: the per-step preview is part of our time
+
+    def model_prompt(self) -> str:
+        return self.prompt or prompt_for(self.model)
 
     def problems(self) -> list[str]:
         unknown = [c for c in self.configs if c not in CONFIGS]
@@ -47,6 +50,14 @@ class BenchmarkSettings:
         data = dataclasses.asdict(self)
         data["configs"] = list(self.configs)
         return data
+
+
+def prompt_for(model_id: str) -> str:
+    """The tutorial's prompt where the model can draw it; else the model's own example
+    (the demo knows a few dozen words, none of the tutorial's)."""
+    from engine.models.examples import examples_for
+    example = examples_for(model_id)
+    return example.prompt if example.words is not None else TUTORIAL_PROMPT
 
 
 def parse_configs(text: str) -> tuple[str, ...]:

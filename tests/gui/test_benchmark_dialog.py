@@ -8,7 +8,7 @@ def _open(window, qtbot):
     window.open_benchmark()
     dialog = window.benchmark_dialog
     qtbot.waitUntil(dialog.isVisible)
-    dialog.model.setCurrentText("demo")
+    dialog.model.setCurrentIndex(dialog.model.findData("demo"))
     dialog.steps.setValue(3)
     dialog.runs.setValue(2)
     return dialog
@@ -38,3 +38,24 @@ def test_cancel_stops_the_benchmark_within_a_step(qtbot, window, engine):
     # The dialog's own slot for the same signal may run just after the test's blocker.
     qtbot.waitUntil(lambda: dialog.status.text() == "Cancelled." and dialog.run_button.isEnabled(),
                     timeout=5000)
+
+
+def test_the_dialog_names_models_starts_on_an_installed_one_and_closes(qtbot, window, engine):
+    window.open_benchmark()
+    dialog = window.benchmark_dialog
+    qtbot.waitUntil(dialog.isVisible)
+    labels = [dialog.model.itemText(i) for i in range(dialog.model.count())]
+    assert "Demo (built-in)" in labels and "demo" not in labels and "sd-v1.4" not in labels
+    chosen = next(m for m in window.models() if m.id == dialog.model.currentData())
+    assert chosen.usable
+    dialog.findChild(type(dialog.run_button), "closeBenchmark").click()
+    assert not dialog.isVisible()
+
+
+def test_on_the_demo_model_it_runs_a_prompt_the_demo_can_draw(qtbot, window, engine):
+    from engine.demo.text import vocabulary_problem
+    dialog = _open(window, qtbot)
+    dialog.runs.setValue(1)
+    with qtbot.waitSignal(dialog.task.finished, timeout=20000):
+        qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
+    assert engine.requests and all(vocabulary_problem(r.prompt) is None for r in engine.requests)
