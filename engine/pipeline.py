@@ -24,6 +24,7 @@ from engine.events import (CancelToken, GeneratedImage, GenerationResult,
 from engine.models import registry
 from engine.models.locations import find_file, search_dirs
 from engine.models.structure import check_structure
+from engine.prompt_rules import prompt_problems, rules_of
 from engine.request import GenerationRequest, Problem
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Engine:
         self._key: Optional[_BuildKey] = None
         self._xla = False
         self._tokenizers: dict[Path, object] = {}
+        self._vocabularies: dict[str, Path] = {}  # model id -> its vocabulary file, once found
         self._scratch: Optional[tempfile.TemporaryDirectory] = None
 
     # -- information -------------------------------------------------------------
@@ -77,11 +79,13 @@ class Engine:
         """None when the model's tokenizer is not available yet (no vocabulary file)."""
         spec = registry.get_model(model_id)
         if spec.family == "demo":
-            from engine.demo.backend import count_tokens
+            from engine.demo.text import count_tokens
             return count_tokens(text)
-        vocabulary = self._vocabulary_path(spec)
+        # Found once: the window counts on every keystroke, and a file search per key stalls it.
+        vocabulary = self._vocabularies.get(spec.id) or self._vocabulary_path(spec)
         if vocabulary is None:
             return None
+        self._vocabularies[spec.id] = vocabulary
         return len(self._tokenizer(vocabulary).encode(text))
 
     def model_label(self, spec: "registry.ModelSpec") -> str:
@@ -112,7 +116,7 @@ class Engine:
             started = time.perf_counter()
             backend = self._backend_for(spec, request)
             timings["loading"] = time.perf_counter() - started
-            problems = self._prompt_problems(backend, request)
+            problems = prompt_problems(request, rules_of(backend))
             if problems:
                 raise InvalidRequest(problems)
             output = sampler.sample(backend, request, report, cancel, batched_guidance)
@@ -138,15 +142,6 @@ class Engine:
         gc.collect()
 
     # -- internals ---------------------------------------------------------------
-    def _prompt_problems(self, backend: DiffusionBackend, request: GenerationRequest) -> list[Problem]:
-        problems = request.validate(backend.count_tokens)
-        rule = getattr(backend, "vocabulary_problem", None)  # closed vocabularies (the demo) have one
-        for field, text in (("prompt", request.prompt), ("negative_prompt", request.negative_prompt)):
-            message = rule(text) if rule is not None and text else None
-            if message:
-                problems.append(Problem(field, message))
-        return problems
-
     def _backend_for(self, spec: "registry.ModelSpec", request: GenerationRequest) -> DiffusionBackend:
         key = _BuildKey(spec.id, request.width, request.height, request.mixed_precision)
         # Keras keeps the policy per thread: set it here, in the thread that builds and runs.

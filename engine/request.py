@@ -57,12 +57,13 @@ class GenerationRequest:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def validate(
-        self, count_tokens: Optional[Callable[[str], int]] = None
+        self, count_tokens: Optional[Callable[[str], int]] = None, token_limit: int = MAX_TOKENS
     ) -> list[Problem]:
         """Every problem with this request, each with a message a person can act on.
 
-        `count_tokens` (start and end tokens included) comes from the chosen
-        model's tokenizer; without it the prompt length is not checked.
+        `count_tokens` (start and end tokens included) and `token_limit` are the
+        chosen model's (engine/prompt_rules.py asks with them); without a counter
+        the prompt length is not checked.
         """
         problems: list[Problem] = []
         for name, label in (("prompt", "Prompt"), ("negative_prompt", "Negative prompt")):
@@ -79,11 +80,11 @@ class GenerationRequest:
                 continue
             if count_tokens is not None and text:
                 n = count_tokens(text)
-                if n > MAX_TOKENS:
+                if n > token_limit:
                     problems.append(Problem(
                         name,
-                        f"{label} is {n} tokens long; the limit is {MAX_TOKENS} "
-                        f"(start and end tokens included). Remove {n - MAX_TOKENS}.",
+                        f"{label} is {n} tokens long; the limit is {token_limit} "
+                        f"(start and end tokens included). Remove {n - token_limit}.",
                     ))
         for name in ("width", "height", "steps", "batch", "seed", "guidance", "model"):
             problems.extend(check_field(name, getattr(self, name)))

@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QLabel, QLineEdit, QPlainTextEdit, QSpinBox, QToolButton,
                                QVBoxLayout, QWidget)
 
-from engine.request import MAX_SEED, MAX_TOKENS, GenerationRequest, Problem
+from engine.prompt_rules import PromptRules, prompt_problems, rules_for
+from engine.request import MAX_SEED, GenerationRequest, Problem
 
 # (label, width, height); "Custom" keeps whatever the spin boxes hold.
 SIZE_PRESETS = [
@@ -28,8 +29,8 @@ SIZE_PRESETS = [
 ]
 CUSTOM = "Custom\u2026"
 
-# model id, text -> token count, or None while that model's tokenizer is not available
-TokenCounter = Callable[[str, str], Optional[int]]
+# model id -> that model's prompt rules (engine/prompt_rules.py), with a counter once one is loaded
+RulesSource = Callable[[str], PromptRules]
 
 
 class PromptEdit(QPlainTextEdit):
@@ -107,12 +108,10 @@ class GenerationForm(QWidget):
     changed = Signal()
     submit_requested = Signal()
 
-    def __init__(self, models: list[tuple[str, str]], count_tokens: Optional[TokenCounter] = None,
+    def __init__(self, models: list[tuple[str, str]], rules: RulesSource = rules_for,
                  parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        self._count_tokens = count_tokens
-        self._max_tokens: Callable[[str], int] = lambda model: MAX_TOKENS
-        self._unknown_words: Callable[[str, str], list] = lambda model, text: []
+        self._rules_source = rules
         self._loading = False
         self._problems: list[Problem] = []
         # An empty prompt on a fresh form is not a mistake yet: its red message waits
@@ -265,23 +264,15 @@ class GenerationForm(QWidget):
             self.model.setCurrentIndex(index)
         return index >= 0
 
-    def set_token_counter(self, count_tokens: Optional[TokenCounter],
-                          max_tokens: Optional[Callable[[str], int]] = None,
-                          unknown_words: Optional[Callable[[str, str], list]] = None) -> None:
-        self._count_tokens = count_tokens
-        if max_tokens is not None:
-            self._max_tokens = max_tokens
-        if unknown_words is not None:
-            self._unknown_words = unknown_words
+    def set_prompt_rules(self, rules: RulesSource) -> None:
+        self._rules_source = rules
         self.revalidate()
 
-    def _count(self, text: str) -> Optional[int]:
-        if self._count_tokens is None:
-            return None
+    def rules(self) -> PromptRules:
         try:
-            return self._count_tokens(self.model_id(), text)
-        except Exception:  # noqa: BLE001 - an unknown count must not break typing
-            return None
+            return self._rules_source(self.model_id())
+        except Exception:  # noqa: BLE001 - rules that cannot be had must not break typing
+            return rules_for(self.model_id())
 
     # ---- reading and filling -------------------------------------------------------
 
@@ -334,14 +325,13 @@ class GenerationForm(QWidget):
 
     def revalidate(self) -> list[Problem]:
         request = self.request()
-        counts = {}
-        for name, edit, label in (("prompt", self.prompt, self.prompt_tokens),
-                                  ("negative_prompt", self.negative, self.negative_tokens)):
+        rules = self.rules()
+        count = _safe(rules.count_tokens)
+        for edit, label in ((self.prompt, self.prompt_tokens), (self.negative, self.negative_tokens)):
             text = edit.toPlainText().strip()
             # An empty box reads 0, not the 2 that start and end tokens would make.
-            n = self._count(text) if text else (0 if self._count_tokens is not None else None)
-            counts[name] = n
-            limit = self._max_tokens(self.model_id())
+            n = (count(text) if text else 0) if count is not None else None
+            limit = rules.token_limit
             if n is None:
                 label.setText(f"\u2013/{limit} tokens")
                 label.setToolTip("The token count appears once the model's tokenizer has loaded.")
@@ -353,29 +343,11 @@ class GenerationForm(QWidget):
             label.setProperty("over", over)
             label.style().unpolish(label)
             label.style().polish(label)
-        counter = (lambda text: self._count(text)) if self._count_tokens is not None else None
-        problems = request.validate(None if counter is None else (lambda t: counter(t) or 0))
+        problems = prompt_problems(request, rules.with_counter(
+            None if count is None else (lambda t: count(t) or 0)))
         if self.seed.value() is None:
             problems = [p for p in problems if p.field != "seed"]
             problems.append(Problem("seed", "Seed is empty: type a number or press the dice."))
-        limit = self._max_tokens(self.model_id())
-        if limit != MAX_TOKENS:
-            # validate() knows Stable Diffusion's 77; a model with a shorter context says so itself.
-            for name, label in (("prompt", "Prompt"), ("negative_prompt", "Negative prompt")):
-                n = counts[name]
-                if n is not None and n > limit and not any(p.field == name for p in problems):
-                    problems.append(Problem(name, f"{label} is {n} tokens long; this model takes "
-                                                  f"{limit}. Remove {n - limit}."))
-        for name, label in (("prompt", "Prompt"), ("negative_prompt", "Negative prompt")):
-            text = getattr(request, name)
-            try:
-                unknown = self._unknown_words(self.model_id(), text)
-            except Exception:  # noqa: BLE001 - a vocabulary check must never break typing
-                unknown = []
-            if unknown:
-                model = self.model.currentText().split("  ")[0]
-                problems.append(Problem(name, f"{model} does not know: {', '.join(unknown)}. "
-                                              "Remove or replace those words."))
         self._problems = problems
         by_field: dict[str, list[str]] = {}
         for p in problems:
@@ -459,6 +431,19 @@ class GenerationForm(QWidget):
             self._loading = False
             settings.endGroup()
         self._on_change()
+
+
+def _safe(count: Optional[Callable[[str], Optional[int]]]):
+    """The counter, returning None instead of raising: an unknown count must not break typing."""
+    if count is None:
+        return None
+
+    def counted(text: str) -> Optional[int]:
+        try:
+            return count(text)
+        except Exception:  # noqa: BLE001
+            return None
+    return counted
 
 
 def _bool(value) -> bool:

@@ -22,7 +22,9 @@ from gui.history import Entry, export_copies
 from gui.menus import build_menus
 from gui.preferences import compute_status
 from gui.panels import Banner, DetailsPane, FirstRunPanel, PreviewLabel, QueuePanel
-from gui.services import DEMO_MODEL_ID, ModelInfo, Services
+from engine.models.registry import DEMO
+from engine.prompt_rules import PromptRules, rules_for
+from gui.services import ModelInfo, Services
 from engine.durations import format_duration
 from engine.jobs import (Cancelled, EngineFailed, EngineLoading, EngineReady, Failed, Finished,
                          JobProgress, JobQueue, JobState, Queued, QueueChanged, Started)
@@ -63,7 +65,6 @@ class MainWindow(QMainWindow):
 
         self.banner = Banner()
         self.form = GenerationForm([])
-        self.form.set_token_counter(None, services.token_limit, services.unknown_words)
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("generateButton")
         self.generate_button.setToolTip("Generate (Ctrl+Enter)")
@@ -121,7 +122,7 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
 
         self.worker = GenerationWorker(services.engine_factory, services.history_factory,
-                                       self._open_queue())
+                                       self._open_queue(), warm_models=tuple(self._models))
         self._connect()
         # The engine (TensorFlow) starts loading only once the first frame is painted:
         # an import holds the GIL in long stretches and would delay the window itself.
@@ -294,7 +295,7 @@ class MainWindow(QMainWindow):
         self.details.open_failed.connect(self.show_error)
         self.banner.action.connect(self._on_banner_action)
         self.first_run.installed.connect(lambda _id: self.refresh_models())
-        self.first_run.use_demo.connect(lambda: self.form.select_model(DEMO_MODEL_ID))
+        self.first_run.use_demo.connect(lambda: self.form.select_model(DEMO.id))
         self.first_run.import_requested.connect(self._import_folder)
         if self.gallery is not None:
             self.gallery.rowsInserted.connect(lambda *_: self._update_gallery_count())
@@ -323,11 +324,11 @@ class MainWindow(QMainWindow):
 
     def _default_model(self, infos: list[ModelInfo]) -> str:
         """An installed Stable Diffusion model, else the demo, else the first listed."""
-        usable = [m for m in infos if m.state == "installed" and m.id != DEMO_MODEL_ID]
+        usable = [m for m in infos if m.state == "installed" and m.id != DEMO.id]
         if usable:
             return usable[0].id
-        if DEMO_MODEL_ID in self._models:
-            return DEMO_MODEL_ID
+        if DEMO.id in self._models:
+            return DEMO.id
         return infos[0].id if infos else ""
 
     def chosen_model(self) -> Optional[ModelInfo]:
@@ -352,7 +353,7 @@ class MainWindow(QMainWindow):
             self.model_note.show_about(examples.about, examples.words is not None)
         needs_weights = model is not None and not model.usable
         if needs_weights:
-            self.first_run.set_model(model, DEMO_MODEL_ID in self._models)
+            self.first_run.set_model(model, DEMO.id in self._models)
         self.center_stack.setCurrentWidget(self.first_run if needs_weights else self.preview)
         self._update_generate()
 
@@ -459,8 +460,7 @@ class MainWindow(QMainWindow):
         self.device = event.device
         engine = self.worker.engine
         self.device_label.setText(f"Engine ready \u00b7 {compute_status(event.backend, event.device)}")
-        self.form.set_token_counter(lambda model, text: engine.count_tokens(model, text),
-                                    self.services.token_limit)
+        self.form.set_prompt_rules(lambda model_id: _with_engine_counter(model_id, engine))
         self._update_generate()
 
     def _refresh_queue(self) -> None:
@@ -814,6 +814,14 @@ class MainWindow(QMainWindow):
             if closer is not None:
                 closer()
         event.accept()
+
+
+def _with_engine_counter(model_id: str, engine) -> PromptRules:
+    """The model's rules, counting with the engine's cached tokenizer where they have no counter."""
+    rules = rules_for(model_id)
+    if rules.count_tokens is not None:
+        return rules
+    return rules.with_counter(lambda text: engine.count_tokens(model_id, text))
 
 
 def _png_paths(mime) -> list[Path]:

@@ -9,7 +9,6 @@ imported inside `engine_factory`, which the worker calls on its own thread.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +17,6 @@ from typing import Any, Callable, Optional
 from engine.request import GenerationRequest
 
 log = logging.getLogger(__name__)
-
-DEMO_MODEL_ID = "demo"
-
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -52,8 +48,6 @@ class Services:
     read_recipe: Callable[[Path, GenerationRequest], DroppedRecipe]
     download: Optional[Callable[..., Any]] = None  # (model_id, on_progress, cancel) -> result
     import_folder: Optional[Callable[..., Any]] = None  # (model_id, folder, on_progress, cancel)
-    token_limit: Callable[[str], int] = lambda model_id: token_limit(model_id)
-    unknown_words: Callable[[str, str], list] = lambda model_id, text: unknown_words(model_id, text)
     data_dir: Optional[Path] = None
     queue_path: Optional[Path] = None  # the database that keeps the job queue; None: in memory
 
@@ -66,54 +60,18 @@ def make_engine(weights_dir: Optional[Path] = None, random_weights: bool = False
     return Engine(weights_dir=weights_dir, random_weights=random_weights)
 
 
-def load_model_plugins() -> None:
-    """Models defined outside the registry (the built-in demo) register themselves on import."""
-    for name in ("engine.demo", "engine.demo.register"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue
-
-
 # ---------------------------------------------------------------- models
-
-def unknown_words(model_id: str, text: str) -> list:
-    """Words a closed-vocabulary model (the demo) cannot draw; Stable Diffusion knows them all."""
-    if model_id != DEMO_MODEL_ID or not text:
-        return []
-    try:
-        from engine.demo.text import unknown_words as demo_unknown  # numpy only
-    except ImportError:
-        return []
-    return demo_unknown(text)
-
-
-def token_limit(model_id: str) -> int:
-    """Tokens a prompt may use, start and end included: 77 for Stable Diffusion."""
-    from engine.request import MAX_TOKENS
-    if model_id == DEMO_MODEL_ID:
-        try:
-            from engine.demo.text import SEQUENCE_LENGTH  # numpy only, no TensorFlow
-            return SEQUENCE_LENGTH
-        except ImportError:
-            pass
-    return MAX_TOKENS
-
 
 def list_models(weights_dir: Optional[Path] = None) -> list[ModelInfo]:
     """Cheap (no hashing), so the GUI thread may call it."""
     from engine.models import registry
-    load_model_plugins()
+    from engine.models.status import model_status
     infos = []
     for spec in registry.all_models():
         state, summary = "unknown", ""
         try:
-            from engine.models.status import model_status
             status = model_status(spec.id, weights_dir)
-            state = status.state
-            summary = status.summary() if hasattr(status, "summary") else state
-        except ImportError:
-            pass
+            state, summary = status.state, status.summary()
         except Exception as error:  # noqa: BLE001 - one odd model must not hide the others
             log.warning("status of %s failed: %s", spec.id, error)
         infos.append(ModelInfo(spec.id, spec.label, state, summary, spec.approx_size))
@@ -190,23 +148,17 @@ def read_recipe(path: Path, base: GenerationRequest) -> DroppedRecipe:
 
 def open_history():
     """The real store, wrapped for the gallery; a new connection for the calling thread."""
+    import engine.history
     from gui.history import StoreAdapter
-    module = importlib.import_module("engine.history")
-    return StoreAdapter.open(module)
+    return StoreAdapter.open(engine.history)
 
 
 def default_services(weights_dir: Optional[Path] = None) -> Services:
-    history_factory: Optional[Callable[[], Any]] = open_history
-    try:
-        importlib.import_module("engine.history")
-    except ImportError:
-        log.warning("engine.history is not available: results will not be kept")
-        history_factory = None
     from engine.paths import history_location
     return Services(
         engine_factory=lambda: make_engine(weights_dir),
-        history_factory=history_factory,
-        queue_path=history_location().db_path if history_factory is not None else None,
+        history_factory=open_history,
+        queue_path=history_location().db_path,
         models=lambda: list_models(weights_dir),
         read_recipe=read_recipe,
         download=lambda model_id, on_progress, cancel: download_model(

@@ -35,7 +35,8 @@ def main(out: Path) -> int:
     from engine.request import GenerationRequest
     from gui.app import make_application
     from gui.mainwindow import MainWindow
-    from gui.services import DEMO_MODEL_ID, default_services
+    from engine.models.registry import DEMO
+    from gui.services import default_services
 
     app = make_application([sys.argv[0]])
     window = MainWindow(default_services(),
@@ -50,7 +51,7 @@ def main(out: Path) -> int:
             return
         window.form.set_request(GenerationRequest(
             prompt=todo.pop(0), seed=100 + len(todo), steps=20, guidance=7.5,
-            width=256, height=256, model=DEMO_MODEL_ID))
+            width=256, height=256, model=DEMO.id))
         window.form.seed.lock.setChecked(True)
         window.generate_button.click()
 

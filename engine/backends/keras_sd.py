@@ -12,6 +12,7 @@ import psutil
 from engine import compute
 from engine.backends.kerascv_modules import constants, load
 from engine.models.registry import ModelSpec
+from engine.request import MAX_TOKENS  # KerasCV's context length, stated once
 
 SimpleTokenizer = load("clip_tokenizer").SimpleTokenizer
 Decoder = load("decoder").Decoder
@@ -19,7 +20,6 @@ DiffusionModel, DiffusionModelV2 = load("diffusion_model").DiffusionModel, load(
 TextEncoder, TextEncoderV2 = load("text_encoder").TextEncoder, load("text_encoder").TextEncoderV2
 _UNCONDITIONAL_TOKENS = constants()._UNCONDITIONAL_TOKENS
 
-MAX_TOKENS = 77
 END_OF_TEXT = 49407
 LATENT_CHANNELS = 4
 

@@ -76,15 +76,14 @@ def invocation_problems(args, request: GenerationRequest) -> list[str]:
     from engine.models.status import require_installed
     from engine.out_folder import folder_problem
 
-    problems = [p.message for p in request.validate() if p.field != "model"]
+    from engine.prompt_rules import prompt_problems, rules_for
+    problems = [p.message for p in prompt_problems(request, rules_for(request.model))
+                if p.field != "model"]
     try:
         spec = registry.get_model(request.model)
     except KeyError as error:
         return problems + [str(error.args[0])]
-    if spec.family == "demo":
-        from engine.demo.text import vocabulary_problem  # numpy only
-        problems += [message for message in map(vocabulary_problem, _valid_texts(request)) if message]
-    elif not args.random_weights:
+    if spec.family != "demo" and not args.random_weights:
         try:
             require_installed(spec, args.weights_dir, verify=False)  # the hash is the loader's
         except EngineError as error:
@@ -93,11 +92,6 @@ def invocation_problems(args, request: GenerationRequest) -> list[str]:
     if folder:
         problems.append(f"Cannot write to the output folder {args.out}: {folder}.")
     return problems
-
-
-def _valid_texts(request: GenerationRequest) -> list[str]:
-    from engine.request import text_problem
-    return [t for t in (request.prompt, request.negative_prompt) if t and not text_problem(t)]
 
 
 def run(args) -> int:

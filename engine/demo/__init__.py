@@ -2,6 +2,3 @@
 
 Its entry in the model list is engine.models.registry.DEMO, like every other model's.
 """
-from engine.models.registry import DEMO
-
-DEMO_MODEL_ID = DEMO.id

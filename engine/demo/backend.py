@@ -10,7 +10,8 @@ import keras
 import numpy as np
 
 from engine import compute
-from engine.demo import DEMO, text
+from engine.demo import text
+from engine.models.registry import DEMO
 from engine.demo.model import CHANNELS, IMAGE_SIZE, build_text_encoder, build_unet
 from engine.resources import demo_dir
 from engine.demo.upsampler import build_upsampler, sharp_resize
@@ -34,17 +35,8 @@ class DemoBackend:
     def count_tokens(self, prompt: str) -> int:
         return text.count_tokens(prompt)
 
-    def unknown_words(self, prompt: str) -> list[str]:
-        return text.unknown_words(prompt)
-
     def vocabulary_problem(self, prompt: str) -> Optional[str]:
         return text.vocabulary_problem(prompt)
-
-    def check_prompt(self, prompt: str) -> None:
-        """Raises EngineError naming the words this model cannot draw."""
-        message = unknown_words_message(prompt)
-        if message:
-            raise EngineError(message)
 
     def latent_shape(self) -> tuple[int, int, int]:
         return IMAGE_SIZE, IMAGE_SIZE, CHANNELS
@@ -66,22 +58,9 @@ class DemoBackend:
         pixels = self._net.upsample(np.clip(np.asarray(latent, np.float32), -1.0, 1.0))
         return sharp_resize(_to_uint8(pixels), self.height, self.width)
 
-    def decode_native(self, latent) -> np.ndarray:
-        """The model's own 64x64 output, before resizing (what the evaluation measures)."""
-        return _to_uint8(self._net.upsample(np.clip(np.asarray(latent, np.float32), -1.0, 1.0)))
-
     def preview(self, predicted_clean_latent) -> np.ndarray:
         small = _to_uint8(np.asarray(predicted_clean_latent, np.float32))
         return small.repeat(2, axis=1).repeat(2, axis=2)
-
-
-def count_tokens(prompt: str) -> int:
-    """Token count with no model loaded (the UI's live counter)."""
-    return text.count_tokens(prompt)
-
-
-def unknown_words_message(prompt: str) -> Optional[str]:
-    return text.vocabulary_problem(prompt)
 
 
 def _to_uint8(images: np.ndarray) -> np.ndarray:

@@ -124,15 +124,9 @@ def test_images_have_the_requested_size_and_previews_are_small(backend):
 
 
 def test_unknown_words_are_named_in_the_message(backend):
-    from engine.demo.backend import unknown_words_message
-    from engine.events import EngineError
-
-    assert backend.unknown_words("a red dragon, blue sky") == ["dragon", "sky"]
-    message = unknown_words_message("a red dragon, blue sky")
+    message = backend.vocabulary_problem("a red dragon, blue sky")
     assert '"dragon"' in message and '"sky"' in message and "circle" in message
-    with pytest.raises(EngineError, match="dragon"):
-        backend.check_prompt("a red dragon")
-    assert unknown_words_message("a red circle, blue background") is None
+    assert backend.vocabulary_problem("a red circle, blue background") is None
     assert backend.count_tokens("a red circle") == 5 <= backend.max_tokens
 
 

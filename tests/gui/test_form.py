@@ -224,8 +224,9 @@ def test_words_the_demo_model_cannot_draw_are_named_before_running(qtbot, window
     window.form.select_model("demo")
     window.form.prompt.setPlainText("a red circle")
     assert window.generate_button.isEnabled()
-    window.form.negative.setPlainText("blurry watermark")
-    assert "does not know: blurry, watermark" in window.form.errors["negative_prompt"].text()
+    window.form.negative.setPlainText("blurry watermark, red")
+    # The engine's own rule (engine/prompt_rules.py): the same words it would refuse.
+    assert 'does not know "blurry", "watermark"' in window.form.errors["negative_prompt"].text()
     assert not window.generate_button.isEnabled()
     window.form.select_model("sd-v1.4")  # Stable Diffusion reads any words
     assert window.generate_button.isEnabled()
