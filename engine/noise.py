@@ -100,3 +100,14 @@ def initial_noise(seeds: list[int], shape: tuple[int, int, int]) -> np.ndarray:
     """Each image draws its own noise from its own seed, so any image of a batch
     can be regenerated alone at batch size 1."""
     return np.concatenate([stateless_normal((1, *shape), schedule.seed_pair(s)) for s in seeds])
+
+
+def step_noise(seeds: list[int], shape: tuple[int, int, int], step: int) -> np.ndarray:
+    """Fresh noise for step `step` of an ancestral sampler. Each image draws its own
+    from its own seed and the step index, so a batch's image i is the same image made
+    alone. The step goes in the seed's second word above bit 32, where the starting
+    noise's seeds (second word 0..2) never reach."""
+    def seed_of(seed: int) -> tuple[int, int]:
+        first, second = schedule.seed_pair(seed)
+        return first, second + ((step + 1) << 32)
+    return np.concatenate([stateless_normal((1, *shape), seed_of(s)) for s in seeds])

@@ -22,6 +22,7 @@ from PIL import Image, PngImagePlugin
 
 from engine.recipe import MAX_CHUNK_CHARS, Recipe, from_json, from_pairs
 from engine.request import GenerationRequest, Problem
+from engine.samplers.names import a1111_name
 
 JSON_KEY = "sd_desk"
 PARAMETERS_KEY = "parameters"
@@ -48,7 +49,7 @@ def format_parameters(request: GenerationRequest, seed: int, model_label: str) -
     if request.negative_prompt:
         lines.append(f"{NEGATIVE_PREFIX} {request.negative_prompt}")
     lines.append(
-        f"Steps: {request.steps}, Sampler: DDIM, CFG scale: {_number(request.guidance)}, "
+        f"Steps: {request.steps}, Sampler: {a1111_name(request.sampler)}, CFG scale: {_number(request.guidance)}, "
         f"Seed: {seed}, Size: {request.width}x{request.height}, Model: {_quote(model_label)}"
     )
     return "\n".join(lines)
@@ -157,7 +158,8 @@ class ParsedParameters:
 
     @property
     def sampler(self) -> Optional[str]:
-        return self.recipe.labels.get("sampler")
+        """Our id (`dpmpp-2m-karras`) for the A1111 name, in its old or 1.9 form."""
+        return self.recipe.values.get("sampler")
 
     @property
     def problems(self) -> list[Problem]:

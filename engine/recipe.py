@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from engine.request import GenerationRequest, Problem, check_field
+from engine.samplers import names as sampler_names
 
 # Our own chunks are about a kilobyte; A1111's a few. Anything far larger is not a recipe.
 MAX_CHUNK_CHARS = 64 * 1024
@@ -143,9 +144,14 @@ def from_json(raw: str) -> Optional[Recipe]:
     return recipe
 
 
+# What a request dict written before a field existed meant by leaving it out.
+_BEFORE_THE_FIELD = {"sampler": "ddim"}  # every image before samplers was DDIM
+
+
 def from_request_dict(data: dict) -> Recipe:
     """A request as a dict (our chunk, or a database row): each known field checked alone."""
     recipe = Recipe()
+    data = {**_BEFORE_THE_FIELD, **data}
     for name in REQUEST_FIELDS:
         if name in data and name != "batch":
             recipe.take(name, data[name])
@@ -212,8 +218,17 @@ A1111_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], tuple]]] = {
     "Seed": (("seed",), lambda text: (_whole(text),)),
     "Size": (("width", "height"), _size),
     "Model": (("model_label",), lambda text: (text,)),
-    "Sampler": (("sampler",), lambda text: (text,)),
 }
+SCHEDULE_TYPE = "Schedule type"  # A1111 1.9 and later: `Sampler: DPM++ 2M, Schedule type: Karras`
+
+
+def _sampler(text: str, schedule_type: Optional[str]) -> tuple[str]:
+    found = sampler_names.from_a1111(text, schedule_type)
+    if found is None:
+        shown = text if not schedule_type else f"{text} with schedule type {schedule_type}"
+        raise _Unreadable(f"SD Desk has no such sampler ({_short(shown)}); its samplers are "
+                          + ", ".join(map(sampler_names.a1111_name, sampler_names.IDS)))
+    return (found,)
 
 
 def from_pairs(pairs: list[tuple[str, str]], prompt: str, negative_prompt: str
@@ -223,8 +238,11 @@ def from_pairs(pairs: list[tuple[str, str]], prompt: str, negative_prompt: str
     recipe.take("prompt", prompt)
     recipe.take("negative_prompt", negative_prompt)
     extra: dict[str, str] = {}
+    schedule_type = next((text for key, text in pairs if key == SCHEDULE_TYPE), None)
     for key, text in pairs:
         entry = A1111_FIELDS.get(key)
+        if key == "Sampler":
+            entry = (("sampler",), lambda text: _sampler(text, schedule_type))
         if entry is None:
             extra[key] = text
             continue
@@ -233,7 +251,8 @@ def from_pairs(pairs: list[tuple[str, str]], prompt: str, negative_prompt: str
             values = convert(text)
         except _Unreadable as why:
             extra[key] = text  # kept as text: the details pane can still show it
-            recipe.reject(names[0], f"{key}: {why}: {_short(text)!r}.")
+            recipe.reject(names[0], f"{key}: {why}: {_short(text)!r}." if key != "Sampler"
+                          else f"{key}: {why}.")
             continue
         for name, value in zip(names, values):
             recipe.take(name, value)

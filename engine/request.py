@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from engine.samplers import names as sampler_names
+
 MAX_TOKENS = 77
 MIN_SIDE, MAX_SIDE, SIDE_STEP = 128, 1024, 64
 MAX_SEED = 2**32 - 1
@@ -28,6 +30,7 @@ class GenerationRequest:
     prompt: str
     negative_prompt: str = ""
     seed: int = 0
+    sampler: str = "ddim"
     steps: int = 50
     guidance: float = 7.5
     width: int = 512
@@ -86,7 +89,7 @@ class GenerationRequest:
                         f"{label} is {n} tokens long; the limit is {token_limit} "
                         f"(start and end tokens included). Remove {n - token_limit}.",
                     ))
-        for name in ("width", "height", "steps", "batch", "seed", "guidance", "model"):
+        for name in ("width", "height", "sampler", "steps", "batch", "seed", "guidance", "model"):
             problems.extend(check_field(name, getattr(self, name)))
         return problems
 
@@ -111,6 +114,11 @@ def check_field(name: str, value) -> list[Problem]:
                 f"{GUIDANCE_RANGE[1]:g}; got {value!r}.",
             )]
         return []
+    if name == "sampler":
+        if isinstance(value, str) and value in sampler_names.SAMPLERS:
+            return []
+        return [Problem("sampler", f"No sampler {value!r}: choose one of "
+                                   f"{', '.join(sampler_names.IDS)}.")]
     if name == "model":
         return [] if isinstance(value, str) and value else [Problem("model", "Choose a model.")]
     if name in ("prompt", "negative_prompt"):

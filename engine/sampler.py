@@ -1,4 +1,9 @@
-"""The step loop every model shares: encode, seeded noise, guided DDIM steps, decode.
+"""The step loop every model and sampler shares: encode, seeded noise, guided steps, decode.
+
+The sampler the request names (engine.samplers) says what the network sees at
+each step and how the latent moves on; this loop does the rest the same way
+for all of them: guidance, progress, previews from each step's predicted clean
+latent, timings.
 
 It reports each step through `on_progress` and checks the cancel token between
 steps and between phases, so a cancel lands within one step and never leaves a
@@ -12,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from engine import schedule
+from engine import samplers
 from engine.noise import initial_noise
 from engine.backends.base import DiffusionBackend
 from engine.events import CancelToken, Progress, ProgressCallback
@@ -73,29 +78,34 @@ def sample(
     # Two calls of B, faster together where the backend can (base.PairedGuidance).
     paired = not batched_guidance and hasattr(backend, "denoise_pair")
 
-    latent = initial_noise(request.seeds(), backend.latent_shape()) if noise is None else noise
-    ts = schedule.timesteps(steps)
-    alphas, alphas_prev = schedule.alphas(ts)
+    # The backend's range of clean images, where it has one (the demo's pixels).
+    method = samplers.create(request.sampler, steps, request.seeds(),
+                             getattr(backend, "clean_range", None))
+    if noise is None:
+        noise = initial_noise(request.seeds(), backend.latent_shape())
+    latent = method.start(noise)
     guidance = request.guidance
     started = time.perf_counter()
     preview_seconds = model_seconds = 0.0
-    for done, index in enumerate(range(len(ts) - 1, -1, -1), start=1):
+    for index in range(method.steps):
         check()
         step_started = time.perf_counter()
-        t = int(ts[index])
+        t = method.timestep(index)
+        seen = method.model_input(latent, index)
         call_started = time.perf_counter()
         if batched_guidance:
-            both = backend.denoise(np.concatenate([latent, latent]), t, both_contexts)
+            both = backend.denoise(np.concatenate([seen, seen]), t, both_contexts)
             eps_u, eps_c = both[:batch], both[batch:]
         elif paired:
-            eps_u, eps_c = backend.denoise_pair(latent, t, unconditional, context)
+            eps_u, eps_c = backend.denoise_pair(seen, t, unconditional, context)
         else:
-            eps_u = backend.denoise(latent, t, unconditional)
-            eps_c = backend.denoise(latent, t, context)
+            eps_u = backend.denoise(seen, t, unconditional)
+            eps_c = backend.denoise(seen, t, context)
         model_seconds += time.perf_counter() - call_started
         # In the model's output dtype (float16 under mixed precision), as KerasCV does.
         eps = (eps_u + guidance * (eps_c - eps_u)).astype(np.float32)
-        latent, pred_x0 = schedule.ddim_update(latent, eps, alphas[index], alphas_prev[index])
+        latent, pred_x0 = method.step(latent, eps, index)
+        done = index + 1
         preview = None
         if request.preview:
             preview_started = time.perf_counter()

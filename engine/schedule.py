@@ -1,4 +1,6 @@
-"""KerasCV's DDIM schedule, so our loop reproduces `generate_image` bit for bit."""
+"""The training schedule: KerasCV's 1000 cumulative alphas, its DDIM timesteps (so
+our loop reproduces `generate_image` bit for bit), and the same schedule seen as
+noise levels sigma, which samplers between the training timesteps need."""
 from __future__ import annotations
 
 import math
@@ -13,6 +15,42 @@ ALPHAS_CUMPROD: tuple[float, ...] = tuple(constants()._ALPHAS_CUMPROD)
 # keras.random turns an int seed into [seed, 0] and reduces it modulo this,
 # so KerasCV gives seeds s and s + SEED_PERIOD the same noise.
 SEED_PERIOD = 2**31 - 2
+
+
+# The schedule as noise levels: a clean image plus sigma times unit noise is the
+# training latent at t, divided by sqrt(alpha_cumprod). Ascending in t.
+_ALPHAS = np.array(ALPHAS_CUMPROD, np.float64)
+SIGMAS = np.sqrt((1.0 - _ALPHAS) / _ALPHAS)
+_LOG_SIGMAS = np.log(SIGMAS)
+SIGMA_MIN, SIGMA_MAX = float(SIGMAS[0]), float(SIGMAS[-1])
+
+
+def sigma_at(timestep: float) -> float:
+    """Noise level at a timestep in [0, 999], fractional ones by interpolating log sigma
+    between the two training timesteps around it."""
+    t = min(max(float(timestep), 0.0), TRAIN_TIMESTEPS - 1.0)
+    low = min(int(math.floor(t)), TRAIN_TIMESTEPS - 2)
+    w = t - low
+    return float(math.exp((1.0 - w) * _LOG_SIGMAS[low] + w * _LOG_SIGMAS[low + 1]))
+
+
+def timestep_at(sigma: float) -> float:
+    """The (fractional) timestep whose noise level is `sigma`: sigma_at's inverse,
+    clamped to the training range."""
+    log_sigma = math.log(min(max(float(sigma), SIGMA_MIN), SIGMA_MAX))
+    high = int(np.searchsorted(_LOG_SIGMAS, log_sigma, side="left"))
+    high = min(max(high, 1), TRAIN_TIMESTEPS - 1)
+    low = high - 1
+    w = (log_sigma - _LOG_SIGMAS[low]) / (_LOG_SIGMAS[high] - _LOG_SIGMAS[low])
+    return float(low + min(max(w, 0.0), 1.0))
+
+
+def alpha_cumprod_at(timestep: float) -> float:
+    """Cumulative alpha at any timestep: the table's own value at whole ones (so DDIM's
+    arithmetic is unchanged), 1 / (1 + sigma^2) between them."""
+    if float(timestep).is_integer():
+        return ALPHAS_CUMPROD[int(timestep)]
+    return 1.0 / (1.0 + sigma_at(timestep) ** 2)
 
 
 def timesteps(steps: int) -> np.ndarray:

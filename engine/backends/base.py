@@ -31,8 +31,9 @@ class DiffusionBackend(Protocol):
     def unconditional(self, batch: int) -> np.ndarray:
         """Context used when there is no negative prompt, batch first."""
 
-    def denoise(self, latent, timestep: int, context) -> np.ndarray:
-        """Predicted noise for `latent` at `timestep` (0..999) given `context`."""
+    def denoise(self, latent, timestep: float, context) -> np.ndarray:
+        """Predicted noise for `latent` at `timestep` (0..999; samplers on their own
+        noise levels ask for fractional ones) given `context`."""
 
     def decode(self, latent) -> np.ndarray:
         """uint8 images (B, H, W, 3)."""
@@ -41,11 +42,18 @@ class DiffusionBackend(Protocol):
         """A cheap uint8 (B, h, w, 3) look at a predicted clean latent."""
 
 
+class CleanRange(Protocol):
+    """Optional: a backend whose clean images lie in a fixed range (pixels in
+    [-1, 1]) says so; sigma samplers clip each predicted clean image to it.
+    Stable Diffusion's latents have no such range."""
+    clean_range: tuple[float, float]
+
+
 class PairedGuidance(Protocol):
     """Optional: a backend that can run guidance's two calls of B faster together
     than one after the other, with the very same results. The sampler uses it
     when the backend has it and one call of 2B is not the chosen mode."""
 
-    def denoise_pair(self, latent, timestep: int, unconditional, context
+    def denoise_pair(self, latent, timestep: float, unconditional, context
                      ) -> tuple[np.ndarray, np.ndarray]:
         """(denoise(latent, timestep, unconditional), denoise(latent, timestep, context))."""

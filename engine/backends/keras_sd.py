@@ -49,8 +49,9 @@ def load_tokenizer(vocabulary: Path) -> SimpleTokenizer:
     return SimpleTokenizer(bpe_path=str(vocabulary))
 
 
-def timestep_embedding(timestep: int, dim: int = 320, max_period: int = 10000) -> np.ndarray:
-    """KerasCV's sinusoidal embedding, computed with the same float32 ops."""
+def timestep_embedding(timestep: float, dim: int = 320, max_period: int = 10000) -> np.ndarray:
+    """KerasCV's sinusoidal embedding, computed with the same float32 ops; it takes
+    fractional timesteps as they are."""
     half = dim // 2
     freqs = keras.ops.exp(-math.log(max_period) * keras.ops.cast(keras.ops.arange(0, half), "float32") / half)
     args = keras.ops.convert_to_tensor([timestep], dtype="float32") * freqs
@@ -159,13 +160,13 @@ class KerasStableDiffusion:
             self._unconditional = self._encode_tokens([list(_UNCONDITIONAL_TOKENS)])
         return np.repeat(self._unconditional, batch, axis=0)
 
-    def _embedding(self, timestep: int, batch: int) -> np.ndarray:
+    def _embedding(self, timestep: float, batch: int) -> np.ndarray:
         key = (timestep, batch)
         if key not in self._embeddings:
             self._embeddings[key] = np.repeat(timestep_embedding(timestep), batch, axis=0)
         return self._embeddings[key]
 
-    def denoise(self, latent: np.ndarray, timestep: int, context: np.ndarray) -> np.ndarray:
+    def denoise(self, latent: np.ndarray, timestep: float, context: np.ndarray) -> np.ndarray:
         return self._call(self.components.diffusion_model, {
             "latent": np.asarray(latent),
             "timestep_embedding": self._embedding(timestep, len(latent)),
@@ -185,7 +186,7 @@ class PairedKerasStableDiffusion(KerasStableDiffusion):
     """Adds base.PairedGuidance where the framework can overlap two calls
     (compute's `compiled_pair`: TensorFlow's executor)."""
 
-    def denoise_pair(self, latent: np.ndarray, timestep: int, unconditional: np.ndarray,
+    def denoise_pair(self, latent: np.ndarray, timestep: float, unconditional: np.ndarray,
                      context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Guidance's two calls of B, as KerasCV makes them, run together.
 

@@ -6,7 +6,6 @@ double quotes: `--grid 'prompt=cat,"red, fluffy cat"'`.
 from __future__ import annotations
 
 import csv
-import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -78,6 +77,20 @@ def _text(text: str) -> str:
     return text
 
 
+def _sampler(text: str) -> str:
+    """Our id or A1111's name (`Euler a`, `DPM++ 2M Karras`)."""
+    from engine.samplers import names
+    found = text if text in names.SAMPLERS else names.from_a1111(text)
+    if found is None:
+        raise ValueError(f"no sampler {text!r}; the samplers are {', '.join(names.IDS)}")
+    return found
+
+
+def _a1111(sampler: str) -> str:
+    from engine.samplers import names
+    return names.a1111_name(sampler)
+
+
 def _replace_prompt(request: GenerationRequest, value: str, first: str) -> GenerationRequest:
     # Like A1111's Prompt S/R: every occurrence, in the negative prompt as well.
     return request.replace(prompt=request.prompt.replace(first, value),
@@ -92,17 +105,13 @@ _KINDS: dict[str, _Kind] = {
     "size": _Kind(_size, lambda r, v, _: r.replace(width=v[0], height=v[1]),
                   lambda t: f"Size: {_size(t)[0]}x{_size(t)[1]}"),
     "model": _Kind(_model, lambda r, v, _: r.replace(model=v), lambda t: f"Model: {t}"),
-    "sampler": _Kind(_text, lambda r, v, _: r.replace(sampler=v),
-                     lambda t: f"Sampler: {t}"),
+    "sampler": _Kind(_sampler, lambda r, v, _: r.replace(sampler=v),
+                     lambda t: f"Sampler: {_a1111(_sampler(t))}"),
     PROMPT_SR: _Kind(_text, _replace_prompt),
 }
 ALIASES = {"cfg": "guidance", "cfg-scale": "guidance", "prompt-sr": PROMPT_SR, "sr": PROMPT_SR,
            "prompt_sr": PROMPT_SR}
 AXIS_NAMES = tuple(_KINDS)
-
-
-def _request_fields() -> set[str]:
-    return {f.name for f in dataclasses.fields(GenerationRequest)}
 
 
 def parse_axis(spec: str) -> Axis:
@@ -116,8 +125,6 @@ def parse_axis(spec: str) -> Axis:
                           f"{', '.join(AXIS_NAMES)}."])
     if name not in _KINDS:
         raise BatchError([f"{shown}: no axis {name!r}; the axes are {', '.join(AXIS_NAMES)}."])
-    if name == "sampler" and name not in _request_fields():  # a request with no samplers yet
-        raise BatchError([f"{shown}: this version of SD Desk has no {name} setting to vary."])
     rows = list(csv.reader([rest], skipinitialspace=True)) if rest.strip() else [[]]
     texts = tuple(t.strip() for t in rows[0])
     if not texts or any(not t for t in texts):

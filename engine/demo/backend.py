@@ -16,7 +16,7 @@ from engine.demo.model import CHANNELS, IMAGE_SIZE, build_text_encoder, build_un
 from engine.resources import demo_dir
 from engine.demo.upsampler import build_upsampler, sharp_resize
 from engine.events import EngineError
-from engine.schedule import ALPHAS_CUMPROD
+from engine.schedule import alpha_cumprod_at
 
 WEIGHT_FILES = ("text_encoder.weights.h5", "unet.weights.h5", "upsampler.weights.h5")
 PREVIEW_SIZE = IMAGE_SIZE * 2
@@ -26,6 +26,8 @@ class DemoBackend:
     model_id = DEMO.id
     label = DEMO.label
     max_tokens = text.SEQUENCE_LENGTH
+    # Pixels: a guided prediction outside this is out of the picture (see base.CleanRange).
+    clean_range = (-1.0, 1.0)
 
     def __init__(self, networks: "_Networks", width: int, height: int):
         self._net = networks
@@ -47,11 +49,11 @@ class DemoBackend:
     def unconditional(self, batch: int) -> np.ndarray:
         return np.repeat(self._unconditional, batch, axis=0)
 
-    def denoise(self, latent, timestep: int, context) -> np.ndarray:
+    def denoise(self, latent, timestep: float, context) -> np.ndarray:
         latent = np.asarray(latent, np.float32)
         t = np.full((len(latent),), float(timestep), np.float32)
         v = self._net.denoise(latent, t, np.asarray(context, np.float32))
-        a = ALPHAS_CUMPROD[timestep]
+        a = alpha_cumprod_at(timestep)
         return np.float32(np.sqrt(1.0 - a)) * latent + np.float32(np.sqrt(a)) * v
 
     def decode(self, latent) -> np.ndarray:

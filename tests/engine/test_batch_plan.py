@@ -69,12 +69,10 @@ def test_an_axis_twice_and_every_bad_axis_at_once():
     assert any("given twice" in p for p in problems) and any("'x'" in p for p in problems)
 
 
-def test_sampler_axis_follows_the_request():
-    import dataclasses
-    if "sampler" in {f.name for f in dataclasses.fields(GenerationRequest)}:
-        assert parse_axis("sampler=DDIM,Euler").values == ("DDIM", "Euler")
-    else:
-        assert "no sampler setting" in problems_of(lambda: parse_axis("sampler=DDIM"))[0]
+def test_sampler_axis_takes_our_names_and_a1111_names():
+    assert parse_axis("sampler=DDIM,Euler a,dpmpp-2m-karras").values == (
+        "ddim", "euler-a", "dpmpp-2m-karras")
+    assert "no sampler 'LMS'" in problems_of(lambda: parse_axis("sampler=LMS"))[0]
 
 
 def test_jobs_are_every_prompt_times_every_combination_first_axis_fastest():

@@ -42,7 +42,7 @@ def test_reads_a1111_text_and_keeps_unknown_keys_in_order():
     assert (parsed.steps, parsed.guidance, parsed.seed) == (20, 7.0, 3735928559)
     assert (parsed.width, parsed.height) == (512, 768)
     assert parsed.model == "v1-5-pruned-emaonly"
-    assert parsed.sampler == "DPM++ 2M Karras"
+    assert parsed.sampler == "dpmpp-2m-karras"
     assert list(parsed.extra.items()) == [
         ("Model hash", "6ce0161689"),
         ("Lora hashes", "add_detail: 7c6bad76eb54, more_details: 3b8aa1d351ef"),
@@ -241,3 +241,52 @@ def test_any_damage_reads_as_one_kind_of_error(tmp_path):
             read_png_metadata(path, verify=True)
         except OSError:
             pass
+
+
+@pytest.mark.parametrize("sampler,written", [
+    ("ddim", "DDIM"), ("euler", "Euler"), ("euler-a", "Euler a"), ("dpmpp-2m", "DPM++ 2M"),
+    ("dpmpp-2m-karras", "DPM++ 2M Karras"), ("unipc", "UniPC")])
+def test_samplers_round_trip_under_a1111_names(tmp_path, sampler, written):
+    request = GenerationRequest("a fox", sampler=sampler, model="demo")
+    path = save_png(tmp_path / "a.png", PIXELS, request, 1, "Demo")
+    with Image.open(path) as image:
+        assert f"Sampler: {written}, " in image.info["parameters"]
+        del image.info[JSON_KEY]
+        text_only = tmp_path / "text-only.png"
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("parameters", image.info["parameters"])
+        image.save(text_only, pnginfo=info)
+    assert read_png_metadata(path).request.sampler == sampler
+    meta = read_png_metadata(text_only)
+    assert meta.source == "parameters" and meta.request.sampler == sampler
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("Sampler: DPM++ 2M Karras", "dpmpp-2m-karras"),
+    ("Sampler: DPM++ 2M, Schedule type: Karras", "dpmpp-2m-karras"),
+    ("Sampler: DPM++ 2M, Schedule type: Automatic", "dpmpp-2m"),
+    ("Sampler: Euler a, Schedule type: Automatic", "euler-a"),
+    ("Sampler: DPM++ 2M Karras, Schedule type: Karras", "dpmpp-2m-karras"),
+])
+def test_both_a1111_forms_of_a_sampler_are_read(line, expected):
+    parsed = parse_parameters(f"a fox\nSteps: 20, {line}, CFG scale: 7")
+    assert parsed.sampler == expected and parsed.problems == []
+
+
+@pytest.mark.parametrize("line", ["Sampler: DPM++ SDE", "Sampler: Euler, Schedule type: Karras"])
+def test_a_sampler_we_lack_is_named_not_guessed(line):
+    parsed = parse_parameters(f"a fox\nSteps: 20, {line}, CFG scale: 7")
+    assert parsed.sampler is None and parsed.steps == 20
+    (problem,) = parsed.problems
+    assert problem.field == "sampler" and "no such sampler" in problem.message
+
+
+def test_our_recipes_from_before_samplers_read_as_ddim(tmp_path):
+    path = save_png(tmp_path / "old.png", PIXELS, GenerationRequest("a fox", model="demo"), 1, "Demo")
+    with Image.open(path) as image:
+        payload = json.loads(image.info[JSON_KEY])
+        del payload["request"]["sampler"]
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt(JSON_KEY, json.dumps(payload))
+        image.save(tmp_path / "older.png", pnginfo=info)
+    assert read_png_metadata(tmp_path / "older.png").request.sampler == "ddim"

@@ -84,3 +84,11 @@ def test_any_unicode_prompt_validates_without_crashing(prompt):
 @pytest.mark.parametrize("bad", [1.5, "50", True, None])
 def test_non_integer_steps_are_refused(bad):
     assert fields(GenerationRequest("a cat", steps=bad).validate()) == ["steps"]
+
+
+def test_sampler_is_checked_against_the_samplers_there_are():
+    from engine.samplers import IDS
+    for name in IDS:
+        assert GenerationRequest("a cat", sampler=name).validate() == []
+    (problem,) = GenerationRequest("a cat", sampler="lms").validate()
+    assert problem.field == "sampler" and "dpmpp-2m-karras" in problem.message

@@ -1,0 +1,52 @@
+"""The samplers a request can name, and their A1111 names: no numpy, so the request,
+the CLI's --help and the GUI's chooser can read it without loading any maths.
+
+A1111 (and the tools that read its PNG text) call the same sampler two ways:
+before version 1.9 the schedule was part of the name (`DPM++ 2M Karras`); since
+then it is a key of its own (`Sampler: DPM++ 2M, Schedule type: Karras`).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+# id -> (A1111 name as written, what it is in a few words). The order is the chooser's.
+SAMPLERS: dict[str, tuple[str, str]] = {
+    "ddim": ("DDIM", "KerasCV's own; bit for bit its generate_image"),
+    "euler": ("Euler", "first order"),
+    "euler-a": ("Euler a", "ancestral: fresh noise each step, never settles on one image"),
+    "dpmpp-2m": ("DPM++ 2M", "second order, multistep"),
+    "dpmpp-2m-karras": ("DPM++ 2M Karras", "DPM++ 2M on Karras's noise levels"),
+    "unipc": ("UniPC", "second order, predictor-corrector"),
+}
+IDS = tuple(SAMPLERS)
+
+# A1111's name for a sampler on a given schedule type -> ours. Schedule types not
+# listed for a sampler are ones we do not offer.
+_SCHEDULED = {("DPM++ 2M", "Karras"): "dpmpp-2m-karras"}
+AUTOMATIC = "Automatic"  # A1111's "the sampler's own schedule"
+
+
+def a1111_name(sampler: str) -> str:
+    return SAMPLERS[sampler][0]
+
+
+def from_a1111(name: str, schedule_type: Optional[str] = None) -> Optional[str]:
+    """Our id for an A1111 sampler name, in either form; None if we have no such sampler."""
+    name = name.strip()
+    schedule = (schedule_type or "").strip()
+    if schedule and schedule != AUTOMATIC:
+        found = _SCHEDULED.get((name, schedule))
+        if found is not None:
+            return found
+        # `Sampler: DPM++ 2M Karras, Schedule type: Karras` says the same thing twice.
+        if not name.endswith(" " + schedule):
+            return None
+    for sampler, (written, _) in SAMPLERS.items():
+        if written == name:
+            return sampler
+    return None
+
+
+def described() -> str:
+    """Every sampler with its A1111 name, for --help."""
+    return "; ".join(f"{s} ({SAMPLERS[s][0]}: {SAMPLERS[s][1]})" for s in IDS)
