@@ -145,13 +145,13 @@ def from_json(raw: str) -> Optional[Recipe]:
 
 
 # What a request dict written before a field existed meant by leaving it out.
-_BEFORE_THE_FIELD = {"sampler": "ddim"}  # every image before samplers was DDIM
+BEFORE_THE_FIELD = {"sampler": "ddim"}  # every image before samplers was DDIM
 
 
 def from_request_dict(data: dict) -> Recipe:
     """A request as a dict (our chunk, or a database row): each known field checked alone."""
     recipe = Recipe()
-    data = {**_BEFORE_THE_FIELD, **data}
+    data = {**BEFORE_THE_FIELD, **data}
     for name in REQUEST_FIELDS:
         if name in data and name != "batch":
             recipe.take(name, data[name])

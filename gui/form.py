@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from engine.prompt_rules import PromptRules, prompt_problems, rules_for
 from engine.request import MAX_SEED, GenerationRequest, Problem
+from engine.samplers import names as sampler_names
 
 # (label, width, height); "Custom" keeps whatever the spin boxes hold.
 SIZE_PRESETS = [
@@ -31,6 +32,9 @@ CUSTOM = "Custom\u2026"
 
 # model id -> that model's prompt rules (engine/prompt_rules.py), with a counter once one is loaded
 RulesSource = Callable[[str], PromptRules]
+
+
+_DEFAULTS = GenerationRequest("")  # what a new user starts from
 
 
 class PromptEdit(QPlainTextEdit):
@@ -136,7 +140,14 @@ class GenerationForm(QWidget):
         self.steps = QSpinBox()
         self.steps.setObjectName("steps")
         self.steps.setRange(1, 200)
-        self.steps.setValue(25)
+        self.steps.setValue(_DEFAULTS.steps)
+        self.sampler = QComboBox()
+        self.sampler.setObjectName("sampler")
+        for sampler_id in sampler_names.IDS:
+            written, about = sampler_names.SAMPLERS[sampler_id]
+            self.sampler.addItem(written, sampler_id)
+            self.sampler.setItemData(self.sampler.count() - 1, about, Qt.ItemDataRole.ToolTipRole)
+        self.select_sampler(_DEFAULTS.sampler)
         self.guidance = QDoubleSpinBox()
         self.guidance.setObjectName("guidance")
         self.guidance.setRange(0.0, 30.0)
@@ -179,7 +190,7 @@ class GenerationForm(QWidget):
         self.xla.setToolTip("Compiles the model once (slow first run) for faster later steps. Measure before relying on it.")
 
         self.errors = {name: _error_label(name) for name in (
-            "prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height",
+            "prompt", "negative_prompt", "seed", "sampler", "steps", "guidance", "width", "height",
             "batch", "model")}
 
         layout = QVBoxLayout(self)
@@ -197,6 +208,7 @@ class GenerationForm(QWidget):
         grid.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         grid.addRow("Model", _stack(self.model, self.model_note, self.errors["model"]))
         grid.addRow("Seed", _stack(self.seed, self.errors["seed"]))
+        grid.addRow("Sampler", _stack(self.sampler, self.errors["sampler"]))
         grid.addRow("Steps", _stack(self.steps, self.errors["steps"]))
         grid.addRow("Guidance", _stack(self.guidance, self.errors["guidance"]))
         size_row = QWidget()
@@ -217,7 +229,8 @@ class GenerationForm(QWidget):
         self.prompt.submit.connect(self.submit_requested)
         self.negative.submit.connect(self.submit_requested)
         for signal in (self.prompt.textChanged, self.negative.textChanged, self.seed.changed,
-                       self.steps.valueChanged, self.guidance.valueChanged,
+                       self.steps.valueChanged, self.sampler.currentIndexChanged,
+                       self.guidance.valueChanged,
                        self.batch.valueChanged, self.model.currentIndexChanged,
                        self.mixed_precision.toggled, self.xla.toggled):
             signal.connect(self._on_change)
@@ -276,6 +289,11 @@ class GenerationForm(QWidget):
 
     # ---- reading and filling -------------------------------------------------------
 
+    def select_sampler(self, sampler_id: str) -> None:
+        index = self.sampler.findData(sampler_id)
+        if index >= 0:
+            self.sampler.setCurrentIndex(index)
+
     def request(self) -> GenerationRequest:
         """What the form holds; an unreadable seed becomes -1 so validate() names it."""
         seed = self.seed.value()
@@ -283,6 +301,7 @@ class GenerationForm(QWidget):
             prompt=self.prompt.toPlainText().strip(),
             negative_prompt=self.negative.toPlainText().strip(),
             seed=-1 if seed is None else seed,
+            sampler=str(self.sampler.currentData()),
             steps=self.steps.value(),
             guidance=round(self.guidance.value(), 2),
             width=self.width_box.value(),
@@ -301,6 +320,7 @@ class GenerationForm(QWidget):
             self.negative.setPlainText(request.negative_prompt)
             self.seed.set_value(request.seed)
             self.steps.setValue(int(request.steps))
+            self.select_sampler(request.sampler)
             self.guidance.setValue(float(request.guidance))
             self.set_size(int(request.width), int(request.height))
             self.batch.setValue(int(request.batch))
@@ -401,7 +421,7 @@ class GenerationForm(QWidget):
         for key, value in (("prompt", self.prompt.toPlainText()),
                            ("negative_prompt", self.negative.toPlainText()),
                            ("seed", self.seed.edit.text()), ("seed_locked", self.seed.locked),
-                           ("steps", r.steps), ("guidance", r.guidance), ("width", r.width),
+                           ("steps", r.steps), ("sampler", r.sampler), ("guidance", r.guidance), ("width", r.width),
                            ("height", r.height), ("batch", r.batch), ("model", r.model),
                            ("mixed_precision", r.mixed_precision), ("xla", r.xla)):
             settings.setValue(key, value)
@@ -418,7 +438,9 @@ class GenerationForm(QWidget):
             self.negative.setPlainText(str(get("negative_prompt", "")))
             self.seed.edit.setText(str(get("seed", "0")))
             self.seed.lock.setChecked(_bool(get("seed_locked", False)))
-            self.steps.setValue(int(get("steps", 25)))
+            self.steps.setValue(int(get("steps", _DEFAULTS.steps)))
+            # Forms saved before samplers existed ran DDIM.
+            self.select_sampler(str(get("sampler", "ddim")))
             self.guidance.setValue(float(get("guidance", 7.5)))
             self.set_size(int(get("width", 512)), int(get("height", 512)))
             self.batch.setValue(int(get("batch", 1)))

@@ -80,9 +80,9 @@ def _text(text: str) -> str:
 def _sampler(text: str) -> str:
     """Our id or A1111's name (`Euler a`, `DPM++ 2M Karras`)."""
     from engine.samplers import names
-    found = text if text in names.SAMPLERS else names.from_a1111(text)
+    found = names.from_either(text)
     if found is None:
-        raise ValueError(f"no sampler {text!r}; the samplers are {', '.join(names.IDS)}")
+        raise ValueError(names.unknown_message(text))
     return found
 
 

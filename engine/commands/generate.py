@@ -8,6 +8,9 @@ from typing import Optional
 from engine.commands.history import add_history_dir
 from engine.commands.progress_bar import ProgressBar
 from engine.request import GenerationRequest
+from engine.samplers import names as sampler_names
+
+_DEFAULTS = GenerationRequest("")
 
 
 def register(subparsers) -> None:
@@ -25,7 +28,10 @@ def add_request_options(parser) -> None:
     parser.add_argument("--negative-prompt", default="", help="what the image should not show")
     parser.add_argument("--seed", type=int, default=None,
                         help="0 to 2^32-1; image i of a batch uses seed+i (default: random)")
-    parser.add_argument("--steps", type=int, default=50, help="denoising steps, 1-200 (default 50)")
+    parser.add_argument("--sampler", default=_DEFAULTS.sampler, metavar="NAME",
+                        help=f"one of: {sampler_names.described()} (default {_DEFAULTS.sampler})")
+    parser.add_argument("--steps", type=int, default=_DEFAULTS.steps,
+                        help=f"denoising steps, 1-200 (default {_DEFAULTS.steps})")
     parser.add_argument("--guidance", type=float, default=7.5,
                         help="classifier-free guidance scale, 0-30 (default 7.5)")
     parser.add_argument("--width", type=int, default=512, help="multiple of 64, 128-1024 (default 512)")
@@ -62,7 +68,8 @@ def build_request(args) -> GenerationRequest:
     model = args.model if args.model is not None else default_model_id(args.weights_dir)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     return GenerationRequest(
-        prompt=args.prompt, negative_prompt=args.negative_prompt, seed=seed, steps=args.steps,
+        prompt=args.prompt, negative_prompt=args.negative_prompt, seed=seed, sampler=args.sampler,
+        steps=args.steps,
         guidance=args.guidance, width=args.width, height=args.height, batch=args.batch,
         model=model, mixed_precision=args.mixed_precision, xla=args.xla,
         preview=not args.no_preview)

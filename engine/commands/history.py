@@ -52,6 +52,9 @@ def register(subparsers) -> None:
     parser.add_argument("--search", default="", help="words the prompt must contain")
     parser.add_argument("--favorites", action="store_true", help="favorites only")
     parser.add_argument("--model", default=None, help="only images made with this model label")
+    parser.add_argument("--sampler", default=None, type=_sampler,
+                        help="only images made with this sampler (ours, e.g. dpmpp-2m-karras, "
+                             "or A1111's name, e.g. 'DPM++ 2M Karras')")
     parser.add_argument("--trash", action="store_true", help="list the trash instead")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.set_defaults(func=run, history_action="list")
@@ -70,6 +73,16 @@ def register(subparsers) -> None:
                          help="build the index anew from the images alone, in one swap "
                               "(favorites and trash are kept)")
     add_history_dir(rebuild, default=argparse.SUPPRESS)
+
+
+def _sampler(text: str) -> str:
+    import argparse
+
+    from engine.samplers import names
+    found = names.from_either(text)
+    if found is None:
+        raise argparse.ArgumentTypeError(names.unknown_message(text))
+    return found
 
 
 def run(args) -> int:
@@ -113,7 +126,7 @@ def _list(args) -> int:
     from engine.history import Filters
 
     filters = Filters(text=args.search, favorites_only=args.favorites, model=args.model,
-                      trash=args.trash)
+                      sampler=args.sampler, trash=args.trash)
     with _open(args) as store:
         total = store.count(filters)
         records = store.page(0, args.limit, filters)

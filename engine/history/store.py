@@ -57,6 +57,7 @@ class Filters:
     include_negative: bool = False
     favorites_only: bool = False
     model: Optional[str] = None
+    sampler: Optional[str] = None  # a sampler id (engine.samplers.names)
     since: Optional[TimeLike] = None
     until: Optional[TimeLike] = None
     trash: bool = False
@@ -481,6 +482,12 @@ class HistoryStore:
         if f.model is not None:
             clauses.append("g.model = ?")
             params.append(f.model)
+        if f.sampler is not None:
+            from engine.recipe import BEFORE_THE_FIELD
+            # A recipe from before samplers names none; a damaged one matches no sampler.
+            clauses.append("(CASE WHEN json_valid(g.request_json) THEN "
+                           "COALESCE(json_extract(g.request_json, '$.sampler'), ?) END) = ?")
+            params.extend([BEFORE_THE_FIELD["sampler"], f.sampler])
         if f.since is not None:
             clauses.append("i.created >= ?")
             params.append(_timestamp(f.since))

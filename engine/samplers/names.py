@@ -47,6 +47,16 @@ def from_a1111(name: str, schedule_type: Optional[str] = None) -> Optional[str]:
     return None
 
 
+def from_either(text: str) -> Optional[str]:
+    """Our id or A1111's name, as a person may type either (`euler-a`, `Euler a`)."""
+    text = text.strip()
+    return text if text in SAMPLERS else from_a1111(text)
+
+
+def unknown_message(text: str) -> str:
+    return f"no sampler {text!r}; the samplers are {', '.join(IDS)}"
+
+
 def described() -> str:
     """Every sampler with its A1111 name, for --help."""
     return "; ".join(f"{s} ({SAMPLERS[s][0]}: {SAMPLERS[s][1]})" for s in IDS)

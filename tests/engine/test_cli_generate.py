@@ -23,18 +23,21 @@ def run_cli(*args, env_extra=None):
 def test_help_documents_every_option():
     completed = run_cli("generate", "--help")
     assert completed.returncode == 0
-    for option in ("--prompt", "--negative-prompt", "--seed", "--steps", "--guidance", "--width",
+    for option in ("--prompt", "--negative-prompt", "--seed", "--sampler", "--steps", "--guidance", "--width",
                    "--height", "--batch", "--model", "--mixed-precision", "--xla",
                    "--weights-dir", "--out"):
         assert option in completed.stdout
+    for sampler in ("ddim", "euler-a", "dpmpp-2m-karras", "unipc", "DPM++ 2M Karras"):
+        assert sampler in " ".join(completed.stdout.split())
 
 
 def test_bad_input_exits_non_zero_with_every_message(tmp_path):
     completed = run_cli("generate", "--prompt", "a cat", "--width", "500", "--steps", "0",
-                        "--guidance", "40", "--out", str(tmp_path / "out"))
+                        "--guidance", "40", "--sampler", "lms", "--out", str(tmp_path / "out"))
     assert completed.returncode != 0
     assert "Width 500" in completed.stderr and "such as 512" in completed.stderr
     assert "Steps" in completed.stderr and "Guidance" in completed.stderr
+    assert "No sampler 'lms'" in completed.stderr and "dpmpp-2m-karras" in completed.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
@@ -85,7 +88,8 @@ def test_demo_model_makes_images_from_a_fresh_process(tmp_path):
     """The built-in model needs no download: a fresh machine gets real images."""
     out = tmp_path / "out"
     completed = run_cli("generate", "--prompt", "a large yellow square, purple background",
-                        "--model", "demo", "--steps", "8", "--seed", "5", "--width", "128",
+                        "--model", "demo", "--sampler", "dpmpp-2m-karras",
+                        "--steps", "8", "--seed", "5", "--width", "128",
                         "--height", "128", "--out", str(out), "--no-history",
                         env_extra={"KERAS_BACKEND": "tensorflow"})
     assert completed.returncode == 0, completed.stderr[-2000:]
@@ -93,6 +97,8 @@ def test_demo_model_makes_images_from_a_fresh_process(tmp_path):
     image = Image.open(path)
     assert image.size == (128, 128)
     assert "Model: demo" in image.text["parameters"]
+    # What readers of A1111's text (civitai, ComfyUI's loaders, sd-parsers) report.
+    assert "Sampler: DPM++ 2M Karras," in image.text["parameters"]
     recipe = json.loads(image.text["sd_desk"])
     assert (recipe["backend"], recipe["device"]) == ("tensorflow", "CPU")
     pixels = np.asarray(image.convert("RGB"), dtype=float)

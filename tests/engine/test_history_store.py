@@ -1,4 +1,5 @@
 """The history store as the gallery and the CLI use it."""
+import json
 import os
 import sqlite3
 import threading
@@ -17,9 +18,11 @@ from engine.pngmeta import read_png_metadata
 from engine.request import GenerationRequest
 
 
-def make_result(prompt="a red fox", batch=1, seed=10, model="sd-v1.4", negative="", cancelled=False):
+def make_result(prompt="a red fox", batch=1, seed=10, model="sd-v1.4", negative="", cancelled=False,
+                sampler="ddim"):
     request = GenerationRequest(prompt=prompt, negative_prompt=negative, seed=seed, batch=batch,
-                                width=128, height=128, steps=5, guidance=6.5, model=model)
+                                width=128, height=128, steps=5, guidance=6.5, model=model,
+                                sampler=sampler)
     rng = np.random.default_rng(seed)
     images = [GeneratedImage(rng.integers(0, 255, (32, 48, 3), dtype=np.uint8), s)
               for s in request.seeds()]
@@ -372,3 +375,21 @@ def test_deleting_same_named_files_in_turn_never_overwrites_one(store):
     assert store.undo_delete(one.id) == [one.id]
     assert Image.open(store.get(one.id).path).getpixel((0, 0)) == (255, 0, 0)
     assert Image.open(first).getpixel((0, 0)) == (0, 128, 0)
+
+
+def test_the_sampler_filter_knows_recipes_from_before_samplers(store):
+    from engine.history import Filters
+    karras = store.add_result(make_result(seed=1, sampler="dpmpp-2m-karras"))[0].id
+    ddim = store.add_result(make_result(seed=2, sampler="ddim"))[0].id
+    old = store.add_result(make_result(seed=3))[0].id
+    conn = store._conn()
+    generation, raw = conn.execute("SELECT generation_id, request_json FROM images i JOIN "
+                                   "generations g ON i.generation_id = g.id WHERE i.id = ?",
+                                   (old,)).fetchone()
+    data = json.loads(raw)
+    del data["sampler"]
+    conn.execute("UPDATE generations SET request_json = ? WHERE id = ?",
+                 (json.dumps(data), generation))
+    conn.commit()
+    assert [r.id for r in store.page(filters=Filters(sampler="dpmpp-2m-karras"))] == [karras]
+    assert sorted(r.id for r in store.page(filters=Filters(sampler="ddim"))) == sorted([ddim, old])
