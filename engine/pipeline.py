@@ -88,6 +88,11 @@ class Engine:
         self._vocabularies[spec.id] = vocabulary
         return len(self._tokenizer(vocabulary).encode(text))
 
+    def loaded_backend(self) -> Optional[DiffusionBackend]:
+        """The model the last generation ran on (None before one, or after `release`): the
+        benchmark compares it with KerasCV's own loop and asks its preferred guidance mode."""
+        return self._backend
+
     def model_label(self, spec: "registry.ModelSpec") -> str:
         if spec.family == "demo":
             return spec.id

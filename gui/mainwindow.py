@@ -323,13 +323,12 @@ class MainWindow(QMainWindow):
         self._update_generate()
 
     def _default_model(self, infos: list[ModelInfo]) -> str:
-        """An installed Stable Diffusion model, else the demo, else the first listed."""
-        usable = [m for m in infos if m.state == "installed" and m.id != DEMO.id]
-        if usable:
-            return usable[0].id
-        if DEMO.id in self._models:
-            return DEMO.id
-        return infos[0].id if infos else ""
+        """engine.models.default's rule, from the states the model list already holds."""
+        from engine.models.default import default_model_id
+        present = {m.id for m in infos if m.has_files}
+        chosen = default_model_id(has_files=present.__contains__)
+        listed = [m.id for m in infos]
+        return chosen if chosen in listed else (listed[0] if listed else "")
 
     def chosen_model(self) -> Optional[ModelInfo]:
         return self._models.get(self.form.model_id())

@@ -24,14 +24,15 @@ def _say(text: str) -> None:
 
 
 def choose_model(models) -> tuple[str, bool]:
-    """(model id, needs random weights): the demo, else an installed model, else SD untrained."""
+    """(model id, needs random weights): the app's own default (engine.models.default),
+    or Stable Diffusion untrained when even that has no files (a build without the demo)."""
+    from engine.models.default import default_model_id
+    present = {m.id for m in models if m.has_files}
+    chosen = default_model_id(has_files=present.__contains__)
     by_id = {m.id: m for m in models}
-    if "demo" in by_id and by_id["demo"].usable:
-        return "demo", False
-    for m in models:
-        if m.state in ("installed", "unverified"):
-            return m.id, False
-    return "sd-v1.4", True
+    if chosen in by_id and by_id[chosen].usable:
+        return chosen, False
+    return chosen, True
 
 
 def run_self_test() -> int:

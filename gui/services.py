@@ -27,6 +27,11 @@ class ModelInfo:
     approx_size: int = 0
 
     @property
+    def has_files(self) -> bool:
+        """Every file present and sound (hashed or not): what engine.models.default asks."""
+        return self.state in ("installed", "unverified")
+
+    @property
     def usable(self) -> bool:
         # Unverified files are used (the engine hashes them on load); the rest need a download.
         return self.state in ("installed", "unverified", "unknown")

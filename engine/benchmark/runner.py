@@ -161,7 +161,7 @@ def _run_config(engine, settings: BenchmarkSettings, name: str, counter: _Counte
     with system.PeakMemory() as memory:
         entry["cold_timings"], _ = ours(None, "first run (build, compile, generate)")
         entry["cold_s"] = entry["cold_timings"]["total"]
-        backend = getattr(engine, "_backend", None)
+        backend = engine.loaded_backend()
         default = default_mode(backend)
         modes = list(MODES) if settings.compare else [default]
         sides: dict[str, list] = {side: [] for side in [KERASCV] + modes}
@@ -211,7 +211,7 @@ def _summary(runs: list[dict], steps: int, mode: str) -> dict:
 
 
 def _backend_of(engine):
-    backend = getattr(engine, "_backend", None)
+    backend = engine.loaded_backend()
     if backend is None or not hasattr(backend, "components"):
         raise EngineError("KerasCV can only be compared on a Stable Diffusion model.")
     return backend

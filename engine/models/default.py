@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from engine.models import registry
 from engine.models.locations import find_file, search_dirs
@@ -23,9 +23,16 @@ def has_all_files(model_id: str, weights_dir: Optional[Path] = None) -> bool:
     return True
 
 
-def default_model_id(weights_dir: Optional[Path] = None) -> str:
-    """Stable Diffusion when its files are present and sound, else the built-in demo model."""
+def default_model_id(weights_dir: Optional[Path] = None,
+                     has_files: Optional[Callable[[str], bool]] = None) -> str:
+    """The one rule, for the CLI, the window and the self-test: the first Stable Diffusion
+    model whose files are present and sound, else the built-in demo model.
+
+    `has_files(model_id)` answers from what the caller already knows (the window's
+    model list); by default the files are looked for.
+    """
+    has_files = has_files or (lambda model_id: has_all_files(model_id, weights_dir))
     for spec in registry.STABLE_DIFFUSION_MODELS:
-        if has_all_files(spec.id, weights_dir):
+        if has_files(spec.id):
             return spec.id
     return DEMO if DEMO in registry.all_model_ids() else PREFERRED

@@ -60,6 +60,9 @@ class FakeEngine:
     def release(self) -> None:
         self.released_models = True
 
+    def loaded_backend(self):
+        return None  # no model a benchmark could compare with KerasCV
+
     def generate(self, request: GenerationRequest, on_progress=None,
                  cancel: Optional[CancelToken] = None) -> GenerationResult:
         self.threads.add(threading.get_ident())
