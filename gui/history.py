@@ -5,7 +5,6 @@ records onto `Entry`, so if the store's names change, only this file follows.
 """
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -123,20 +122,3 @@ class StoreAdapter:
 
     def close(self) -> None:
         self.store.close()
-
-
-def export_copies(entries: Iterable[Optional[Entry]], folder: Path) -> list[Path]:
-    """Plain file copies with the metadata inside; never overwrites a file already there."""
-    out = []
-    folder = Path(folder)
-    for entry in entries:
-        if entry is None:
-            continue
-        target = folder / entry.path.name
-        n = 1
-        while target.exists():
-            target = folder / f"{entry.path.stem}-{n}{entry.path.suffix}"
-            n += 1
-        shutil.copy2(entry.path, target)
-        out.append(target)
-    return out

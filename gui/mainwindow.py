@@ -18,7 +18,7 @@ from gui.model_note import ModelNote
 from gui.folders import remember_folder, start_folder
 from gui.form import GenerationForm
 from gui.gallery import GalleryModel, ThumbnailLoader
-from gui.history import Entry, export_copies
+from gui.history import Entry
 from gui.menus import build_menus
 from gui.preferences import compute_status
 from gui.panels import Banner, DetailsPane, FirstRunPanel, PreviewLabel, QueuePanel
@@ -677,8 +677,7 @@ class MainWindow(QMainWindow):
             folder = Path(chosen)
             remember_folder(self.settings, folder)
         try:
-            paths = self.store.export([e.id for e in entries], folder) if hasattr(self.store, "export") \
-                else export_copies(entries, folder)
+            paths = self.store.export([e.id for e in entries], folder)
         except OSError as error:
             self.banner.show_message("error", "Export failed", str(error))
             return []

@@ -1,31 +1,29 @@
-"""A batch run in this process, one job after another on one engine."""
+"""A batch run in this process, one job after another on one engine, through engine/jobs' runner."""
 from __future__ import annotations
 
 from typing import Callable, Iterable
 
 from engine.batch.plan import BatchJob
-from engine.events import GenerationResult, Progress
+from engine.events import GenerationResult
 
 
 def run_here(engine, jobs: Iterable[BatchJob],
              on_result: Callable[[BatchJob, GenerationResult], None],
              on_failed: Callable[[BatchJob, str], None],
              on_step: Callable[[float], None] = lambda fraction: None) -> None:
-    """Engine.generate per job; the caller saves each result (to the folder and the history).
+    """Each job through the same Runner as `generate` and the window; the caller saves each
+    result (to the folder and the history). A failure fails its job alone, worded as the
+    window words it; the batch goes on."""
+    from engine.jobs import Failed, Finished, JobProgress, JobQueue, Runner
 
-    Issue 15's job runner (engine/jobs) is meant to take this loop's place.
-    An EngineError fails its job alone; the batch goes on.
-    """
-    from engine.events import EngineError
-
-    def step(progress: Progress) -> None:
-        if progress.phase == "denoising":
-            on_step(progress.step / max(progress.total, 1))
-
+    queue = JobQueue()  # in memory: the batch's plan file is what a person re-runs
+    queue.subscribe(lambda e: isinstance(e, JobProgress) and e.phase == "denoising"
+                    and on_step(e.step / max(e.total, 1)))
+    runner = Runner(queue, lambda: engine)
     for job in jobs:
-        try:
-            result = engine.generate(job.request, on_progress=step)
-        except EngineError as error:
-            on_failed(job, str(error))
-            continue
-        on_result(job, result)
+        queue.add(job.request)
+        ending = runner.run(queue.take())
+        if isinstance(ending, Finished):
+            on_result(job, ending.result)
+        else:
+            on_failed(job, ending.message if isinstance(ending, Failed) else "Cancelled.")

@@ -5,11 +5,12 @@ never ship a window that makes fake images.
 """
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from engine import pngmeta
 from engine.events import (CancelToken, GeneratedImage, GenerationResult, InvalidRequest,
                            MissingWeights, OutOfMemory, Progress)
 from engine.request import GenerationRequest
-from gui.history import Entry, export_copies
+from gui.history import Entry
 from gui.services import ModelInfo, Services, read_recipe
 
 
@@ -204,3 +205,20 @@ def fake_services(engine: FakeEngine, history: Optional[FakeHistory], models=Non
         models=lambda: list(models),
         read_recipe=read_recipe,
     )
+
+
+def export_copies(entries: Iterable[Optional[Entry]], folder: Path) -> list[Path]:
+    """Plain file copies, for the fake store (the real one exports through HistoryStore.export)."""
+    out = []
+    folder = Path(folder)
+    for entry in entries:
+        if entry is None:
+            continue
+        target = folder / entry.path.name
+        n = 1
+        while target.exists():
+            target = folder / f"{entry.path.stem}-{n}{entry.path.suffix}"
+            n += 1
+        shutil.copy2(entry.path, target)
+        out.append(target)
+    return out

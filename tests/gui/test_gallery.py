@@ -145,7 +145,17 @@ def test_reuse_parameters_fills_the_form_seed_included(qtbot, window, history, t
     assert window.form.size_preset.currentText().startswith("Landscape 768")
 
 
-def test_export_copies_the_png_with_its_metadata(qtbot, window, engine, tmp_path):
+def test_export_copies_the_png_with_its_metadata(qtbot, engine, settings, tmp_path):
+    """Through the store the app uses (engine.history behind gui.history.StoreAdapter)."""
+    from engine import history as history_module
+    from gui.history import StoreAdapter
+    from gui.mainwindow import MainWindow
+    from tests.gui.fakes import fake_services
+    services = fake_services(engine, None)
+    services.history_factory = lambda: StoreAdapter.open(history_module, tmp_path / "history")
+    window = MainWindow(services, settings)
+    qtbot.addWidget(window)
+    window.show()
     window.form.prompt.setPlainText("export me")
     window.form.set_size(128, 128)
     window.form.steps.setValue(1)
@@ -158,6 +168,8 @@ def test_export_copies_the_png_with_its_metadata(qtbot, window, engine, tmp_path
     assert len(paths) == 1 and paths[0].parent == out
     with Image.open(paths[0]) as image:
         assert image.text["parameters"].startswith("export me")
+    assert window.export_entries([window.details.entry], out)[0] != paths[0]  # never overwrites
+    window.close()
 
 
 def _drop(window, path, target=None):
