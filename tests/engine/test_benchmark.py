@@ -54,3 +54,26 @@ def test_benchmark_runs_end_to_end_and_writes_valid_json(sd_engine, tmp_path):
     png = chart.save(result, tmp_path / "bench.png")
     with Image.open(png) as image:
         assert image.format == "PNG" and image.size == (chart.WIDTH, chart.HEIGHT)
+
+
+def test_sampler_convergence_benchmark_measures_table_json_and_chart(tmp_path):
+    """A small run (one prompt, a 60-step reference): real measurements in every output."""
+    from engine.benchmark import sampler_chart, samplers
+    from engine.demo.backend import load_demo_backend
+
+    conv = samplers.convergence(load_demo_backend(samplers.SIZE, samplers.SIZE),
+                                samplers=("ddim", "dpmpp-2m-karras"), step_counts=(5, 20),
+                                prompts=samplers.PROMPTS[:1], reference_steps=60)
+    for sampler in ("ddim", "dpmpp-2m-karras"):
+        assert conv.errors[sampler][5] > conv.errors[sampler][20] > 0
+        assert all(s > 0 for s in conv.seconds[sampler].values())
+    table = samplers.render(conv)
+    assert "DPM++ 2M Karras" in table and f"{conv.errors['ddim'][5]:.2f}" in table
+    data = samplers.to_dict(conv)
+    assert data["errors"]["ddim"][20] == conv.errors["ddim"][20]
+    assert data["fewest_steps_within"]["ddim"] == conv.fewest_steps("ddim")
+    path = sampler_chart.save(conv, tmp_path / "chart.png")
+    from PIL import Image
+    with Image.open(path) as image:
+        assert image.size == (sampler_chart.WIDTH, sampler_chart.HEIGHT)
+        assert len(set(image.convert("RGB").getdata())) > 3  # lines drawn, not a blank page

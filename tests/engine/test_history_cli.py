@@ -43,7 +43,8 @@ def test_filters_and_json(folder, capsys):
 def test_show_prints_the_recipe(folder, capsys):
     assert main.main(["history", "--history-dir", str(folder), "show", "1"]) == 0
     out = capsys.readouterr().out
-    assert "a red fox\nin snow\nNegative prompt: blurry\nSteps: 50" in out
+    steps = GenerationRequest("").steps
+    assert f"a red fox\nin snow\nNegative prompt: blurry\nSteps: {steps}" in out
     assert main.main(["history", "show", "99", "--history-dir", str(folder)]) == 2
     assert "no image 99" in capsys.readouterr().err
 
