@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import io
 import logging
-import traceback
 from typing import Optional
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
@@ -20,59 +19,42 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QForm
 
 from engine.benchmark.settings import CONFIGS, BenchmarkSettings
 from engine.events import CancelToken
+from gui.tasks import Task
 
 log = logging.getLogger(__name__)
 
 SIZES = (128, 256, 384, 512)
 
 
-class BenchmarkTask(QObject):
-    """Lives on the worker's thread. Signals carry plain data; the dialog draws."""
-
-    progress = Signal(object)  # engine.benchmark.runner.BenchmarkProgress
-    finished = Signal(object, bytes)  # report dict, chart PNG
-    failed = Signal(str)
-    cancelled = Signal()
-
-    def __init__(self, worker) -> None:
-        super().__init__()
-        self._worker = worker
-        self.token = CancelToken()
-
-    @Slot(object)
-    def run(self, settings: BenchmarkSettings) -> None:
+def benchmark_work(worker, settings: BenchmarkSettings):
+    """The benchmark as a Task's work, run on the worker's thread: (report dict, chart PNG)."""
+    def work(on_progress, cancel: CancelToken):
         from engine.benchmark import chart, runner
         engine = None
         try:
             if settings.random_weights:
-                shared = self._worker.engine
+                shared = worker.engine
                 if shared is not None:
                     shared.release()  # one Stable Diffusion in memory at a time
                 from engine.pipeline import Engine
                 engine = Engine(random_weights=True)
             else:
-                if self._worker.engine is None:
-                    self._worker.load_engine()  # a slot of the worker, on this same thread
-                engine = self._worker.engine
+                if worker.engine is None:
+                    worker.load_engine()  # a slot of the worker, on this same thread
+                engine = worker.engine
                 if engine is None:
                     raise RuntimeError("The engine could not be loaded.")
-            report = runner.run(settings, engine, on_progress=self.progress.emit,
-                                cancel=self.token)
+            report = runner.run(settings, engine, on_progress=on_progress, cancel=cancel)
             png = io.BytesIO()
             chart.draw(report).save(png, format="PNG")
-            self.finished.emit(report, png.getvalue())
-        except runner.BenchmarkCancelled:
-            self.cancelled.emit()
-        except Exception as error:  # noqa: BLE001 - shown in the dialog
-            log.error("benchmark failed:\n%s", traceback.format_exc())
-            self.failed.emit(str(error) or type(error).__name__)
+            return report, png.getvalue()
         finally:
             if settings.random_weights and engine is not None:
                 engine.release()
+    return work
 
 
 class BenchmarkDialog(QDialog):
-    _start = Signal(object)
 
     def __init__(self, worker, models: list, parent: Optional[QWidget] = None,
                  preferred: str = "") -> None:
@@ -83,9 +65,11 @@ class BenchmarkDialog(QDialog):
         self.setWindowTitle("Benchmark")
         self.report: Optional[dict] = None
         self.png = b""
-        self.task = BenchmarkTask(worker)
+        from engine.benchmark.runner import BenchmarkCancelled
+        self._worker = worker
+        # On the worker's thread: the engine the app loaded, and never beside a generation.
+        self.task = Task(cancelled_by=(BenchmarkCancelled,))
         self.task.moveToThread(worker.thread())
-        self._start.connect(self.task.run, Qt.ConnectionType.QueuedConnection)
         self.task.progress.connect(self._on_progress)
         self.task.finished.connect(self._on_finished)
         self.task.failed.connect(self._on_failed)
@@ -193,10 +177,9 @@ class BenchmarkDialog(QDialog):
         if problems:
             self.status.setText("\n".join(problems))
             return
-        self.task.token = CancelToken()
         self._running(True)
         self.status.setText("Waiting for the worker\u2026")
-        self._start.emit(settings)
+        self.task.start(benchmark_work(self._worker, settings))
 
     def cancel(self) -> None:
         self.task.token.cancel()
@@ -227,9 +210,10 @@ class BenchmarkDialog(QDialog):
             step = f" \u2014 {p.step.phase}"
         self.status.setText(f"{p.message}{step}")
 
-    @Slot(object, bytes)
-    def _on_finished(self, report: dict, png: bytes) -> None:
+    @Slot(object)
+    def _on_finished(self, result: tuple) -> None:
         from engine.benchmark import report as text
+        report, png = result
         self._running(False)
         self.report, self.png = report, png
         self.save_button.setEnabled(True)

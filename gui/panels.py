@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
-from PySide6.QtCore import QObject, QSize, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QPixmap
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QPlainTextEdit, QProgressBar, QPushButton, QToolButton,
@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QListWi
 from engine.events import CancelToken
 from gui.history import Entry
 from gui.services import ModelInfo
-from gui.threads import managed_thread
+from gui.tasks import Task, on_own_thread
 from engine.durations import format_duration
 from engine.jobs import Job, JobState
 
@@ -309,28 +309,6 @@ def show_in_folder(path: Path) -> bool:
     return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
 
 
-class _TaskRunner(QObject):
-    """Runs fn(model_id, on_progress, cancel) on its own thread: downloads and imports."""
-
-    progress = Signal(object)
-    done = Signal(object)
-    failed = Signal(str)
-
-    def __init__(self, fn, model_id: str, cancel: CancelToken) -> None:
-        super().__init__()
-        self.fn, self.model_id, self.cancel = fn, model_id, cancel
-
-    @Slot()
-    def run(self) -> None:
-        try:
-            result = self.fn(self.model_id, self.progress.emit, self.cancel)
-            self.done.emit(result)
-        except Exception as error:  # noqa: BLE001 - shown in the panel
-            self.failed.emit(str(error) or type(error).__name__)
-        finally:
-            self.thread().quit()
-
-
 class FirstRunPanel(QFrame):
     """Shown when the chosen model has no weights: download, import, or try the demo."""
 
@@ -409,19 +387,21 @@ class FirstRunPanel(QFrame):
         if self.model is None or self.busy:
             return
         self._task = task
-        self._cancel = CancelToken()
-        self._thread = managed_thread(task)
-        self._runner = _TaskRunner(fn, self.model.id, self._cancel)
-        self._runner.moveToThread(self._thread)
-        self._thread.started.connect(self._runner.run)
+        self._runner = Task()
+        self._cancel = self._runner.token
         self._runner.progress.connect(self._on_progress)
-        self._runner.done.connect(self._on_done)
+        self._runner.finished.connect(self._on_done)
         self._runner.failed.connect(self._on_failed)
-        self._thread.finished.connect(lambda: self._set_busy(False))
         self._set_busy(True)
         self.status.setText("Starting the download\u2026" if task == "download"
                             else "Checking the files in that folder\u2026")
-        self._thread.start()
+        model_id = self.model.id
+        self._thread = on_own_thread(self._runner, task,
+                                     lambda progress, cancel: fn(model_id, progress, cancel),
+                                     ended=self._task_ended)
+
+    def _task_ended(self) -> None:
+        self._set_busy(False)
 
     def cancel_download(self) -> None:
         if self._cancel is not None:
