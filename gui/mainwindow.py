@@ -9,7 +9,7 @@ from typing import Optional
 from PySide6.QtCore import QByteArray, QEvent, QMetaObject, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QApplication, QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListView,
-                               QMainWindow, QProgressBar, QPushButton, QScrollArea, QSplitter,
+                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter,
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from engine.models.examples import examples_for
@@ -796,14 +796,34 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/splitter", self.splitter.saveState())
         self.settings.sync()
 
+    def unfinished_jobs(self) -> int:
+        return len(self.worker.queue.waiting()) + (self.worker.runner.running_job() is not None)
+
+    def ask_about_unfinished(self, count: int) -> str:
+        """"keep", "discard" or "cancel"; a method so tests can answer without a modal box."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Quit SD Desk",
+                          f"{count} job{'s are' if count != 1 else ' is'} not finished.", parent=self)
+        box.setInformativeText("Kept jobs wait in the queue, paused, when SD Desk starts again.")
+        keep = box.addButton("Keep them for next time", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard them", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(keep)
+        box.exec()
+        return {keep: "keep", discard: "discard"}.get(box.clickedButton(), "cancel")
+
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closing:
+            count = self.unfinished_jobs()
+            choice = self.ask_about_unfinished(count) if count else "keep"
+            if choice == "cancel":
+                event.ignore()
+                return
             self._closing = True
             QApplication.instance().removeEventFilter(self)
             self.save_settings()
             # Hidden first: waiting for the current step to end must not look like a hang.
             self.hide()
-            stopped = self.host.shutdown()
+            stopped = self.host.shutdown(keep_jobs=choice == "keep")
             if not stopped:
                 log.error("the worker did not stop in time")
             self.first_run.shutdown()

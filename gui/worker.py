@@ -115,12 +115,12 @@ class WorkerHost(QObject):
             self.thread.started.connect(worker.load_engine)
         self.thread.start()
 
-    def shutdown(self, timeout_ms: int = 60_000) -> bool:
+    def shutdown(self, timeout_ms: int = 60_000, keep_jobs: bool = True) -> bool:
         """Stops the running job at its next step (it stays queued, interrupted; the waiting
         ones stay too, for the next start) and joins the thread."""
         if not self.thread.isRunning():
             return True
-        self.worker.runner.stop()
+        self.worker.runner.stop(keep_jobs)
         # Queued behind the running job, so it runs once generate() has returned.
         QMetaObject.invokeMethod(self.worker, "_close_on_thread",
                                  Qt.ConnectionType.QueuedConnection)

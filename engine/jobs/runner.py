@@ -44,6 +44,7 @@ class Runner:
         self._lock = threading.Lock()
         self._current: Optional[tuple[Job, CancelToken]] = None
         self._stopping = threading.Event()
+        self._discarding = False
         # Decode seconds by (model, width, height, batch): the last measured, for the next ETA.
         self._decode_seconds: dict[tuple, float] = {}
 
@@ -71,10 +72,14 @@ class Runner:
         self.queue.clear()
         self.cancel()
 
-    def stop(self) -> None:
+    def stop(self, keep_jobs: bool = True) -> None:
         """For closing the app: the running job stops at its next step and stays queued as
-        interrupted; waiting jobs stay for the next start. `run_pending` then returns."""
+        interrupted; waiting jobs stay for the next start (unless not `keep_jobs`: then the
+        queue is emptied and the running job ends cancelled). `run_pending` then returns."""
+        self._discarding = not keep_jobs
         self._stopping.set()
+        if not keep_jobs:
+            self.queue.clear()
         self.cancel()
 
     @property
@@ -167,7 +172,7 @@ class Runner:
                         time.perf_counter() - started, result, tuple(saved), unsaved)
 
     def _cancelled(self, job: Job) -> Cancelled:
-        return Cancelled(job.id, interrupted=self._stopping.is_set())
+        return Cancelled(job.id, interrupted=self._stopping.is_set() and not self._discarding)
 
     def _keep(self, result) -> tuple[list, str]:
         """What the history returned for the images, and why it could not keep them, if it

@@ -20,6 +20,21 @@ def no_thread_left_running():
     assert not left, f"threads still running after the test: {left}"
 
 
+@pytest.fixture(autouse=True)
+def close_answers(monkeypatch):
+    """Answers the close prompt ("keep" unless a test appends another answer first) instead
+    of a modal box, and records each question's job count."""
+    from gui.mainwindow import MainWindow
+    answers: list[str] = []
+    asked: list[int] = []
+
+    def answer(self, count):
+        asked.append(count)
+        return answers.pop(0) if answers else "keep"
+    monkeypatch.setattr(MainWindow, "ask_about_unfinished", answer)
+    return answers, asked
+
+
 @pytest.fixture
 def settings(tmp_path):
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)

@@ -223,6 +223,62 @@ def test_closing_mid_job_keeps_the_queue_and_one_click_runs_the_interrupted_job(
     second.close()
 
 
+def _two_jobs_then_close(qtbot, services, settings, engine, tmp_path):
+    from gui.mainwindow import MainWindow
+    services.queue_path = tmp_path / "queue.sqlite3"
+    engine.hold_at_step = 2
+    first = MainWindow(services, settings)
+    qtbot.addWidget(first)
+    first.show()
+    fill(first, prompt="running one", steps=5, seed=3)
+    first.generate()
+    first.form.prompt.setPlainText("waiting one")
+    first.generate()
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    first.close()
+    return first
+
+
+def _reopened(qtbot, services, settings, engine):
+    from gui.mainwindow import MainWindow
+    engine.hold_at_step = None
+    second = MainWindow(services, settings)
+    qtbot.addWidget(second)
+    return second
+
+
+def test_closing_with_unfinished_jobs_asks_and_cancel_keeps_the_window_open(
+        qtbot, window, engine, close_answers):
+    answers, asked = close_answers
+    engine.hold_at_step = 2
+    fill(window, steps=5)
+    window.generate()
+    window.generate()
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    answers.append("cancel")
+    window.close()
+    assert asked == [2] and window.isVisible() and window.host.thread.isRunning()
+    assert window.unfinished_jobs() == 2
+    engine.proceed.set()  # the fixture's own close then keeps them
+
+
+def test_closing_and_discarding_leaves_no_job_for_the_next_start(
+        qtbot, services, settings, engine, tmp_path, close_answers):
+    answers, asked = close_answers
+    answers.append("discard")
+    first = _two_jobs_then_close(qtbot, services, settings, engine, tmp_path)
+    assert asked == [2] and not first.host.thread.isRunning()
+    second = _reopened(qtbot, services, settings, engine)
+    assert second.worker.queue.jobs() == []
+    second.close()
+    assert asked == [2]  # nothing unfinished: no question
+
+
+def test_closing_with_nothing_unfinished_does_not_ask(qtbot, window, close_answers):
+    window.close()
+    assert close_answers[1] == []
+
+
 def test_pause_holds_the_next_job_and_cancel_all_empties_the_queue(qtbot, window, engine):
     engine.hold_at_step = 1
     fill(window, prompt="first", steps=2)
