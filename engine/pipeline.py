@@ -19,11 +19,10 @@ import keras
 from engine import compute, sampler
 from engine.backends.base import DiffusionBackend
 from engine.events import (CancelToken, GeneratedImage, GenerationResult,
-                           InvalidRequest, MissingWeights, OutOfMemory, Progress,
+                           InvalidRequest, OutOfMemory, Progress,
                            ProgressCallback)
 from engine.models import registry
 from engine.models.locations import find_file, search_dirs
-from engine.models.structure import check_structure
 from engine.prompt_rules import prompt_problems, rules_of
 from engine.request import GenerationRequest, Problem
 
@@ -190,24 +189,16 @@ class Engine:
         self._xla = on
 
     def _locate(self, spec: "registry.ModelSpec") -> dict[str, Path]:
-        dirs = search_dirs(self.weights_dir)
-        found: dict[str, Path] = {}
-        missing: list[tuple[str, list[str]]] = []
-        for weight_file in spec.files:
-            if self.random_weights and weight_file.role != "vocabulary":
-                continue
-            path = find_file(weight_file.name, dirs)
-            if path is None and self.random_weights:
-                path = self._placeholder_vocabulary()
-            if path is None:
-                missing.append((weight_file.name, [str(d) for d in dirs]))
-                continue
-            found[weight_file.role] = path
-        if missing:
-            raise MissingWeights(spec.id, missing)
-        for role, path in found.items():
-            check_structure(path, spec.file_for(role))  # every folder: wrong bytes fail here, not in Keras
-            if self.verify is not None and self.weights_dir is None and not self.random_weights:
+        """role -> file. Presence and structure are engine.models.status' one rule
+        (require_installed: every missing file named, wrong bytes refused before Keras);
+        the hash check is this engine's `verify`, for files from the shared caches."""
+        if self.random_weights:  # untrained: only a tokenizer is needed, a placeholder will do
+            path = find_file(spec.file_for("vocabulary").name, search_dirs(self.weights_dir))
+            return {"vocabulary": path or self._placeholder_vocabulary()}
+        from engine.models.status import require_installed
+        found = require_installed(spec, self.weights_dir, verify=False)
+        if self.verify is not None and self.weights_dir is None:
+            for role, path in found.items():
                 self.verify(path, spec.file_for(role))
         return found
 
