@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QForm
 
 from engine.benchmark.settings import CONFIGS, BenchmarkSettings
 from engine.events import CancelToken
+from engine.request import BATCH_RANGE, STEPS_RANGE
 from gui.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,8 @@ class BenchmarkDialog(QDialog):
         self.size = QComboBox()
         for side in SIZES:
             self.size.addItem(f"{side} x {side}", side)
-        self.steps = _spin(1, 200, 5)
-        self.batch = _spin(1, 8, 1)
+        self.steps = _spin(*STEPS_RANGE, 5)
+        self.batch = _spin(*BATCH_RANGE, 1)
         self.runs = _spin(1, 20, 2)
         self.configs = {name: QCheckBox(name) for name in CONFIGS}
         self.configs["standard"].setChecked(True)

@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QVBoxLayout, QWidget)
 
 from engine.prompt_rules import PromptRules, prompt_problems, rules_for
-from engine.request import MAX_SEED, GenerationRequest, Problem
+from engine.request import (BATCH_RANGE, GUIDANCE_RANGE, MAX_SEED, STEPS_RANGE, GenerationRequest,
+                            Problem)
 from engine.samplers import names as sampler_names
 
 # (label, width, height); "Custom" keeps whatever the spin boxes hold.
@@ -139,7 +140,7 @@ class GenerationForm(QWidget):
         self.seed = SeedEdit()
         self.steps = QSpinBox()
         self.steps.setObjectName("steps")
-        self.steps.setRange(1, 200)
+        self.steps.setRange(*STEPS_RANGE)
         self.steps.setValue(_DEFAULTS.steps)
         self.sampler = QComboBox()
         self.sampler.setObjectName("sampler")
@@ -150,7 +151,7 @@ class GenerationForm(QWidget):
         self.select_sampler(_DEFAULTS.sampler)
         self.guidance = QDoubleSpinBox()
         self.guidance.setObjectName("guidance")
-        self.guidance.setRange(0.0, 30.0)
+        self.guidance.setRange(*GUIDANCE_RANGE)
         self.guidance.setSingleStep(0.5)
         self.guidance.setDecimals(2)  # recipes from other tools carry values like 4.25
         self.guidance.setValue(7.5)
@@ -174,7 +175,7 @@ class GenerationForm(QWidget):
             box.setSuffix(" px")
         self.batch = QSpinBox()
         self.batch.setObjectName("batch")
-        self.batch.setRange(1, 8)
+        self.batch.setRange(*BATCH_RANGE)
         self.model = QComboBox()
         self.model.setObjectName("model")
         self.model_note = QLabel()
