@@ -30,8 +30,10 @@ class GenerationRequest:
     prompt: str
     negative_prompt: str = ""
     seed: int = 0
-    sampler: str = "ddim"
-    steps: int = 50
+    # New users' default, chosen by `benchmark --samplers`: at 20 steps closer to the
+    # converged image than DDIM at 50 (the README has the table).
+    sampler: str = "dpmpp-2m-karras"
+    steps: int = 20
     guidance: float = 7.5
     width: int = 512
     height: int = 512

@@ -106,7 +106,9 @@ class _Counter:
 
 def _request(settings: BenchmarkSettings, name: str) -> GenerationRequest:
     mixed, xla = CONFIGS[name]
+    # DDIM, KerasCV's only sampler: our images are compared with its own.
     return GenerationRequest(prompt=settings.model_prompt(), seed=settings.seed, steps=settings.steps,
+                             sampler="ddim",
                              width=settings.width, height=settings.height, batch=settings.batch,
                              model=settings.model, mixed_precision=mixed, xla=xla,
                              preview=settings.preview)
