@@ -117,7 +117,8 @@ def sample(
     # What the step loop itself costs beyond the network is denoising - model_calls - preview.
     timings["model_calls"] = model_seconds
 
-    check()
+    # No cancel check here: once the last step is done, decoding (seconds) is finished
+    # rather than throwing the nearly finished images away.
     report(Progress("decoding", steps, steps))
     started = time.perf_counter()
     images = backend.decode(latent)

@@ -529,6 +529,7 @@ class MainWindow(QMainWindow):
     def _on_cancelled(self, job_id: int) -> None:
         if job_id == self.current_job:
             self._job_over("Cancelled")
+            self.preview.set_image(None)  # not the blurry partial image, as if it were a result
         self.job_over.emit(job_id, "cancelled")
 
     # ---- gallery -------------------------------------------------------------------------

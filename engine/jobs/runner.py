@@ -161,7 +161,8 @@ class Runner:
             self.queue.emit(JobProgress(job.id, p.phase, p.step, p.total, eta, p.preview))
 
         result = self._engine.generate(request, on_progress=report, cancel=token)
-        if getattr(result, "cancelled", False) or token.cancelled:
+        # A cancel that came during decoding is too late to save time: keep the images.
+        if getattr(result, "cancelled", False) or not getattr(result, "images", None):
             return self._cancelled(job)
         decode = (getattr(result, "timings", None) or {}).get("decoding")
         if decode is not None:

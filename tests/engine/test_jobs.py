@@ -163,6 +163,40 @@ def test_cancel_lands_within_one_step_and_saves_nothing(db):
     assert history.results == [] and queue.jobs() == []
 
 
+def test_a_cancel_during_decoding_keeps_the_decoded_images(db):
+    """The last step is done and decoding takes seconds: finishing it beats losing the job."""
+    queue = JobQueue(db)
+    events = []
+    queue.subscribe(events.append)
+    history = ListHistory()
+
+    class CancelledWhileDecoding(StepEngine):
+        def generate(self, request, on_progress=None, cancel=None):
+            def progress(p):
+                on_progress(p)
+                if p.phase == "decoding":
+                    runner.cancel()
+            return super().generate(request, progress, cancel)
+
+    runner = Runner(queue, lambda: CancelledWhileDecoding(), lambda: history)
+    queue.add(request(steps=3))
+    runner.run_pending()
+    assert isinstance(events[-1], Finished) and len(history.results) == 1
+
+
+def test_the_step_loop_decodes_after_a_cancel_that_comes_after_the_last_step():
+    from engine.demo.backend import load_demo_backend
+    from engine.sampler import sample
+    token = CancelToken()
+
+    def progress(p):
+        if p.phase == "denoising" and p.step == p.total:
+            token.cancel()
+    out = sample(load_demo_backend(64, 64), GenerationRequest("a red circle", steps=3, width=64,
+                 height=64, model="demo", preview=False), on_progress=progress, cancel=token)
+    assert out.images.shape == (1, 64, 64, 3) and out.images.std() > 0
+
+
 def test_stop_leaves_the_running_job_interrupted_and_the_waiting_ones_queued(db):
     queue = JobQueue(db)
     engine = StepEngine(hold=True)

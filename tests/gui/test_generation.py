@@ -107,6 +107,7 @@ def test_escape_cancels_the_running_job_and_saves_nothing(qtbot, window, engine,
     with qtbot.waitSignal(window.job_over, timeout=5000):
         qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert window.phase.text() == "Cancelled"
+    assert window.preview.current() is None  # the partial preview does not stay as if a result
     assert history.count() == 0
     assert window.gallery.rowCount() == 0
     assert window.generate_button.text() == "Generate"
