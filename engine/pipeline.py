@@ -23,7 +23,7 @@ from engine.events import (CancelToken, GeneratedImage, GenerationResult,
                            ProgressCallback)
 from engine.models import registry
 from engine.models.locations import find_file, search_dirs
-from engine.prompt_rules import prompt_problems, rules_of
+from engine.prompt_rules import prompt_problems, rules_for, rules_of
 from engine.request import GenerationRequest, Problem
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,10 @@ class Engine:
 
     def count_tokens(self, model_id: str, text: str) -> Optional[int]:
         """None when the model's tokenizer is not available yet (no vocabulary file)."""
+        counter = rules_for(model_id).count_tokens  # models that count without a file (the demo)
+        if counter is not None:
+            return counter(text)
         spec = registry.get_model(model_id)
-        if spec.family == "demo":
-            from engine.demo.text import count_tokens
-            return count_tokens(text)
         # Found once: the window counts on every keystroke, and a file search per key stalls it.
         vocabulary = self._vocabularies.get(spec.id) or self._vocabulary_path(spec)
         if vocabulary is None:
