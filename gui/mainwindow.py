@@ -179,6 +179,8 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        # The form fits its column's width; only a short window scrolls it, vertically.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         lv.addWidget(scroll, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 1)
@@ -236,7 +238,7 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([380, 560, 520])
         # A dragged splitter once collapsed the centre column (preview, progress, queue)
         # out of reach; every pane keeps a usable width instead.
-        for pane, width in ((left, 300), (center, 320), (self.right, 260)):
+        for pane, width in ((left, 330), (center, 300), (self.right, 250)):
             pane.setMinimumWidth(width)
         for index in range(self.splitter.count()):
             self.splitter.setCollapsible(index, False)

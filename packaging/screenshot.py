@@ -6,7 +6,8 @@ Runs the real window on a real display (Xvfb, not the offscreen platform, so
 fonts and styles look as a user sees them) with a fresh temporary history and
 settings, fills the form and presses Generate for each prompt with the built-in
 demo model, then grabs the window at 1480x900 with the last image in the
-preview and selected in the gallery.
+preview and selected in the gallery; then at each of LAYOUT_SIZES beside it
+(window-WxH.png), to check the layout at small and large screens.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1480, 900)
+LAYOUT_SIZES = [(900, 600), (1280, 800), (1920, 1080)]
 PROMPTS = [
     "a green triangle at the top, white background",
     "a small yellow square on the left, black background",
@@ -56,10 +58,28 @@ def main(out: Path) -> int:
         window.generate_button.click()
 
     def finish() -> None:
+        window.gallery_view.setCurrentIndex(window.gallery.index(0))
+        app.processEvents()
         window.grab().save(str(out))
         print("saved", out, "-", window.phase.text(), flush=True)
-        window.close()
-        app.quit()
+        sizes = list(LAYOUT_SIZES)
+
+        def next_size() -> None:
+            if not sizes:
+                window.close()
+                app.quit()
+                return
+            width, height = sizes.pop(0)
+            window.resize(width, height)
+            QTimer.singleShot(400, lambda: save_size(width, height))
+
+        def save_size(width: int, height: int) -> None:
+            path = out.parent / f"window-{width}x{height}.png"
+            window.grab().save(str(path))
+            print("saved", path, window.width(), "x", window.height(), flush=True)
+            next_size()
+
+        next_size()
 
     def wait_for_engine() -> None:
         if window.device:
