@@ -163,13 +163,14 @@ class GenerationForm(QWidget):
             # A string, not a tuple: QVariant turns tuples into lists that findData() cannot match.
             self.size_preset.addItem(label, f"{w}x{h}")
         self.size_preset.addItem(CUSTOM, "")
-        # Wider than the valid range on purpose: an out-of-range size gets a message, not a silent clamp.
+        # Far wider than the valid range on purpose: an out-of-range size gets the engine's
+        # message, not a silent clamp (at 2048, typing 4096 left 409).
         self.width_box = QSpinBox()
         self.width_box.setObjectName("width")
         self.height_box = QSpinBox()
         self.height_box.setObjectName("height")
         for box in (self.width_box, self.height_box):
-            box.setRange(64, 2048)
+            box.setRange(1, 99_999)
             box.setSingleStep(64)
             box.setValue(512)
             box.setSuffix(" px")

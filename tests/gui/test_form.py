@@ -230,3 +230,14 @@ def test_words_the_demo_model_cannot_draw_are_named_before_running(qtbot, window
     assert not window.generate_button.isEnabled()
     window.form.select_model("sd-v1.4")  # Stable Diffusion reads any words
     assert window.generate_button.isEnabled()
+
+
+def test_typing_a_size_beyond_the_limit_keeps_it_and_says_why(qtbot, window):
+    box = window.form.width_box
+    box.clear()
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box.lineEdit(), "4096")
+    assert box.value() == 4096
+    window.form.revalidate()
+    assert window.form.errors["width"].isVisible()
+    assert "1024" in window.form.errors["width"].text()
