@@ -19,6 +19,7 @@ from gui.services import ModelInfo
 from gui.tasks import Task, on_own_thread
 from engine.durations import format_duration
 from engine.jobs import Job, JobState
+from engine.samplers import a1111_name
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +266,8 @@ class DetailsPane(QWidget):
         lines = [r.prompt]
         if r.negative_prompt:
             lines.append(f"Negative prompt: {r.negative_prompt}")
-        lines.append(f"Seed {r.seed} \u00b7 {r.steps} steps \u00b7 guidance {r.guidance:g} \u00b7 "
+        lines.append(f"Seed {r.seed} \u00b7 {a1111_name(r.sampler)}, {r.steps} steps \u00b7 "
+                     f"guidance {r.guidance:g} \u00b7 "
                      f"{r.width}\u00d7{r.height}")
         lines.append(f"{entry.model_label} \u00b7 {entry.when}"
                      + (" \u00b7 mixed precision" if r.mixed_precision else "")

@@ -41,8 +41,8 @@ def draw(conv: Convergence) -> Image.Image:
             if low <= math.log10(e) <= high:
                 pen.line([left, y_of(e), right, y_of(e)], fill=(230, 230, 230))
                 pen.text((8, y_of(e) - 6), f"{e:g}", fill="black", font=font)
-    pen.line([left, y_of(GOOD_ENOUGH), right, y_of(GOOD_ENOUGH)], fill=(200, 50, 60), width=1)
-    pen.text((right + 8, y_of(GOOD_ENOUGH) - 6), f"{GOOD_ENOUGH:g} levels", fill=(200, 50, 60), font=font)
+    pen.line([left, y_of(GOOD_ENOUGH), right, y_of(GOOD_ENOUGH)], fill="black", width=1)
+    pen.text((right + 8, y_of(GOOD_ENOUGH) - 6), f"{GOOD_ENOUGH:g} levels", fill="black", font=font)
     for i, (sampler, row) in enumerate(conv.errors.items()):
         colour = PALETTE[i % len(PALETTE)]
         points = [(x_of(n), y_of(row[n])) for n in counts if n in row]
