@@ -99,6 +99,7 @@ def test_settings_and_geometry_persist(qtbot, services, settings):
     first.form.seed.set_value(4_294_967_295)
     first.form.seed.lock.setChecked(True)
     first.form.steps.setValue(17)
+    first.form.select_sampler("euler-a")
     first.form.guidance.setValue(3.5)
     first.form.set_size(768, 512)
     first.form.batch.setValue(3)
@@ -117,9 +118,23 @@ def test_settings_and_geometry_persist(qtbot, services, settings):
                 r.batch, r.model, r.xla, r.mixed_precision) == (
             "persistent prompt", "nope", 4_294_967_295, 17, 3.5, 768, 512, 3, "sd-v1.4",
             True, False)
+        assert r.sampler == "euler-a" and second.form.sampler.currentText() == "Euler a"
         assert second.form.seed.locked
         # Width is clamped to the 800-pixel offscreen screen; the height shows the restore.
         assert second.height() == size[1]
+    finally:
+        second.close()
+
+
+def test_a_form_saved_before_samplers_comes_back_on_ddim(qtbot, services, settings):
+    first = MainWindow(services, settings)
+    qtbot.addWidget(first)
+    first.close()
+    settings.remove("form/sampler")
+    second = MainWindow(services, settings)
+    qtbot.addWidget(second)
+    try:
+        assert second.form.request().sampler == "ddim"
     finally:
         second.close()
 
