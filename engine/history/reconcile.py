@@ -29,7 +29,7 @@ from typing import Optional
 
 from engine.history.marks import Mark, MarksJournal, key as mark_key
 from engine.history.schema import (OWN_TABLES, HistoryError, connect, lenient_text, migrate,
-                                   transaction)
+                                   schema_problem, transaction)
 from engine.paths import HistoryLocation
 from engine.pngmeta import read_png_metadata
 
@@ -89,7 +89,13 @@ def set_aside(db_path: Path, why: str) -> Optional[Path]:
 
 def _damaged(error: sqlite3.DatabaseError) -> bool:
     code = getattr(error, "sqlite_errorcode", None)
-    return code is not None and (code & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    if code is not None and (code & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return True
+    # A damaged byte in a stored table definition (the full-text index's, say) comes back
+    # as a plain error about parsing it; nothing but damage makes our own schema unparsable.
+    text = str(error)
+    return any(sign in text for sign in ("parse error in", "malformed database schema",
+                                         "invalid fts5 file format"))
 
 
 def open_or_set_aside(location: HistoryLocation) -> Optional[Path]:
@@ -114,9 +120,14 @@ def open_or_set_aside(location: HistoryLocation) -> Optional[Path]:
     try:
         conn = connect(db_path)
         if _stamp(db_path) != _checked_stamp(db_path):
-            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+            # integrity_check, not quick_check: it also compares each index with its table,
+            # and a damaged index passed quick_check, then failed every page query.
+            verdict = conn.execute("PRAGMA integrity_check").fetchone()[0]
             if verdict != "ok":
                 raise sqlite3.DatabaseError(f"quick_check: {verdict}")
+            problem = schema_problem(conn)
+            if problem:
+                raise sqlite3.DatabaseError(f"quick_check: {problem}")
             migrate(conn)
             _save_checked_stamp(db_path)
         else:

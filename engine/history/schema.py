@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import sqlite3
 from pathlib import Path
+from typing import Optional
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -199,3 +200,24 @@ def migrate(conn: sqlite3.Connection) -> int:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version + 1}")
     return start
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[tuple]:
+    return [tuple(row[1:]) for row in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def schema_problem(conn: sqlite3.Connection) -> Optional[str]:
+    """How this file's own tables differ from the current schema, or None. A damaged
+    byte in the stored CREATE text can rename a column and still pass quick_check,
+    after which every query fails; comparing with a fresh copy catches that."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] != len(MIGRATIONS):
+        return None  # migrate() brings older files up to date
+    fresh = sqlite3.connect(":memory:")
+    try:
+        migrate(fresh)
+        for table in OWN_TABLES:
+            if _columns(conn, table) != _columns(fresh, table):
+                return f"table {table} differs from the schema"
+    finally:
+        fresh.close()
+    return None
