@@ -61,7 +61,7 @@ def test_generate_writes_pngs_carrying_their_recipe(sd_engine, sd_weights, tmp_p
     code = main.main(["generate", "--prompt", "a red fox, snow: 1, \"winter\" 🦊",
                       "--negative-prompt", "blurry", "--seed", "4294967295", "--steps", "2",
                       "--guidance", "6.5", "--width", "128", "--height", "128", "--batch", "2",
-                      "--model", "sd-v1.4", "--weights-dir", str(sd_weights[0]),
+                      "--sampler", "ddim", "--model", "sd-v1.4", "--weights-dir", str(sd_weights[0]),
                       "--out", str(out), "--no-history"])
     captured = capsys.readouterr()
     assert code == 0
