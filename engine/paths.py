@@ -37,6 +37,12 @@ class HistoryLocation:
         return self.root / "trash"
 
     @property
+    def grids_dir(self) -> Path:
+        """The window's X/Y plots: beside the images, not among them, so that a rebuild of
+        the history never takes a grid for an image of its own."""
+        return self.root / "grids"
+
+    @property
     def db_path(self) -> Path:
         return self.root / DB_NAME
 

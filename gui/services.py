@@ -55,6 +55,7 @@ class Services:
     import_folder: Optional[Callable[..., Any]] = None  # (model_id, folder, on_progress, cancel)
     data_dir: Optional[Path] = None
     queue_path: Optional[Path] = None  # the database that keeps the job queue; None: in memory
+    grids_dir: Optional[Path] = None  # where X/Y plots go; None: the default history's grids
 
 
 # ---------------------------------------------------------------- engine
@@ -164,6 +165,7 @@ def default_services(weights_dir: Optional[Path] = None) -> Services:
         engine_factory=lambda: make_engine(weights_dir),
         history_factory=open_history,
         queue_path=history_location().db_path,
+        grids_dir=history_location().grids_dir,
         models=lambda: list_models(weights_dir),
         read_recipe=read_recipe,
         download=lambda model_id, on_progress, cancel: download_model(

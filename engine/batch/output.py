@@ -50,15 +50,24 @@ class BatchOutput:
         if job.id in self.outcomes:
             self.duplicates += 1
             return []
-        outcome = JobOutcome(model_label=result.model_label)
+        paths = []
         for image in result.images:
             path = self._free_path(f"{self.stamp}-{job.index + 1:04d}-{image.seed}")
-            outcome.paths.append(save_png(path, image.pixels, result.request, image.seed,
-                                          result.model_label))
+            paths.append(save_png(path, image.pixels, result.request, image.seed,
+                                  result.model_label))
         if self.history is not None:
             self.history.add_result(result)
-        self.outcomes[job.id] = outcome
-        return outcome.paths
+        self.record(job, paths, result.model_label)
+        return paths
+
+    def record(self, job: BatchJob, paths: list[Path], model_label: str) -> bool:
+        """A job whose images are saved already (the window's runner keeps them in the
+        history): the grid uses those files. False when this job was recorded already."""
+        if job.id in self.outcomes:
+            self.duplicates += 1
+            return False
+        self.outcomes[job.id] = JobOutcome(list(paths), model_label)
+        return True
 
     def fail(self, job: BatchJob, message: str) -> None:
         if job.id not in self.outcomes:

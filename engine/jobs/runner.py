@@ -67,10 +67,12 @@ class Runner:
                 return True
         return job_id is not None and self.queue.remove(job_id)
 
-    def cancel_all(self) -> None:
-        """Empties the queue, then cancels the running job."""
-        self.queue.clear()
+    def cancel_all(self) -> list[int]:
+        """Empties the queue, then cancels the running job; returns the ids of the waiting
+        jobs it removed (they end with no event of their own)."""
+        removed = self.queue.clear()
         self.cancel()
+        return removed
 
     def stop(self, keep_jobs: bool = True) -> None:
         """For closing the app: the running job stops at its next step and stays queued as
