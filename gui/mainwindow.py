@@ -48,6 +48,7 @@ class MainWindow(QMainWindow):
     # After the window has shown a job's end: tests and the self-test wait on this,
     # not on the worker's signals, whose other receivers may not have run yet.
     job_over = Signal(int, str)  # job id, "finished" / "failed" / "cancelled"
+    jobs_removed = Signal(list)  # ids of waiting jobs taken out of the queue, which never end
 
     def __init__(self, services: Services, settings: QSettings, load_engine_now: bool = True) -> None:
         super().__init__()
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._undo: list[list[Entry]] = []  # each delete's images, newest last
         self._models: dict[str, ModelInfo] = {}
+        self.batch_runs: list = []  # gui.batch_dialog.BatchRun, one per queued batch
 
         self.banner = Banner()
         self.form = GenerationForm([])
@@ -257,6 +259,10 @@ class MainWindow(QMainWindow):
         self.benchmark_dialog.show()
         self.benchmark_dialog.raise_()
 
+    def open_batch(self) -> None:
+        from gui.batch_dialog import open_batch_dialog
+        self.batch_dialog = open_batch_dialog(self)
+
     def _connect(self) -> None:
         # A bound method: a lambda connected to the worker's signal would run on the worker thread.
         self.worker.event.connect(self._on_event)
@@ -405,12 +411,17 @@ class MainWindow(QMainWindow):
         request = self.form.request()
         if self.form.revalidate():
             return None
-        job = self.worker.queue.add(request)
+        return self.enqueue([request])[0]
+
+    def enqueue(self, requests: list) -> list[int]:
+        """Puts each request on the queue, in order, and lets the worker go on; their ids."""
+        ids = [self.worker.queue.add(request).id for request in requests]
         self.worker.wake()
-        return job.id
+        return ids
 
     def remove_job(self, job_id: int) -> None:
-        self.worker.queue.remove(job_id)
+        if self.worker.queue.remove(job_id):
+            self.jobs_removed.emit([job_id])
 
     def move_job(self, job_id: int, delta: int) -> None:
         self.worker.queue.move(job_id, delta)
@@ -428,7 +439,9 @@ class MainWindow(QMainWindow):
             self.worker.wake()
 
     def cancel_all(self) -> None:
-        self.worker.runner.cancel_all()
+        removed = self.worker.runner.cancel_all()
+        if removed:
+            self.jobs_removed.emit(removed)
 
     def cancel(self) -> None:
         # Asks the runner, not self.current_job: its "started" may still be on its way here.
@@ -826,6 +839,8 @@ class MainWindow(QMainWindow):
             self.save_settings()
             # Hidden first: waiting for the current step to end must not look like a hang.
             self.hide()
+            for run in self.batch_runs:
+                run.stop()
             stopped = self.host.shutdown(keep_jobs=choice == "keep")
             if not stopped:
                 log.error("the worker did not stop in time")

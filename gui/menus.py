@@ -59,6 +59,7 @@ def build_menus(window: "MainWindow") -> dict[str, QAction]:
     full.setCheckable(True)
 
     tools = bar.addMenu("&Tools")
+    add(tools, "batch", "Batch / X-Y &Plot\u2026", window.open_batch)
     add(tools, "benchmark", "&Benchmark\u2026", window.open_benchmark)
     models = tools.addMenu("&Models")
     models.aboutToShow.connect(lambda: fill_models_menu(window, models))
