@@ -43,6 +43,11 @@ class HistoryLocation:
         return self.root / "grids"
 
     @property
+    def sources_dir(self) -> Path:
+        """Source images and masks of image-to-image requests, by content hash."""
+        return self.root / "sources"
+
+    @property
     def db_path(self) -> Path:
         return self.root / DB_NAME
 

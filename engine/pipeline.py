@@ -21,6 +21,10 @@ from engine.backends.base import DiffusionBackend
 from engine.events import (CancelToken, GeneratedImage, GenerationResult,
                            InvalidRequest, OutOfMemory, Progress,
                            ProgressCallback)
+from engine.img2img import canvas as img2img_canvas
+from engine.img2img.images import ImageProblem
+from engine.img2img.prepare import load_pixels
+from engine.img2img.store import SourceStore
 from engine.models import registry
 from engine.models.locations import find_file, search_dirs
 from engine.prompt_rules import prompt_problems, rules_for, rules_of
@@ -49,11 +53,14 @@ class _BuildKey:
 
 class Engine:
     def __init__(self, weights_dir: Optional[Path] = None, random_weights: bool = False,
-                 verify: Optional[FileVerifier] = None):
+                 verify: Optional[FileVerifier] = None, sources: Optional[SourceStore] = None):
         """`random_weights` builds the real architectures untrained (tests, benchmarks):
         timings are real, images are not. `verify` checks files found in the shared
-        caches; files in a user-named `weights_dir` are trusted and labelled custom."""
+        caches; files in a user-named `weights_dir` are trusted and labelled custom.
+        `sources`: where image-to-image requests' source images are kept (default:
+        the default history folder's)."""
         self.weights_dir = Path(weights_dir) if weights_dir else None
+        self._sources = sources
         self.random_weights = random_weights
         if verify is None:
             from engine.models.verify import check_weight_file
@@ -114,16 +121,23 @@ class Engine:
         problems = request.validate()
         if problems:
             raise InvalidRequest(problems)
+        encoder_file = None
+        if request.source is not None and spec.family != "demo" and not self.random_weights:
+            encoder_file = self._require_image_encoder(spec)
         timings: dict[str, float] = {}
         try:
             report(Progress("loading", 0, request.steps))
             started = time.perf_counter()
             backend = self._backend_for(spec, request)
+            if encoder_file is not None and backend.components.image_encoder_file is None:
+                backend.components.image_encoder_file = encoder_file  # fetched since the build
             timings["loading"] = time.perf_counter() - started
             problems = prompt_problems(request, rules_of(backend))
             if problems:
                 raise InvalidRequest(problems)
-            output = sampler.sample(backend, request, report, cancel, batched_guidance)
+            canvas = self._canvas(request) if request.source is not None else None
+            output = sampler.sample(backend, request, report, cancel, batched_guidance,
+                                    canvas=canvas)
         except sampler.Cancelled:
             return GenerationResult(request, [], self.model_label(spec), device_name(),
                                     cancelled=True, timings=timings, backend=self.backend_name())
@@ -146,6 +160,28 @@ class Engine:
         gc.collect()
 
     # -- internals ---------------------------------------------------------------
+    def _canvas(self, request: GenerationRequest) -> "img2img_canvas.Canvas":
+        if self._sources is None:
+            self._sources = SourceStore.of_history()
+        image, mask = load_pixels(self._sources, request.source)
+        if mask is not None and img2img_canvas.nothing_to_repaint(mask):
+            raise ImageProblem("The mask is all black: there is nothing to repaint.")
+        return img2img_canvas.build(request.source, image, mask, request.width, request.height,
+                                    seed=request.seed)
+
+    def _require_image_encoder(self, spec: "registry.ModelSpec") -> Path:
+        """Image to image needs the one file text to image does not: said before any build."""
+        from engine.events import MissingWeights
+        from engine.models.structure import check_structure
+        wf = spec.file_for("image_encoder")
+        dirs = search_dirs(self.weights_dir)
+        path = find_file(wf.name, dirs)
+        if path is None:
+            raise MissingWeights(spec.id, [(f"{wf.name} (image to image needs it)",
+                                            [str(d) for d in dirs])])
+        check_structure(path, wf)
+        return path
+
     def _backend_for(self, spec: "registry.ModelSpec", request: GenerationRequest) -> DiffusionBackend:
         key = _BuildKey(spec.id, request.width, request.height, request.mixed_precision)
         # Keras keeps the policy per thread: set it here, in the thread that builds and runs.

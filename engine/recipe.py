@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from engine.request import GenerationRequest, Problem, check_field
+from engine.request import GenerationRequest, Problem, check_field, checked_value
 from engine.samplers import names as sampler_names
 
 # Our own chunks are about a kilobyte; A1111's a few. Anything far larger is not a recipe.
@@ -40,7 +40,7 @@ class Recipe:
         if name in REQUEST_FIELDS:
             found = check_field(name, value)
             if not found:
-                self.values[name] = float(value) if name == "guidance" else value
+                self.values[name] = checked_value(name, value)
         else:
             found = _LABEL_CHECKS.get(name, _check_label)(name, value)
             if not found:

@@ -14,6 +14,9 @@ MAX_SEED = 2**32 - 1
 STEPS_RANGE = (1, 200)
 GUIDANCE_RANGE = (0.0, 30.0)
 BATCH_RANGE = (1, 8)
+STRENGTH_RANGE = (0.0, 1.0)
+MASK_BLUR_RANGE = (0, 64)
+IMAGE_ID_LENGTH = 64  # a stored source image is named by its sha256, in hex
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,35 @@ class Problem:
 
     def __str__(self) -> str:
         return self.message
+
+
+@dataclass(frozen=True)
+class Source:
+    """Image to image: a stored source image (engine/img2img/store.py names it by its
+    content hash) and how to use it. `mask` (also a stored image's hash): white is
+    repainted, black kept. `outpaint`: margins (left, top, right, bottom) added around
+    the source, in pixels, each a multiple of 64; they are repainted too."""
+    image: str
+    strength: float = 0.75
+    mask: Optional[str] = None
+    mask_blur: int = 4
+    outpaint: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    def replace(self, **changes) -> "Source":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def repaints_part(self) -> bool:
+        """A mask or margins: the rest of the image is kept as it is."""
+        return self.mask is not None or any(self.outpaint)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Source":
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if isinstance(values.get("outpaint"), list):
+            values["outpaint"] = tuple(values["outpaint"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -42,6 +74,7 @@ class GenerationRequest:
     mixed_precision: bool = False
     xla: bool = False
     preview: bool = True
+    source: Optional[Source] = None  # image to image, inpainting, outpainting
 
     def replace(self, **changes) -> "GenerationRequest":
         return dataclasses.replace(self, **changes)
@@ -59,7 +92,10 @@ class GenerationRequest:
     @classmethod
     def from_dict(cls, data: dict) -> "GenerationRequest":
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if isinstance(values.get("source"), dict):
+            values["source"] = Source.from_dict(values["source"])
+        return cls(**values)
 
     def validate(
         self, count_tokens: Optional[Callable[[str], int]] = None, token_limit: int = MAX_TOKENS
@@ -91,7 +127,8 @@ class GenerationRequest:
                         f"{label} is {n} tokens long; the limit is {token_limit} "
                         f"(start and end tokens included). Remove {n - token_limit}.",
                     ))
-        for name in ("width", "height", "sampler", "steps", "batch", "seed", "guidance", "model"):
+        for name in ("width", "height", "sampler", "steps", "batch", "seed", "guidance", "model",
+                     "source"):
             problems.extend(check_field(name, getattr(self, name)))
         return problems
 
@@ -126,6 +163,8 @@ def check_field(name: str, value) -> list[Problem]:
     if name in ("prompt", "negative_prompt"):
         label = "Prompt" if name == "prompt" else "Negative prompt"
         return [] if isinstance(value, str) else [Problem(name, f"{label} must be text.")]
+    if name == "source":
+        return _check_source(value)
     if name in ("mixed_precision", "xla", "preview"):
         return [] if isinstance(value, bool) else [Problem(name, f"{name} must be true or false.")]
     return [Problem(name, f"{name} is not a setting of a request.")]
@@ -133,6 +172,59 @@ def check_field(name: str, value) -> list[Problem]:
 
 _INT_FIELDS = {"steps": ("Steps", *STEPS_RANGE), "batch": ("Batch size", *BATCH_RANGE),
                "seed": ("Seed", 0, MAX_SEED)}
+
+
+def checked_value(name: str, value):
+    """A value that passed `check_field`, as the request holds it (a recipe's JSON gives
+    guidance as an int and the source as a dict)."""
+    if name == "guidance":
+        return float(value)
+    if name == "source" and isinstance(value, dict):
+        return Source.from_dict(value)
+    return value
+
+
+def _check_source(value) -> list[Problem]:
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        known = {f.name for f in dataclasses.fields(Source)}
+        unknown = sorted(set(value) - known)
+        if unknown or "image" not in value:
+            return [Problem("source", "The source image's settings are not readable"
+                                      + (f" (unknown: {', '.join(map(str, unknown))})." if unknown else "."))]
+        try:
+            value = Source.from_dict(value)
+        except TypeError:
+            return [Problem("source", "The source image's settings are not readable.")]
+    if not isinstance(value, Source):
+        return [Problem("source", "The source image's settings are not readable.")]
+    problems = []
+    for name, stored in (("image", value.image), ("mask", value.mask)):
+        if stored is None and name == "mask":
+            continue
+        if not _is_image_id(stored):
+            problems.append(Problem("source", f"The source {name} is not a stored image's name."))
+    strength = value.strength
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) \
+            or not STRENGTH_RANGE[0] <= strength <= STRENGTH_RANGE[1]:
+        problems.append(Problem("strength", f"Strength must be a number from {STRENGTH_RANGE[0]:g} "
+                                            f"to {STRENGTH_RANGE[1]:g}; got {strength!r}."))
+    problems.extend(Problem("mask_blur", p.message) for p in
+                    _check_int("mask_blur", "Mask blur", value.mask_blur, *MASK_BLUR_RANGE))
+    margins = value.outpaint
+    if not (isinstance(margins, tuple) and len(margins) == 4
+            and all(isinstance(m, int) and not isinstance(m, bool) for m in margins)
+            and all(m >= 0 and m % SIDE_STEP == 0 for m in margins)):
+        problems.append(Problem("outpaint", "Outpaint margins are four whole numbers (left, top, "
+                                            f"right, bottom), each a multiple of {SIDE_STEP}; "
+                                            f"got {margins!r}."))
+    return problems
+
+
+def _is_image_id(value) -> bool:
+    return isinstance(value, str) and len(value) == IMAGE_ID_LENGTH \
+        and all(c in "0123456789abcdef" for c in value)
 
 
 def text_problem(text: str) -> Optional[str]:

@@ -21,7 +21,9 @@ from engine import samplers
 from engine.noise import initial_noise
 from engine.backends.base import DiffusionBackend
 from engine.events import CancelToken, Progress, ProgressCallback
+from engine.img2img.canvas import Canvas
 from engine.request import GenerationRequest
+from engine.samplers.base import first_step
 
 
 class Cancelled(Exception):
@@ -49,14 +51,18 @@ def sample(
     batched_guidance: Optional[bool] = None,
     noise: Optional[np.ndarray] = None,
     context: Optional[np.ndarray] = None,
+    canvas: Optional[Canvas] = None,
 ) -> SamplerOutput:
     """`noise` and `context` override the seeded noise and the prompt encoding
     (the equivalence test feeds KerasCV's own). `batched_guidance` None picks
-    this device's faster mode."""
+    this device's faster mode. `canvas`: image to image's starting picture and
+    mask (engine/img2img/canvas.py), for a request with a source."""
     if batched_guidance is None:
         batched_guidance = default_batched_guidance(backend)
     report = on_progress or (lambda progress: None)
-    batch, steps = request.batch, request.steps
+    batch = request.batch
+    first = first_step(request.steps, request.source.strength) if canvas is not None else 0
+    steps = request.steps - first  # evaluations this image runs: what progress counts
     timings: dict[str, float] = {}
 
     def check() -> None:
@@ -64,6 +70,8 @@ def sample(
             raise Cancelled()
 
     check()
+    if canvas is not None and steps == 0:  # strength 0: nothing is repainted
+        return SamplerOutput(np.repeat(canvas.pixels[None], batch, axis=0), timings)
     report(Progress("encoding", 0, steps))
     started = time.perf_counter()
     if context is None:
@@ -79,15 +87,24 @@ def sample(
     paired = not batched_guidance and hasattr(backend, "denoise_pair")
 
     # The backend's range of clean images, where it has one (the demo's pixels).
-    method = samplers.create(request.sampler, steps, request.seeds(),
+    method = samplers.create(request.sampler, request.steps, request.seeds(),
                              getattr(backend, "clean_range", None))
     if noise is None:
         noise = initial_noise(request.seeds(), backend.latent_shape())
-    latent = method.start(noise)
+    known = repaint = None
+    if canvas is None:
+        latent = method.start(noise)
+    else:
+        check()
+        started = time.perf_counter()
+        known = _repeat(backend.encode_image(canvas.pixels[None]), batch).astype(np.float32)
+        timings["image_encoding"] = time.perf_counter() - started
+        latent = method.noised(known, noise, first)
+        repaint = canvas.latent_mask(*backend.latent_shape()[:2])  # 1 repaints, 0 keeps
     guidance = request.guidance
     started = time.perf_counter()
     preview_seconds = model_seconds = 0.0
-    for index in range(method.steps):
+    for index in range(first, method.steps):
         check()
         step_started = time.perf_counter()
         t = method.timestep(index)
@@ -105,7 +122,10 @@ def sample(
         # In the model's output dtype (float16 under mixed precision), as KerasCV does.
         eps = (eps_u + guidance * (eps_c - eps_u)).astype(np.float32)
         latent, pred_x0 = method.step(latent, eps, index)
-        done = index + 1
+        if repaint is not None:  # inpainting: the kept part is the source, at this noise level
+            latent = latent * repaint + method.noised(known, noise, index + 1) * (1.0 - repaint)
+            pred_x0 = pred_x0 * repaint + known * (1.0 - repaint)
+        done = index + 1 - first
         preview = None
         if request.preview:
             preview_started = time.perf_counter()
@@ -122,6 +142,8 @@ def sample(
     report(Progress("decoding", steps, steps))
     started = time.perf_counter()
     images = backend.decode(latent)
+    if canvas is not None:
+        images = canvas.composite(images)
     timings["decoding"] = time.perf_counter() - started
     return SamplerOutput(images, timings)
 

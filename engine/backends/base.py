@@ -35,6 +35,10 @@ class DiffusionBackend(Protocol):
         """Predicted noise for `latent` at `timestep` (0..999; samplers on their own
         noise levels ask for fractional ones) given `context`."""
 
+    def encode_image(self, pixels: np.ndarray) -> np.ndarray:
+        """The clean latents of uint8 images (B, H, W, 3) of this backend's size: where
+        image to image starts. decode(encode_image(x)) is x up to the model's own loss."""
+
     def decode(self, latent) -> np.ndarray:
         """uint8 images (B, H, W, 3)."""
 

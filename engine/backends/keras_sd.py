@@ -18,6 +18,7 @@ SimpleTokenizer = load("clip_tokenizer").SimpleTokenizer
 Decoder = load("decoder").Decoder
 DiffusionModel, DiffusionModelV2 = load("diffusion_model").DiffusionModel, load("diffusion_model").DiffusionModelV2
 TextEncoder, TextEncoderV2 = load("text_encoder").TextEncoder, load("text_encoder").TextEncoderV2
+ImageEncoder = load("image_encoder").ImageEncoder
 _UNCONDITIONAL_TOKENS = constants()._UNCONDITIONAL_TOKENS
 
 END_OF_TEXT = 49407
@@ -68,11 +69,30 @@ class Components:
         self.diffusion_model = (DiffusionModelV2 if v2 else DiffusionModel)(
             height, width, MAX_TOKENS, download_weights=False)
         self.decoder = Decoder(height, width, download_weights=False)
+        # Built on first use: only image to image needs it (and its file is optional).
+        self._image_encoder: Optional[keras.Model] = None
+        self.image_encoder_file: Optional[Path] = None
+        self.random = True  # until `load`: untrained networks (tests, benchmarks)
 
     def load(self, paths: dict[str, Path]) -> None:
         self.text_encoder.load_weights(str(paths["text_encoder"]))
         self.diffusion_model.load_weights(str(paths["diffusion_model"]))
         self.decoder.load_weights(str(paths["decoder"]))
+        self.image_encoder_file = paths.get("image_encoder")
+        self.random = False
+
+    @property
+    def image_encoder(self) -> keras.Model:
+        """KerasCV's VAE encoder, fully convolutional: one serves every size. Raises
+        FileNotFoundError when trained weights are in use but its file is absent."""
+        if self._image_encoder is None:
+            if not self.random and self.image_encoder_file is None:
+                raise FileNotFoundError("vae_encoder.h5")
+            encoder = ImageEncoder(download_weights=False)
+            if self.image_encoder_file is not None:
+                encoder.load_weights(str(self.image_encoder_file))
+            self._image_encoder = encoder
+        return self._image_encoder
 
     def copy_from(self, other: "Components") -> None:
         """Building a new size from weights in memory beats re-reading 4 GB from disk."""
@@ -80,6 +100,8 @@ class Components:
                              (self.diffusion_model, other.diffusion_model),
                              (self.decoder, other.decoder)):
             mine.set_weights(theirs.get_weights())
+        self._image_encoder, self.image_encoder_file = other._image_encoder, other.image_encoder_file
+        self.random = other.random
 
     def compile_xla(self, on: bool = True) -> None:
         """Always explicit: an uncompiled Keras model picks XLA by itself on a GPU,
@@ -172,6 +194,12 @@ class KerasStableDiffusion:
             "timestep_embedding": self._embedding(timestep, len(latent)),
             "context": np.asarray(context),
         })
+
+    def encode_image(self, pixels: np.ndarray) -> np.ndarray:
+        """KerasCV's encoder takes pixels in [-1, 1], the decoder's range, and gives the
+        mean of the latent distribution, already scaled by SD's 0.18215."""
+        scaled = np.asarray(pixels, np.float32) / np.float32(127.5) - np.float32(1.0)
+        return np.asarray(self._call(self.components.image_encoder, scaled), np.float32)
 
     def decode(self, latent: np.ndarray) -> np.ndarray:
         decoded = self._call(self.components.decoder, np.asarray(latent))

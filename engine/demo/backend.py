@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 
 import keras
 import numpy as np
+from PIL import Image
 
 from engine import compute
 from engine.demo import text
@@ -55,6 +56,12 @@ class DemoBackend:
         v = self._net.denoise(latent, t, np.asarray(context, np.float32))
         a = alpha_cumprod_at(timestep)
         return np.float32(np.sqrt(1.0 - a)) * latent + np.float32(np.sqrt(a)) * v
+
+    def encode_image(self, pixels: np.ndarray) -> np.ndarray:
+        """The demo diffuses pixels: its "latent" is the picture at its own size, in [-1, 1]."""
+        small = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(p)).resize(
+            (IMAGE_SIZE, IMAGE_SIZE), Image.BOX)) for p in np.asarray(pixels, np.uint8)])
+        return small.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
 
     def decode(self, latent) -> np.ndarray:
         pixels = self._net.upsample(np.clip(np.asarray(latent, np.float32), -1.0, 1.0))

@@ -17,6 +17,8 @@ def has_all_files(model_id: str, weights_dir: Optional[Path] = None) -> bool:
     remembered), so a folder of right names holding wrong bytes is never chosen."""
     dirs = search_dirs(weights_dir)
     for wf in registry.get_model(model_id).files:
+        if not wf.required:
+            continue
         path = find_file(wf.name, dirs)
         if path is None or structure_problem(path, wf) is not None:
             return False

@@ -44,9 +44,10 @@ def _layers(model) -> list[tuple[str, tuple[tuple[int, ...], ...]]]:
 def _builders():
     from keras_cv.src.models.stable_diffusion.decoder import Decoder
     from keras_cv.src.models.stable_diffusion.diffusion_model import DiffusionModel, DiffusionModelV2
+    from keras_cv.src.models.stable_diffusion.image_encoder import ImageEncoder
     from keras_cv.src.models.stable_diffusion.text_encoder import TextEncoder, TextEncoderV2
 
-    from engine.models.registry import SD_V1_4, SD_V2_1
+    from engine.models.registry import IMAGE_ENCODER, SD_V1_4, SD_V2_1
 
     yield SD_V1_4.file_for("text_encoder").name, lambda: TextEncoder(77, download_weights=False)
     yield SD_V1_4.file_for("diffusion_model").name, \
@@ -55,6 +56,7 @@ def _builders():
     yield SD_V2_1.file_for("text_encoder").name, lambda: TextEncoderV2(77, download_weights=False)
     yield SD_V2_1.file_for("diffusion_model").name, \
         lambda: DiffusionModelV2(SIZE, SIZE, 77, download_weights=False)
+    yield IMAGE_ENCODER.name, lambda: ImageEncoder(download_weights=False)
 
 
 def main() -> int:

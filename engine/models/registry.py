@@ -17,10 +17,17 @@ _HF_V2 = "https://huggingface.co/ianstenbit/keras-sd2.1/resolve/main/"
 @dataclass(frozen=True)
 class WeightFile:
     name: str
-    role: str  # "text_encoder", "diffusion_model", "decoder" or "vocabulary"
+    role: str  # "text_encoder", "diffusion_model", "decoder", "image_encoder" or "vocabulary"
     url: str
     sha256: str
     approx_size: int
+    # What needs the file when not every generation does ("image to image"): a model
+    # without it is still installed, for text to image.
+    only_for: str = ""
+
+    @property
+    def required(self) -> bool:
+        return not self.only_for
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,12 @@ DECODER = WeightFile(
     "ad350a65cc8bc4a80c8103367e039a3329b4231c2469a1093869a345f55b1962",
     198_000_000,
 )
+# KerasCV's StableDiffusion and StableDiffusionV2 both take this encoder (image_encoder.py).
+IMAGE_ENCODER = WeightFile(
+    "vae_encoder.h5", "image_encoder", _HF_V1 + "vae_encoder.h5",
+    "c60fb220a40d090e0f86a6ab4c312d113e115c87c40ff75d11ffcf380aab7ebb",
+    137_000_000, only_for="image to image",
+)
 
 SD_V1_4 = ModelSpec(
     id="sd-v1.4",
@@ -71,6 +84,7 @@ SD_V1_4 = ModelSpec(
         ),
         DECODER,
         VOCABULARY,
+        IMAGE_ENCODER,
     ),
     description="KerasCV's port of CompVis Stable Diffusion v1.4 (CreativeML Open RAIL-M).",
 )
@@ -92,6 +106,7 @@ SD_V2_1 = ModelSpec(
         ),
         DECODER,
         VOCABULARY,
+        IMAGE_ENCODER,
     ),
     description="KerasCV's port of Stability AI Stable Diffusion v2.1 (CreativeML Open RAIL++-M).",
 )

@@ -97,6 +97,11 @@ class ModelStatus:
 
     def summary(self) -> str:
         if self.state == INSTALLED:
+            lacking = [f for f in self.files_in(MISSING, PARTIAL) if not f.file.required]
+            if lacking:
+                return "installed; " + "; ".join(
+                    f"{f.file.only_for} needs {f.name} (about {human_size(f.expected_size)})"
+                    for f in lacking)
             return "installed"
         if self.state == UNVERIFIED:
             return "present, not yet verified"
@@ -164,7 +169,9 @@ def model_status(
     spec = resolve_model(model)
     cache = cache or VerifiedCache()
     files = [file_status(wf, weights_dir, verify, cache, on_progress, cancel) for wf in spec.files]
-    return ModelStatus(spec.id, _combine([f.state for f in files]), files)
+    # A missing file that only some requests need leaves the model installed; a damaged one does not.
+    counted = [f.state for f in files if f.file.required or f.state not in (MISSING, PARTIAL)]
+    return ModelStatus(spec.id, _combine(counted), files)
 
 
 def require_installed(
@@ -186,7 +193,7 @@ def require_installed(
     spec = resolve_model(model)
     status = model_status(spec, weights_dir, verify, cache, on_progress, cancel)
     places = [str(d) for d in search_dirs(weights_dir)]
-    absent = status.files_in(MISSING, PARTIAL)
+    absent = [f for f in status.files_in(MISSING, PARTIAL) if f.file.required]
     if absent:
         raise MissingWeights(spec.id, [(f.name, places) for f in absent])
     corrupt = status.files_in(CORRUPT)
@@ -197,5 +204,10 @@ def require_installed(
         raise CorruptWeights(spec.id, [f.path for f in corrupt])
     if verify and status.files_in(UNVERIFIED):  # hashing was cancelled
         raise HashCancelled()
-    return {f.file.role: f.path for f in status.files}
+    return {f.file.role: f.path for f in status.files if f.state not in (MISSING, PARTIAL)}
+
+
+def optional_missing(status: "ModelStatus") -> list[FileStatus]:
+    """Files only some requests need (the image encoder) that are not there."""
+    return [f for f in status.files_in(MISSING, PARTIAL) if not f.file.required]
 

@@ -39,6 +39,20 @@ class Sampler(Protocol):
              ) -> tuple[np.ndarray, np.ndarray]:
         """(next latent, predicted clean latent) from the guided noise prediction."""
 
+    def noised(self, clean: np.ndarray, noise: np.ndarray, index: int) -> np.ndarray:
+        """The latent as this sampler holds it before step `index` (after the last step when
+        `index` == steps: the clean latent itself), for a known clean latent and its noise:
+        where image to image starts, and what inpainting blends in at every step."""
+
+
+def first_step(steps: int, strength: float) -> int:
+    """Where image to image starts in a schedule of `steps`: it runs the last
+    round(steps x strength) of them (at least one when the strength is above 0),
+    so strength 1 is the whole schedule and strength 0 runs none."""
+    if strength <= 0:
+        return steps
+    return steps - min(steps, max(1, round(steps * strength)))
+
 
 class SigmaSampler:
     """A sampler over `sigmas` (descending, ending in 0). Subclasses write `update`.
@@ -58,6 +72,9 @@ class SigmaSampler:
 
     def timestep(self, index: int) -> float:
         return self._timesteps[index]
+
+    def noised(self, clean: np.ndarray, noise: np.ndarray, index: int) -> np.ndarray:
+        return (clean + np.float32(self.sigmas[index]) * noise).astype(np.float32)
 
     def model_input(self, latent: np.ndarray, index: int) -> np.ndarray:
         scale = 1.0 / np.sqrt(1.0 + self.sigmas[index] ** 2)

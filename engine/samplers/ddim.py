@@ -33,6 +33,13 @@ class DDIM:
     def timestep(self, index: int) -> int:
         return self._timesteps[index]
 
+    def noised(self, clean: np.ndarray, noise: np.ndarray, index: int) -> np.ndarray:
+        if index >= self.steps:
+            return clean.astype(np.float32)
+        a_t = self._alphas[index][0]
+        return (np.float32(math.sqrt(a_t)) * clean + np.float32(math.sqrt(1 - a_t)) * noise
+                ).astype(np.float32)
+
     def model_input(self, latent: np.ndarray, index: int) -> np.ndarray:
         return latent
 

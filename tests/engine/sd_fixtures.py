@@ -25,7 +25,8 @@ def write_random_weights(folder: Path, model_id: str = "sd-v1.4", seed: int = 12
     fingerprint = {}
     for role, model in (("text_encoder", components.text_encoder),
                         ("diffusion_model", components.diffusion_model),
-                        ("decoder", components.decoder)):
+                        ("decoder", components.decoder),
+                        ("image_encoder", components.image_encoder)):
         with h5py.File(folder / spec.file_for(role).name, "w") as handle:
             legacy_h5_format.save_weights_to_hdf5_group(handle, model)
         fingerprint[role] = weight_fingerprint(model)

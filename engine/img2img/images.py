@@ -1,0 +1,74 @@
+"""Reading a person's source image or mask: any file, one clear message when it is not usable."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from engine.events import EngineError
+
+# Far above any canvas (1024 px a side) but small enough to decode in memory at once;
+# Pillow's own decompression-bomb limit (about 89 Mpx) stays below its error threshold.
+MAX_PIXELS = 50_000_000
+
+
+class ImageProblem(EngineError):
+    """A source image or mask that cannot be used, and why, worded for a person."""
+
+
+def read_image(path, what: str = "source image") -> np.ndarray:
+    """uint8 (H, W, 4) RGBA pixels of the image file at `path` (RGB gets opaque alpha)."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise ImageProblem(
+                        f"The {what} {path.name} is {width}x{height} pixels, too large to open "
+                        f"(the limit is {MAX_PIXELS // 1_000_000} million pixels): scale it down first.")
+                image.load()
+                return np.asarray(_rgba(image), dtype=np.uint8).copy()
+    except ImageProblem:
+        raise
+    except FileNotFoundError:
+        raise ImageProblem(f"There is no {what} at {path}.") from None
+    except IsADirectoryError:
+        raise ImageProblem(f"{path} is a folder, not a {what}.") from None
+    except PermissionError:
+        raise ImageProblem(f"The {what} {path} cannot be read: permission denied.") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageProblem(f"The {what} {path.name} is too large to open safely: scale it down first.") from None
+    except UnidentifiedImageError:
+        raise ImageProblem(f"The {what} {path.name} is not an image Pillow can read "
+                           "(PNG, JPEG, WebP, BMP, TIFF…).") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        raise ImageProblem(f"The {what} {path.name} is damaged or truncated ({error}).") from None
+
+
+def _rgba(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        return image.convert("RGBA")
+    return image.convert("RGB").convert("RGBA")
+
+
+def has_transparency(pixels: np.ndarray) -> bool:
+    return pixels.shape[-1] == 4 and bool((pixels[..., 3] < 255).any())
+
+
+def mask_from_pixels(pixels: np.ndarray) -> np.ndarray:
+    """A mask image (white repaints) as uint8 (H, W) grey levels: its luminance where it is
+    opaque; a transparent area counts as black (kept)."""
+    rgb = pixels[..., :3].astype(np.float32)
+    grey = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    if pixels.shape[-1] == 4:
+        grey = grey * (pixels[..., 3].astype(np.float32) / 255.0)
+    return np.clip(np.round(grey), 0, 255).astype(np.uint8)
+
+
+def mask_from_alpha(pixels: np.ndarray) -> np.ndarray:
+    """A source's own transparency as a mask: transparent is repainted (white)."""
+    return (255 - pixels[..., 3]).astype(np.uint8)
