@@ -24,7 +24,7 @@ def test_list_shows_each_model_with_state_and_size(sandbox, registered, capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines() if line and not line.startswith(" ")}
-    assert "missing" in lines["sd-v1.4"] and "4.1 GB" in lines["sd-v1.4"]
+    assert "missing" in lines["sd-v1.4"] and "4.3 GB" in lines["sd-v1.4"]
     assert "missing" in lines["test-model"]
     assert "enc.h5" in out and "unverified" in out and "unet.h5" in out
 
