@@ -27,6 +27,7 @@ from engine.img2img.prepare import load_pixels
 from engine.img2img.store import SourceStore
 from engine.models import registry
 from engine.models.locations import find_file, search_dirs
+from engine.models.status import require_image_encoder
 from engine.prompt_rules import prompt_problems, rules_for, rules_of
 from engine.request import GenerationRequest, Problem
 
@@ -123,7 +124,7 @@ class Engine:
             raise InvalidRequest(problems)
         encoder_file = None
         if request.source is not None and spec.family != "demo" and not self.random_weights:
-            encoder_file = self._require_image_encoder(spec)
+            encoder_file = require_image_encoder(spec, self.weights_dir)
         timings: dict[str, float] = {}
         try:
             report(Progress("loading", 0, request.steps))
@@ -168,19 +169,6 @@ class Engine:
             raise ImageProblem("The mask is all black: there is nothing to repaint.")
         return img2img_canvas.build(request.source, image, mask, request.width, request.height,
                                     seed=request.seed)
-
-    def _require_image_encoder(self, spec: "registry.ModelSpec") -> Path:
-        """Image to image needs the one file text to image does not: said before any build."""
-        from engine.events import MissingWeights
-        from engine.models.structure import check_structure
-        wf = spec.file_for("image_encoder")
-        dirs = search_dirs(self.weights_dir)
-        path = find_file(wf.name, dirs)
-        if path is None:
-            raise MissingWeights(spec.id, [(f"{wf.name} (image to image needs it)",
-                                            [str(d) for d in dirs])])
-        check_structure(path, wf)
-        return path
 
     def _backend_for(self, spec: "registry.ModelSpec", request: GenerationRequest) -> DiffusionBackend:
         key = _BuildKey(spec.id, request.width, request.height, request.mixed_precision)

@@ -51,8 +51,20 @@ def format_parameters(request: GenerationRequest, seed: int, model_label: str) -
     lines.append(
         f"Steps: {request.steps}, Sampler: {a1111_name(request.sampler)}, CFG scale: {_number(request.guidance)}, "
         f"Seed: {seed}, Size: {request.width}x{request.height}, Model: {_quote(model_label)}"
+        + _source_parameters(request)
     )
     return "\n".join(lines)
+
+
+def _source_parameters(request: GenerationRequest) -> str:
+    """A1111's keys for image to image: the strength always, the blur where a mask is used."""
+    source = request.source
+    if source is None:
+        return ""
+    text = f", Denoising strength: {_number(source.strength)}"
+    if source.repaints_part:
+        text += f", Mask blur: {source.mask_blur}"
+    return text
 
 
 def png_info(request: GenerationRequest, seed: int, model_label: str,

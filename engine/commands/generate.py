@@ -20,7 +20,43 @@ def register(subparsers) -> None:
                     "carrying its full recipe (A1111 'parameters' text and our JSON).")
     parser.add_argument("--prompt", required=True, help="what the image should show")
     add_request_options(parser)
+    add_image_options(parser)
     parser.set_defaults(func=run)
+
+
+def add_image_options(parser) -> None:
+    """Image to image, inpainting and outpainting."""
+    from engine.request import MASK_BLUR_RANGE, SIDE_STEP, Source
+    defaults = Source("")
+    group = parser.add_argument_group("image to image")
+    group.add_argument("--init-image", type=Path, default=None, metavar="PATH",
+                       help="start from this image; the output takes its size (snapped to "
+                            f"multiples of {SIDE_STEP}) and --width/--height are not used")
+    group.add_argument("--strength", type=float, default=defaults.strength, metavar="X",
+                       help="how much of the image to repaint, 0-1: 0 keeps it, 1 ignores it "
+                            f"(default {defaults.strength})")
+    group.add_argument("--mask", type=Path, default=None, metavar="PATH",
+                       help="inpainting: white is repainted, black kept (default: the image's "
+                            "transparent parts, if it has any, else all of it)")
+    group.add_argument("--mask-blur", type=int, default=defaults.mask_blur, metavar="N",
+                       help=f"soften the mask's edge by N pixels, {MASK_BLUR_RANGE[0]}-"
+                            f"{MASK_BLUR_RANGE[1]} (default {defaults.mask_blur})")
+    group.add_argument("--outpaint", type=_margins, default=None, metavar="LEFT,TOP,RIGHT,BOTTOM",
+                       help=f"extend the canvas by these margins (multiples of {SIDE_STEP}) and "
+                            "paint them")
+
+
+def _margins(text: str) -> tuple[int, int, int, int]:
+    import argparse
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give four whole numbers of pixels, LEFT,TOP,RIGHT,BOTTOM, such as 0,0,128,0")
+    return values
 
 
 def add_request_options(parser) -> None:
@@ -57,7 +93,20 @@ def add_request_options(parser) -> None:
 
 def make_engine(args):
     from engine.pipeline import Engine
-    return Engine(weights_dir=args.weights_dir, random_weights=args.random_weights)
+    return Engine(weights_dir=args.weights_dir, random_weights=args.random_weights,
+                  sources=source_store(args))
+
+
+def source_store(args):
+    """Where this command keeps source images: the history's folder, which a queued or
+    reused request can find again (a temporary one with --no-history)."""
+    from engine.img2img.store import SourceStore
+    if getattr(args, "no_history", False):
+        if getattr(args, "_scratch_sources", None) is None:
+            import tempfile
+            args._scratch_sources = tempfile.mkdtemp(prefix="sd-desk-sources-")
+        return SourceStore(args._scratch_sources)
+    return SourceStore.of_history(getattr(args, "history_dir", None))
 
 
 def build_request(args) -> GenerationRequest:
@@ -67,12 +116,33 @@ def build_request(args) -> GenerationRequest:
     # None is "not given"; an empty --model "" is a mistake that validation names.
     model = args.model if args.model is not None else default_model_id(args.weights_dir)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
-    return GenerationRequest(
+    request = GenerationRequest(
         prompt=args.prompt, negative_prompt=args.negative_prompt, seed=seed, sampler=args.sampler,
         steps=args.steps,
         guidance=args.guidance, width=args.width, height=args.height, batch=args.batch,
         model=model, mixed_precision=args.mixed_precision, xla=args.xla,
         preview=not args.no_preview)
+    return with_source(args, request)
+
+
+def with_source(args, request: GenerationRequest) -> GenerationRequest:
+    """The request with --init-image and its options as its Source part (stored, checked);
+    raises ImageProblem with the one message a bad image or option deserves. What was
+    adjusted (a size snapped, a mask resized) is said on stderr."""
+    image = getattr(args, "init_image", None)
+    if image is None:
+        for flag, given in (("--mask", getattr(args, "mask", None)),
+                            ("--outpaint", getattr(args, "outpaint", None))):
+            if given is not None:
+                from engine.img2img.images import ImageProblem
+                raise ImageProblem(f"{flag} needs --init-image: the image to repaint.")
+        return request
+    from engine.img2img.prepare import prepare
+    prepared = prepare(source_store(args), image, args.mask, strength=args.strength,
+                       mask_blur=args.mask_blur, outpaint=args.outpaint or (0, 0, 0, 0))
+    for note in prepared.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return request.replace(source=prepared.source, width=prepared.width, height=prepared.height)
 
 
 def invocation_problems(args, request: GenerationRequest) -> list[str]:
@@ -80,7 +150,7 @@ def invocation_problems(args, request: GenerationRequest) -> list[str]:
     the request's values, the model and its files' structure, the output folder."""
     from engine.events import EngineError
     from engine.models import registry
-    from engine.models.status import require_installed
+    from engine.models.status import require_image_encoder, require_installed
     from engine.out_folder import folder_problem
 
     from engine.prompt_rules import prompt_problems, rules_for
@@ -93,6 +163,8 @@ def invocation_problems(args, request: GenerationRequest) -> list[str]:
     if spec.family != "demo" and not args.random_weights:
         try:
             require_installed(spec, args.weights_dir, verify=False)  # the hash is the loader's
+            if request.source is not None:
+                require_image_encoder(spec, args.weights_dir)
         except EngineError as error:
             problems.append(str(error))
     folder = folder_problem(args.out)
@@ -107,7 +179,11 @@ def run(args) -> int:
     from engine.jobs import Failed, Finished, JobQueue, Runner
     from engine.out_folder import prepare_folder
 
-    request = build_request(args)
+    from engine.img2img.images import ImageProblem
+    try:
+        request = build_request(args)
+    except ImageProblem as error:
+        return _fail(str(error))
     problems = invocation_problems(args, request)  # cheap checks first: no model is loaded for a typo
     if problems:
         return _fail("\n".join(problems))

@@ -211,3 +211,16 @@ def optional_missing(status: "ModelStatus") -> list[FileStatus]:
     """Files only some requests need (the image encoder) that are not there."""
     return [f for f in status.files_in(MISSING, PARTIAL) if not f.file.required]
 
+
+
+def require_image_encoder(model: ModelLike, weights_dir: Optional[Path] = None) -> Path:
+    """The image encoder's file, which only image to image needs: found and sound, or
+    MissingWeights / DamagedWeightFile naming it (milliseconds: no hashing)."""
+    spec = resolve_model(model)
+    wf = spec.file_for("image_encoder")
+    dirs = search_dirs(weights_dir)
+    path = find_file(wf.name, dirs)
+    if path is None:
+        raise MissingWeights(spec.id, [(f"{wf.name} (image to image needs it)", [str(d) for d in dirs])])
+    check_structure(path, wf)
+    return path
