@@ -13,6 +13,11 @@ import importlib
 import os
 import sys
 
+# The folders chosen in Edit > Preferences count from here on, the log's first of all.
+from engine.preferences import apply_folders
+
+apply_folders()
+
 # A windowed build starts with no stdout/stderr; give them a log file before any import
 # below can reach Keras, whose progress bar writes to sys.stdout unchecked.
 from engine.runtime_log import route_missing_streams

@@ -1,8 +1,10 @@
 """The app's own small settings that must be readable before Qt or Keras start.
 
-A JSON object in `<data dir>/settings.json`. The window keeps its layout in
-QSettings; what lives here is read by main.py before anything imports Keras
-(the compute backend), so the CLI and the GUI agree on it.
+A JSON object in `<settings folder>/settings.json` (engine.models.locations.settings_dir:
+SD_DESK_DATA_DIR, else the platform's user data folder; never the data folder preference,
+which it holds). The window keeps its layout in QSettings; what lives here is read by
+main.py before anything imports Keras (the compute backend, the folders), so the CLI and
+the GUI agree on it. engine/preferences.py names what Edit > Preferences keeps here.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from engine.models.locations import app_data_dir
+from engine.models.locations import settings_dir
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,7 @@ FILE_NAME = "settings.json"
 
 
 def settings_path() -> Path:
-    return app_data_dir() / FILE_NAME
+    return settings_dir() / FILE_NAME
 
 
 def read_settings() -> dict[str, Any]:

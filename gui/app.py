@@ -11,7 +11,7 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from engine.models.locations import app_data_dir
+from engine.models.locations import settings_dir
 from engine.resources import resources_dir
 from gui.linux_libraries import check_before_qt
 
@@ -41,9 +41,8 @@ def make_application(argv: Optional[list[str]] = None) -> QApplication:
 
 
 def window_settings() -> QSettings:
-    """The window's layout and form, in the data folder beside everything else the app
-    writes, so SD_DESK_DATA_DIR moves them too."""
-    return QSettings(str(app_data_dir() / WINDOW_SETTINGS), QSettings.Format.IniFormat)
+    """The window's layout and form, beside settings.json, so SD_DESK_DATA_DIR moves them too."""
+    return QSettings(str(settings_dir() / WINDOW_SETTINGS), QSettings.Format.IniFormat)
 
 
 def run_app(argv: Optional[list[str]] = None) -> int:

@@ -25,15 +25,26 @@ def has_all_files(model_id: str, weights_dir: Optional[Path] = None) -> bool:
     return True
 
 
+_READ = object()  # "ask the saved preference", as opposed to a value (None included) a caller passes
+
+
 def default_model_id(weights_dir: Optional[Path] = None,
-                     has_files: Optional[Callable[[str], bool]] = None) -> str:
-    """The one rule, for the CLI, the window and the self-test: the first Stable Diffusion
-    model whose files are present and sound, else the built-in demo model.
+                     has_files: Optional[Callable[[str], bool]] = None,
+                     preferred=_READ) -> str:
+    """The one rule, for the CLI, the window and the self-test: the default model chosen in
+    Edit > Preferences when its files are present, else the first Stable Diffusion model
+    whose files are present and sound, else the built-in demo model.
 
     `has_files(model_id)` answers from what the caller already knows (the window's
-    model list); by default the files are looked for.
+    model list); by default the files are looked for. `preferred` defaults to the saved
+    preference (engine.preferences).
     """
     has_files = has_files or (lambda model_id: has_all_files(model_id, weights_dir))
+    if preferred is _READ:
+        from engine.preferences import default_model
+        preferred = default_model()
+    if preferred in registry.all_model_ids() and has_files(preferred):
+        return preferred
     for spec in registry.STABLE_DIFFUSION_MODELS:
         if has_files(spec.id):
             return spec.id

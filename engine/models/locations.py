@@ -18,7 +18,11 @@ def keras_cache_dir() -> Path:
     return Path(home) / "datasets"
 
 
+# The Edit > Preferences folders, set once at start by engine.preferences.apply_folders:
+# a change made while the app runs waits for the next start, so one run never writes
+# half its files in the old folder and half in the new.
 _models_dir_setting: Optional[Path] = None
+_data_dir_setting: Optional[Path] = None
 
 
 def set_models_dir_setting(folder: Optional[Path]) -> None:
@@ -29,7 +33,14 @@ def set_models_dir_setting(folder: Optional[Path]) -> None:
     _models_dir_setting = Path(folder).expanduser() if folder else None
 
 
+def set_data_dir_setting(folder: Optional[Path]) -> None:
+    """The app's "data folder" preference (None: the default); SD_DESK_DATA_DIR still wins."""
+    global _data_dir_setting
+    _data_dir_setting = Path(folder).expanduser() if folder else None
+
+
 def app_models_dir() -> Path:
+    """SD_DESK_MODELS_DIR, else the models folder preference, else <data folder>/models."""
     override = os.environ.get(MODELS_DIR_ENV)
     if override:
         return Path(override)
@@ -40,10 +51,26 @@ def app_models_dir() -> Path:
 
 
 def app_data_dir() -> Path:
-    """Everything the app writes (history, logs, settings, caches, and the models unless a
-    models folder is set on its own); SD_DESK_DATA_DIR moves it all, as tests do."""
+    """Everything the app writes (history, logs, caches, and the models unless a models
+    folder is set on its own): SD_DESK_DATA_DIR, else the data folder preference, else the
+    platform's user data folder. SD_DESK_DATA_DIR moves it all, as tests do."""
     override = os.environ.get(DATA_DIR_ENV)
-    return Path(override) if override else Path(user_data_dir(APP_NAME, appauthor=False))
+    if override:
+        return Path(override)
+    if _data_dir_setting is not None:
+        return _data_dir_setting
+    return platform_data_dir()
+
+
+def settings_dir() -> Path:
+    """Where settings.json and window.ini live: SD_DESK_DATA_DIR, else the platform's folder.
+    Never the data folder preference, which settings.json itself holds."""
+    override = os.environ.get(DATA_DIR_ENV)
+    return Path(override) if override else platform_data_dir()
+
+
+def platform_data_dir() -> Path:
+    return Path(user_data_dir(APP_NAME, appauthor=False))
 
 
 def search_dirs(weights_dir: Optional[Path] = None) -> list[Path]:
