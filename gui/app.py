@@ -11,9 +11,11 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from engine import preferences
 from engine.models.locations import settings_dir
 from engine.resources import resources_dir
 from gui.linux_libraries import check_before_qt
+from gui.theme import apply_theme
 
 ORGANIZATION = "SD Desk"
 APPLICATION = "SD Desk"
@@ -29,11 +31,7 @@ def make_application(argv: Optional[list[str]] = None) -> QApplication:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setStyle("Fusion")  # the stylesheet is written against Fusion's metrics on every platform
-    style = resources_dir() / "style.qss"
-    if style.is_file():
-        # Stylesheet URLs resolve against the working directory, so icons get absolute paths.
-        icons = (resources_dir() / "icons").as_posix()
-        app.setStyleSheet(style.read_text(encoding="utf-8").replace("@ICONS@", icons))
+    apply_theme(preferences.theme(), app)
     icon = resources_dir() / "icons" / "app.svg"
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QLabel, QLineEdit, QPlainTextEdit, QSpinBox, QToolButton,
                                QVBoxLayout, QWidget)
 
+from engine import preferences
 from engine.prompt_rules import PromptRules, prompt_problems, rules_for
 from engine.request import (BATCH_RANGE, GUIDANCE_RANGE, MAX_SEED, STEPS_RANGE, GenerationRequest,
                             Problem)
@@ -114,9 +115,13 @@ class GenerationForm(QWidget):
     submit_requested = Signal()
 
     def __init__(self, models: list[tuple[str, str]], rules: RulesSource = rules_for,
-                 parent: Optional[QWidget] = None) -> None:
+                 parent: Optional[QWidget] = None,
+                 preview: Callable[[], bool] = preferences.preview_enabled) -> None:
+        """`preview` answers whether requests ask for per-step previews: the preference,
+        asked at each request so a change in Edit > Preferences counts at once."""
         super().__init__(parent)
         self._rules_source = rules
+        self._preview = preview
         self._loading = False
         self._problems: list[Problem] = []
         # An empty prompt on a fresh form is not a mistake yet: its red message waits
@@ -312,6 +317,7 @@ class GenerationForm(QWidget):
             model=self.model_id(),
             mixed_precision=self.mixed_precision.isChecked(),
             xla=self.xla.isChecked(),
+            preview=self._preview(),
         )
 
     def set_request(self, request: GenerationRequest) -> None:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QFileDialog, QHBoxLayout
                                QMainWindow, QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter,
                                QStackedWidget, QVBoxLayout, QWidget)
 
+from engine import preferences
 from engine.models.examples import examples_for
 from gui.help_dialogs import show_demo_words
 from gui.model_note import ModelNote
@@ -121,6 +122,9 @@ class MainWindow(QMainWindow):
 
         self.refresh_models()
         self.form.load_settings(settings)
+        if preferences.default_model():
+            # A default chosen in Edit > Preferences beats the model the form last used.
+            self.form.select_model(self._default_model(self.models()))
         self._restore_geometry()
 
         self.worker = GenerationWorker(services.engine_factory, services.history_factory,

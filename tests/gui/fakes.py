@@ -92,7 +92,9 @@ class FakeEngine:
             if cancel.cancelled:
                 return GenerationResult(request, [], request.model, "Fake device", cancelled=True)
             shade = (step * 40) % 256
-            preview = np.full((request.batch, 8, 8, 3), shade, dtype=np.uint8)
+            # As the real step loop: a preview only when the request asks for one.
+            preview = np.full((request.batch, 8, 8, 3), shade, dtype=np.uint8) \
+                if request.preview else None
             report(Progress("denoising", step, request.steps, preview, self.STEP_SECONDS))
         report(Progress("decoding", request.steps, request.steps))
         images = [GeneratedImage(_picture(request.width, request.height, seed), seed)
