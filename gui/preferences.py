@@ -172,7 +172,7 @@ class PreferencesDialog(QDialog):
         return page
 
     def _backend_tab(self, installed: list[str], in_use, default: Optional[str]) -> QWidget:
-        box = QGroupBox("Compute backend")
+        box = QGroupBox()  # the tab names it
         column = QVBoxLayout(box)
         self.group = QButtonGroup(self)
         self.buttons: dict[str, QRadioButton] = {}

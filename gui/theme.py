@@ -22,7 +22,7 @@ COLOURS = {
     "dark": {
         "window": "#1e222a", "text": "#d8dee9", "handle": "#2b313c", "field": "#252a33",
         "border": "#3b4252", "hover": "#3b4252", "accent_bg": "#3d5a80", "accent_text": "#e5e9f0",
-        "accent": "#7aa2f7", "accent_hover": "#4a6fa0", "button": "#2e3440",
+        "accent": "#7aa2f7", "check": "#7aa2f7", "accent_hover": "#4a6fa0", "button": "#2e3440",
         "button_border": "#434c5e", "muted": "#6b7385", "disabled_border": "#343a46",
         "danger": "#f28b82", "caption": "#9aa5b8", "hint": "#8b95a7", "preview": "#16191f",
         "phase": "#c0cadb", "error_bg": "#4a2528", "error_border": "#a8474e",
@@ -33,7 +33,7 @@ COLOURS = {
     "light": {
         "window": "#f5f6f8", "text": "#1f2430", "handle": "#d5d9e0", "field": "#ffffff",
         "border": "#c3c9d3", "hover": "#dde2ea", "accent_bg": "#2f5fb3", "accent_text": "#ffffff",
-        "accent": "#2f5fb3", "accent_hover": "#3a6fc9", "button": "#e9ecf1",
+        "accent": "#2f5fb3", "check": "#8fb0e8", "accent_hover": "#3a6fc9", "button": "#e9ecf1",
         "button_border": "#bcc3ce", "muted": "#8a92a0", "disabled_border": "#dde1e7",
         "danger": "#b3261e", "caption": "#4a5568", "hint": "#5c6573", "preview": "#e8ebf0",
         "phase": "#2d3440", "error_bg": "#fde8e7", "error_border": "#d9534f",
