@@ -306,7 +306,8 @@ class MainWindow(QMainWindow):
         self.details.export.connect(lambda entry: self.export_entries([entry]))
         self.details.open_failed.connect(self.show_error)
         self.banner.action.connect(self._on_banner_action)
-        self.first_run.installed.connect(lambda _id: self.refresh_models())
+        self.first_run.installed.connect(self._on_weights_installed)
+        self.first_run.failed.connect(self.show_error_dialog)
         self.first_run.use_demo.connect(lambda: self.form.select_model(DEMO.id))
         self.first_run.import_requested.connect(self._import_folder)
         if self.gallery is not None:
@@ -349,12 +350,16 @@ class MainWindow(QMainWindow):
         return list(self._models.values())
 
     def import_weights(self) -> None:
-        """File > Import Weights: for the chosen model, or the first that needs weights."""
-        model = self.chosen_model()
-        if model is None or model.id == DEMO_MODEL_ID:
-            model = next((m for m in self._models.values() if m.id != DEMO_MODEL_ID), None)
-        if model is not None:
-            self._import_folder(model.id)
+        """File > Import Weights: for the chosen model when it needs weights, else the first
+        that does, else the chosen (or first) Stable Diffusion model, to re-import it."""
+        chosen = self.chosen_model()
+        weighted = [m for m in self._models.values() if m.id != DEMO.id]
+        candidates = ([chosen] if chosen is not None and chosen.id != DEMO.id and not chosen.usable
+                      else []) + [m for m in weighted if not m.usable]
+        candidates += [chosen] if chosen is not None and chosen.id != DEMO.id else []
+        candidates += weighted
+        if candidates:
+            self._import_folder(candidates[0].id)
 
     def _update_first_run(self) -> None:
         model = self.chosen_model()
@@ -369,11 +374,24 @@ class MainWindow(QMainWindow):
         self._update_generate()
 
     def _import_folder(self, model_id: str) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder that holds the weight files",
-                                                  start_folder(self.settings))
+        model = self._models.get(model_id)
+        if model is None:
+            return
+        if self.first_run.busy:
+            self.show_error_dialog("Import not started",
+                                   "A download or import is already running; wait for it to end.")
+            return
+        folder = QFileDialog.getExistingDirectory(
+            self, f"Folder that holds the weight files for {model.label}", start_folder(self.settings))
         if folder:
+            remember_folder(self.settings, Path(folder))
             # Hashing gigabytes happens on the panel's own thread, never here.
-            self.first_run.start_import(Path(folder))
+            self.first_run.start_import(Path(folder), model)
+
+    def _on_weights_installed(self, model_id: str) -> None:
+        self.refresh_models()
+        model = self._models.get(model_id)
+        self.statusBar().showMessage(f"{model.label if model else model_id} is ready.", 8000)
 
     # ---- generating ----------------------------------------------------------------------
 
@@ -630,6 +648,15 @@ class MainWindow(QMainWindow):
 
     def show_error(self, title: str, message: str) -> None:
         self.banner.show_message("error", title, message)
+
+    def show_error_dialog(self, title: str, message: str) -> QMessageBox:
+        """An error the person must see even with the panel that caused it off screen: a
+        window-modal box, opened without blocking (the event loop, and the tests, go on)."""
+        box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("errorDialog")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
 
     def show_entry_in_folder(self, entry: Entry) -> None:
         from gui.panels import show_in_folder

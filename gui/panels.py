@@ -317,6 +317,9 @@ class FirstRunPanel(QFrame):
     installed = Signal(str)  # model id, after a download or import
     use_demo = Signal()
     import_requested = Signal(str)  # model id
+    # A download or import that failed or left files out: (title, message), which the window
+    # shows as an error dialog (the panel may not even be on screen for File > Import).
+    failed = Signal(str, str)
 
     def __init__(self, download: Optional[Callable] = None, import_folder: Optional[Callable] = None,
                  parent: Optional[QWidget] = None) -> None:
@@ -329,6 +332,7 @@ class FirstRunPanel(QFrame):
         self._runner = None
         self._cancel: Optional[CancelToken] = None
         self.model: Optional[ModelInfo] = None
+        self._target: Optional[ModelInfo] = None  # the model the running task is for
         self.title = QLabel()
         self.title.setObjectName("firstRunTitle")
         self.text = QLabel()
@@ -380,14 +384,17 @@ class FirstRunPanel(QFrame):
         if self._download is not None:
             self._start("download", self._download)
 
-    def start_import(self, folder: Path) -> None:
+    def start_import(self, folder: Path, model: Optional[ModelInfo] = None) -> None:
+        """Imports into `model`, by default the one the panel shows."""
         if self._import is not None:
             self._start("import", lambda model_id, progress, cancel:
-                        self._import(model_id, Path(folder), progress, cancel))
+                        self._import(model_id, Path(folder), progress, cancel), model)
 
-    def _start(self, task: str, fn: Callable) -> None:
-        if self.model is None or self.busy:
+    def _start(self, task: str, fn: Callable, model: Optional[ModelInfo] = None) -> None:
+        model = model or self.model
+        if model is None or self.busy:
             return
+        self._target = model
         self._task = task
         self._runner = Task()
         self._cancel = self._runner.token
@@ -397,7 +404,7 @@ class FirstRunPanel(QFrame):
         self._set_busy(True)
         self.status.setText("Starting the download\u2026" if task == "download"
                             else "Checking the files in that folder\u2026")
-        model_id = self.model.id
+        model_id = model.id
         self._thread = on_own_thread(self._runner, task,
                                      lambda progress, cancel: fn(model_id, progress, cancel),
                                      ended=self._task_ended)
@@ -447,11 +454,16 @@ class FirstRunPanel(QFrame):
             summary = result.summary() if hasattr(result, "summary") else "Import finished."
             self.status.setText(summary)
             if not getattr(result, "complete", True):
+                self.failed.emit("Import incomplete",
+                                 f"{self._target.label} is not ready: not every file was "
+                                 f"imported.\n\n{summary}")
                 return
         else:
             self.status.setText("Download complete.")
-        if self.model is not None:
-            self.installed.emit(self.model.id)
+        self.installed.emit(self._target.id)
 
     def _on_failed(self, message: str) -> None:
         self.status.setText(f"{self._task.capitalize()} failed: {message}")
+        what = "imported" if self._task == "import" else "downloaded"
+        self.failed.emit(f"{self._task.capitalize()} failed",
+                         f"{self._target.label} could not be {what}.\n\n{message}")
