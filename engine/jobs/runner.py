@@ -45,8 +45,10 @@ class Runner:
         self._current: Optional[tuple[Job, CancelToken]] = None
         self._stopping = threading.Event()
         self._discarding = False
-        # Decode seconds by (model, width, height, batch): the last measured, for the next ETA.
+        # By (model, width, height, batch): the last measured decode and warm step seconds,
+        # for the next job's ETA.
         self._decode_seconds: dict[tuple, float] = {}
+        self._step_seconds: dict[tuple, float] = {}
 
     # ---- any thread ------------------------------------------------------------------
 
@@ -154,7 +156,7 @@ class Runner:
         if token.cancelled:
             return self._cancelled(job)
         size = (request.model, request.width, request.height, request.batch)
-        clock = EtaClock(self._decode_seconds.get(size))
+        clock = EtaClock(self._decode_seconds.get(size), self._step_seconds.get(size))
 
         def report(p: Progress) -> None:
             if p.phase == "denoising":
@@ -163,6 +165,8 @@ class Runner:
             self.queue.emit(JobProgress(job.id, p.phase, p.step, p.total, eta, p.preview))
 
         result = self._engine.generate(request, on_progress=report, cancel=token)
+        if clock.per_step() is not None:
+            self._step_seconds[size] = clock.per_step()
         # A cancel that came during decoding is too late to save time: keep the images.
         if getattr(result, "cancelled", False) or not getattr(result, "images", None):
             return self._cancelled(job)

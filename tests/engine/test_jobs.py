@@ -85,8 +85,9 @@ def test_a_job_runs_to_the_history_through_one_event_stream(db):
                      "JobProgress", "JobProgress", "JobProgress", "JobProgress", "JobProgress",
                      "Finished"]
     steps = [e for e in events if isinstance(e, JobProgress) and e.phase == "denoising"]
-    # 0.5 s a step; the first decode is unknown until measured.
-    assert [(e.step, e.eta_seconds) for e in steps] == [(1, 1.0), (2, 0.5), (3, 0.0)]
+    # 0.5 s a step; the first step alone says nothing (it carries one-off work), and the
+    # first decode is unknown until measured.
+    assert [(e.step, e.eta_seconds) for e in steps] == [(1, None), (2, 0.5), (3, 0.0)]
     assert steps[0].preview.shape == (1, 4, 4, 3)
     finished = events[-1]
     assert isinstance(finished, Finished) and finished.job_id == job.id
@@ -105,7 +106,8 @@ def test_the_next_job_of_the_same_size_counts_the_measured_decode(db):
     queue.add(request(steps=2))
     queue.add(request(steps=2))
     runner.run_pending()
-    assert etas == [0.5, 0.0, 1.5, 1.0]
+    # The second job's first step is estimated from the first job's steps and decode.
+    assert etas == [None, 0.0, 1.5, 1.0]
 
 
 def test_a_failure_is_worded_for_people_and_the_queue_goes_on(db):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QSettings
+from PySide6.QtGui import QPalette
 
 from gui.threads import running_threads
 from tests.gui.fakes import FakeEngine, FakeHistory, fake_services
@@ -64,3 +65,23 @@ def window(qtbot, services, settings):
     qtbot.waitUntil(lambda: bool(w.device), timeout=5000)
     yield w
     w.close()
+
+
+@pytest.fixture
+def restore_theme(qapp):
+    """For tests that apply a theme (gui/theme.py), which is application-wide: afterwards
+    the other tests get back the plain look they run with."""
+    palette, sheet = QPalette(qapp.palette()), qapp.styleSheet()
+    yield qapp
+    qapp.setProperty("sdDeskTheme", None)
+    qapp.styleHints().unsetColorScheme()
+    qapp.setStyleSheet(sheet)
+    qapp.setPalette(palette)
+
+
+@pytest.fixture
+def themed(restore_theme):
+    """The window as people see it: the app's stylesheet and palette (dark), not Qt's plain look."""
+    from gui.theme import apply_theme
+    apply_theme("dark", restore_theme)
+    return restore_theme

@@ -22,17 +22,6 @@ def own_settings(monkeypatch, tmp_path):
     locations.set_models_dir_setting(None)
 
 
-@pytest.fixture
-def restore_theme(qapp):
-    """Theme changes are application-wide: put back what the other tests run with."""
-    palette, sheet = QPalette(qapp.palette()), qapp.styleSheet()
-    yield qapp
-    qapp.setProperty("sdDeskTheme", None)
-    qapp.styleHints().unsetColorScheme()
-    qapp.setStyleSheet(sheet)
-    qapp.setPalette(palette)
-
-
 def dialog(qtbot, saved=None, **options):
     options.setdefault("installed", ["tensorflow", "jax"])
     options.setdefault("preference", None)
