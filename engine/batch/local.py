@@ -10,17 +10,19 @@ from engine.events import GenerationResult
 def run_here(engine, jobs: Iterable[BatchJob],
              on_result: Callable[[BatchJob, GenerationResult], None],
              on_failed: Callable[[BatchJob, str], None],
-             on_step: Callable[[float], None] = lambda fraction: None) -> None:
+             on_step: Callable[[BatchJob, float], None] = lambda job, fraction: None) -> None:
     """Each job through the same Runner as `generate` and the window; the caller saves each
     result (to the folder and the history). A failure fails its job alone, worded as the
-    window words it; the batch goes on."""
+    window words it; the batch goes on. `on_step(job, fraction)` after each denoising step."""
     from engine.jobs import Failed, Finished, JobProgress, JobQueue, Runner
 
     queue = JobQueue()  # in memory: the batch's plan file is what a person re-runs
+    running: list[BatchJob] = []
     queue.subscribe(lambda e: isinstance(e, JobProgress) and e.phase == "denoising"
-                    and on_step(e.step / max(e.total, 1)))
+                    and on_step(running[-1], e.step / max(e.total, 1)))
     runner = Runner(queue, lambda: engine)
     for job in jobs:
+        running.append(job)
         queue.add(job.request)
         ending = runner.run(queue.take())
         if isinstance(ending, Finished):

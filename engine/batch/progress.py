@@ -18,23 +18,27 @@ class BatchProgress:
         self._show = show
         self._clock = clock
         self._start = clock()
-        self._running = 0.0  # fraction of the current job (local runs report steps)
+        # The fraction done of each running job, by job: one here, one per worker on a cluster.
+        self._running: dict = {}
 
-    def job_finished(self, failed: bool = False) -> None:
+    def job_finished(self, failed: bool = False, job=None) -> None:
         self.done += 1
         self.failed += int(failed)
-        self._running = 0.0
+        self._running.pop(job, None)
         self._draw()
 
-    def job_step(self, fraction: float) -> None:
-        self._running = min(max(fraction, 0.0), 0.999)
+    def job_step(self, fraction: float, job=None) -> None:
+        self._running[job] = min(max(fraction, 0.0), 0.999)
         self._draw()
+
+    def _progress(self) -> float:
+        return self.done + sum(self._running.values())
 
     def elapsed(self) -> float:
         return self._clock() - self._start
 
     def eta_seconds(self) -> Optional[float]:
-        progress = self.done + self._running
+        progress = self._progress()
         if progress <= 0:
             return None
         return self.elapsed() / progress * (self.total - progress)
@@ -46,7 +50,7 @@ class BatchProgress:
         return f"{self.done}/{self.total} jobs{failed}{left}"
 
     def _draw(self) -> None:
-        self._show((self.done + self._running) / max(self.total, 1), self.text())
+        self._show(self._progress() / max(self.total, 1), self.text())
 
 
 def format_duration(seconds: float) -> str:

@@ -5,6 +5,10 @@ Results come back as PNG bytes carrying their recipe; this process decodes them 
 hands them to the caller, which saves them, so the history stays one SQLite file on
 this machine. A job whose actor dies is queued again, and Ray restarts the actor
 (loading its model again); results are deduplicated by job id by the caller.
+
+Steps come back apart from results: each worker tells a small board actor its job's
+latest step (fire and forget, so a step never waits on the network), and the caller's
+loop reads the board whenever no result has come for a moment.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from engine.events import GeneratedImage, GenerationResult
 
 LOCAL = "local"
 MAX_ATTEMPTS = 3  # a job that kills its worker this often is failed, not retried forever
+STEP_POLL_SECONDS = 0.2  # how often the caller reads the workers' steps while it waits
 
 
 class ClusterError(RuntimeError):
@@ -52,6 +57,24 @@ def ray_session(address: str, num_cpus: Optional[int] = None):
             ray.shutdown()
 
 
+def _board_class(ray):
+    class StepBoard:
+        """The latest step fraction of each running job, as its worker reports it."""
+
+        def __init__(self):
+            self._latest: dict[str, float] = {}
+
+        def report(self, job_id: str, fraction: float) -> None:
+            self._latest[job_id] = fraction
+
+        def take(self) -> dict[str, float]:
+            latest, self._latest = self._latest, {}
+            return latest
+
+    # No CPU: on a cluster whose every CPU holds a worker it must still be placed.
+    return ray.remote(num_cpus=0)(StepBoard)
+
+
 def _worker_class(ray):
     class BatchWorker:
         """Lives in a Ray worker process; builds one engine and keeps it between jobs."""
@@ -68,15 +91,23 @@ def _worker_class(ray):
         def pid(self) -> int:
             return os.getpid()
 
-        def run(self, job_id: str, request: dict) -> dict:
+        def run(self, job_id: str, request: dict, board=None) -> dict:
+            """`board`: the StepBoard to tell each step (a task argument, not a constructor
+            one: Ray restarts a dead actor from its constructor arguments, and keeps an
+            actor handle among them in the object store, where a restart may not find it)."""
             from engine.events import EngineError
             from engine.pngmeta import png_info
             from engine.request import GenerationRequest
             from PIL import Image
 
             request = GenerationRequest.from_dict(request)
+
+            def report(progress) -> None:
+                if board is not None and progress.phase == "denoising":
+                    # Not awaited: the step goes on while the board takes note.
+                    board.report.remote(job_id, progress.step / max(progress.total, 1))
             try:
-                result = self.engine.generate(request)
+                result = self.engine.generate(request, on_progress=report)
             except EngineError as error:
                 return {"job_id": job_id, "error": str(error)}
             pngs = []
@@ -127,13 +158,14 @@ class WorkerPool:
         # Restarted without limit: a killed worker comes back and loads its model again.
         worker = _worker_class(ray).options(max_restarts=-1, max_task_retries=0, **options)
         self.ray = ray
+        self.board = _board_class(ray).remote()
         self.actors = [worker.remote(str(weights_dir) if weights_dir else None, random_weights,
                                      0 if gpus else 1) for _ in range(count)]
 
     def close(self) -> None:
-        for actor in self.actors:
+        for actor in self.actors + ([self.board] if self.board is not None else []):
             self.ray.kill(actor)
-        self.actors = []
+        self.actors, self.board = [], None
 
     def __enter__(self) -> "WorkerPool":
         return self
@@ -145,10 +177,12 @@ class WorkerPool:
 def run_on_cluster(pool: WorkerPool, jobs: Iterable[BatchJob],
                    on_result: Callable[[BatchJob, GenerationResult], None],
                    on_failed: Callable[[BatchJob, str], None],
-                   on_dispatch: Optional[Callable[[BatchJob, int], None]] = None) -> ClusterRun:
+                   on_dispatch: Optional[Callable[[BatchJob, int], None]] = None,
+                   on_step: Optional[Callable[[BatchJob, float], None]] = None) -> ClusterRun:
     """Runs every job on the pool's actors and calls back here, in this thread.
 
-    `on_dispatch(job, worker pid)` is told each time a job is sent to a worker.
+    `on_dispatch(job, worker pid)` is told each time a job is sent to a worker, and
+    `on_step(job, fraction)` how far a running job's denoising has come.
     Each actor runs one job at a time, so a dying worker takes only its own job with it.
     """
     from ray.exceptions import RayActorError, RayTaskError
@@ -167,14 +201,19 @@ def run_on_cluster(pool: WorkerPool, jobs: Iterable[BatchJob],
         while idle and waiting:
             actor, job = idle.popleft(), waiting.popleft()
             attempts[job.id] = attempts.get(job.id, 0) + 1
-            running[actor.run.remote(job.id, job.request.to_dict())] = (job, actor)
+            running[actor.run.remote(job.id, job.request.to_dict(),
+                                     pool.board if on_step is not None else None)] = (job, actor)
             if on_dispatch is not None:
                 on_dispatch(job, pids[actor])
         if not running:
             for job in waiting:
                 on_failed(job, "no Ray worker could start (see the Ray logs)")
             break
-        ready, _ = ray.wait(list(running), num_returns=1)
+        ready, _ = ray.wait(list(running), num_returns=1,
+                            timeout=STEP_POLL_SECONDS if on_step is not None else None)
+        if not ready:
+            on_step = _pass_steps(pool, running, on_step)
+            continue
         job, actor = running.pop(ready[0])
         try:
             payload = ray.get(ready[0])
@@ -204,3 +243,18 @@ def run_on_cluster(pool: WorkerPool, jobs: Iterable[BatchJob],
             idle.append(actor)
             on_result(job, decode_result(job, payload))
     return state
+
+
+def _pass_steps(pool: WorkerPool, running: dict, on_step):
+    """Hands each running job's latest step to `on_step`; reports for jobs no longer
+    running (a late step, a dead worker's) are dropped. None once the board is gone."""
+    from ray.exceptions import RayActorError
+    try:
+        latest = pool.ray.get(pool.board.take.remote())
+    except RayActorError:
+        return None  # the steps stop; the jobs and their results go on
+    jobs = {job.id: job for job, _ in running.values() if job is not None}
+    for job_id, fraction in latest.items():
+        if job_id in jobs:
+            on_step(jobs[job_id], fraction)
+    return on_step

@@ -80,23 +80,26 @@ def _run_plan(plan, args) -> int:
     def saved(job, result) -> None:
         for path in output.accept(job, result):
             print(path)
-        progress.job_finished()
+        progress.job_finished(job=job.id)
 
     def failed(job, message) -> None:
         output.fail(job, message)
-        progress.job_finished(failed=True)
+        progress.job_finished(failed=True, job=job.id)
+
+    def stepped(job, fraction) -> None:
+        progress.job_step(fraction, job.id)
 
     try:
         if args.ray:
             from engine.batch.ray_cluster import WorkerPool, ray_session, run_on_cluster
             with ray_session(args.ray) as ray, \
                     WorkerPool(ray, args.weights_dir, args.random_weights) as pool:
-                run = run_on_cluster(pool, plan.jobs, saved, failed)
+                run = run_on_cluster(pool, plan.jobs, saved, failed, on_step=stepped)
             print(f"{run.actors} Ray worker(s); {len(run.reruns)} job(s) run again after a "
                   "worker died", file=sys.stderr)
         else:
             from engine.batch.local import run_here
-            run_here(make_engine(args), plan.jobs, saved, failed, progress.job_step)
+            run_here(make_engine(args), plan.jobs, saved, failed, stepped)
     except ClusterError as error:
         return _fail(str(error))
     except (HistoryError, OSError, sqlite3.Error) as error:

@@ -117,3 +117,18 @@ def test_progress_counts_jobs_and_estimates_time_left():
         progress.job_finished(failed=_ == 2)
     assert shown[-1] == (1.0, "4/4 jobs, 1 failed")
     assert format_duration(75) == "1m15s" and format_duration(3720) == "1h02m"
+
+
+def test_progress_adds_the_steps_of_jobs_running_side_by_side():
+    """On a cluster several jobs run at once: the one bar counts each one's steps."""
+    shown = []
+    progress = BatchProgress(4, lambda fraction, _text: shown.append(fraction), clock=lambda: 0.0)
+    progress.job_step(0.5, "a")
+    progress.job_step(0.25, "b")
+    assert shown[-1] == pytest.approx(0.75 / 4)
+    progress.job_finished(job="a")
+    assert shown[-1] == pytest.approx(1.25 / 4)
+    progress.job_step(1.0, "b")  # its last step: not saved yet, so not a whole job
+    assert 1.25 / 4 < shown[-1] < 2 / 4
+    progress.job_finished(job="b")
+    assert shown[-1] == pytest.approx(2 / 4)

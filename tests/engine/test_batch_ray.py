@@ -12,6 +12,7 @@ import main
 from engine.batch.axes import parse_axes
 from engine.batch.output import BatchOutput
 from engine.batch.plan import plan_batch
+from engine.batch.progress import BatchProgress
 from engine.batch.prompts import parse_prompts
 from engine.batch.ray_cluster import WorkerPool, run_on_cluster
 from engine.history import HistoryStore
@@ -92,3 +93,27 @@ def test_a_result_sent_twice_is_saved_once(tmp_path):
         assert output.accept(job, result) == [] and output.duplicates == 1
         assert store.count() == 1
     assert len(list(tmp_path.glob("*.png"))) == 1
+
+
+def test_the_one_progress_bar_moves_with_each_workers_steps(local_ray, monkeypatch):
+    import engine.batch.ray_cluster as cluster
+    # Read the steps often, so that every job is seen mid-way however fast the demo runs.
+    monkeypatch.setattr(cluster, "STEP_POLL_SECONDS", 0.01)
+    base = GenerationRequest("", seed=3, steps=12, width=128, height=128, model="demo",
+                             preview=False)
+    plan = plan_batch(parse_prompts(PROMPTS), parse_axes(["seed=1,2"]), base)
+    shown, steps, failures = [], [], []
+    progress = BatchProgress(len(plan.jobs), lambda fraction, _text: shown.append(fraction))
+
+    def stepped(job, fraction):
+        steps.append((job.id, fraction))
+        progress.job_step(fraction, job.id)
+    with WorkerPool(local_ray) as pool:
+        run_on_cluster(pool, plan.jobs, lambda job, _result: progress.job_finished(job=job.id),
+                       lambda job, message: failures.append(message), on_step=stepped)
+    assert failures == []
+    mid_job = [(job_id, f) for job_id, f in steps if 0 < f < 1]
+    assert mid_job and {job_id for job_id, _ in steps} <= {job.id for job in plan.jobs}
+    assert shown == sorted(shown) and shown[-1] == 1.0
+    jobs = len(plan.jobs)
+    assert any(round(f * jobs, 6) % 1 for f in shown)  # the bar moved between two job ends
