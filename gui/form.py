@@ -5,6 +5,7 @@ can never disagree on what is allowed; each problem is shown under its field.
 """
 from __future__ import annotations
 
+import json
 import random
 from typing import Callable, Optional
 
@@ -20,6 +21,7 @@ from engine.prompt_rules import PromptRules, prompt_problems, rules_for
 from engine.request import (BATCH_RANGE, GUIDANCE_RANGE, MAX_SEED, STEPS_RANGE, GenerationRequest,
                             Problem)
 from engine.samplers import names as sampler_names
+from gui.source_panel import SourcePanel
 
 # (label, width, height); "Custom" keeps whatever the spin boxes hold.
 SIZE_PRESETS = [
@@ -37,6 +39,8 @@ RulesSource = Callable[[str], PromptRules]
 
 
 _DEFAULTS = GenerationRequest("")  # what a new user starts from
+# The request's problems the source panel shows, under itself.
+SOURCE_FIELDS = ("source", "strength", "mask_blur", "outpaint")
 
 
 class PromptEdit(QPlainTextEdit):
@@ -116,9 +120,10 @@ class GenerationForm(QWidget):
 
     def __init__(self, models: list[tuple[str, str]], rules: RulesSource = rules_for,
                  parent: Optional[QWidget] = None,
-                 preview: Callable[[], bool] = preferences.preview_enabled) -> None:
+                 preview: Callable[[], bool] = preferences.preview_enabled, sources=None) -> None:
         """`preview` answers whether requests ask for per-step previews: the preference,
-        asked at each request so a change in Edit > Preferences counts at once."""
+        asked at each request so a change in Edit > Preferences counts at once.
+        `sources`: the SourceStore the source panel keeps images in (the history's)."""
         super().__init__(parent)
         self._rules_source = rules
         self._preview = preview
@@ -196,6 +201,11 @@ class GenerationForm(QWidget):
         self.xla.setObjectName("xla")
         self.xla.setToolTip("Compiles the model once (slow first run) for faster later steps. Measure before relying on it.")
 
+        if sources is None:
+            from engine.img2img.store import SourceStore
+            sources = SourceStore.of_history()
+        self.source_panel = SourcePanel(sources)
+
         self.errors = {name: _error_label(name) for name in (
             "prompt", "negative_prompt", "seed", "sampler", "steps", "guidance", "width", "height",
             "batch", "model")}
@@ -210,6 +220,7 @@ class GenerationForm(QWidget):
         layout.addWidget(self.negative)
         layout.addWidget(self.negative_tokens)
         layout.addWidget(self.errors["negative_prompt"])
+        layout.addWidget(self.source_panel)
 
         grid = QFormLayout()
         grid.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -241,6 +252,9 @@ class GenerationForm(QWidget):
                        self.batch.valueChanged, self.model.currentIndexChanged,
                        self.mixed_precision.toggled, self.xla.toggled):
             signal.connect(self._on_change)
+        self.source_panel.changed.connect(self._on_change)
+        self.source_panel.canvas_changed.connect(self._follow_canvas)
+        self.source_panel.active_changed.connect(self._size_follows_source)
         self.size_preset.currentIndexChanged.connect(self._on_preset)
         self.width_box.valueChanged.connect(self._on_size_typed)
         self.height_box.valueChanged.connect(self._on_size_typed)
@@ -318,6 +332,7 @@ class GenerationForm(QWidget):
             mixed_precision=self.mixed_precision.isChecked(),
             xla=self.xla.isChecked(),
             preview=self._preview(),
+            source=self.source_panel.current_source(),
         )
 
     def set_request(self, request: GenerationRequest) -> None:
@@ -338,7 +353,18 @@ class GenerationForm(QWidget):
             self.xla.setChecked(bool(request.xla))
         finally:
             self._loading = False
+        # Read from the store on a thread: the size follows once it is shown.
+        self.source_panel.use_source(request.source)
         self._on_change()
+
+    def _follow_canvas(self, width: int, height: int) -> None:
+        self.set_size(width, height)
+
+    def _size_follows_source(self, active: bool) -> None:
+        tip = "The source image sets the size (outpaint margins add to it)." if active else ""
+        for box in (self.size_preset, self.width_box, self.height_box):
+            box.setEnabled(not active)
+            box.setToolTip(tip)
 
     def set_size(self, width: int, height: int) -> None:
         index = self.size_preset.findData(f"{width}x{height}")
@@ -376,6 +402,10 @@ class GenerationForm(QWidget):
         if self.seed.value() is None:
             problems = [p for p in problems if p.field != "seed"]
             problems.append(Problem("seed", "Seed is empty: type a number or press the dice."))
+        problems.extend(Problem("source", text) for text in self.source_panel.problems())
+        if self.source_panel.busy:
+            # Not under the panel (its notes say it): only why Generate waits.
+            problems.append(Problem("source_busy", self.source_panel.busy_text()))
         self._problems = problems
         by_field: dict[str, list[str]] = {}
         for p in problems:
@@ -386,6 +416,8 @@ class GenerationForm(QWidget):
             text = "\n".join(by_field.get(name, []))
             label.setText(text)
             label.setVisible(bool(text))
+        self.source_panel.show_problems("\n".join(
+            message for name in SOURCE_FIELDS for message in by_field.get(name, [])))
         return problems
 
     def _touch_prompt(self) -> None:
@@ -433,6 +465,8 @@ class GenerationForm(QWidget):
                            ("height", r.height), ("batch", r.batch), ("model", r.model),
                            ("mixed_precision", r.mixed_precision), ("xla", r.xla)):
             settings.setValue(key, value)
+        source = self.source_panel.saved_state()
+        settings.setValue("source", json.dumps(source) if source is not None else "")
         settings.endGroup()
 
     def load_settings(self, settings: QSettings) -> None:
@@ -455,6 +489,10 @@ class GenerationForm(QWidget):
             self.select_model(str(get("model", "")))
             self.mixed_precision.setChecked(_bool(get("mixed_precision", False)))
             self.xla.setChecked(_bool(get("xla", False)))
+            source = str(get("source", "") or "")
+            if source:
+                # By its stored ids; gone from the history folder, it is dropped with a note.
+                self.source_panel.restore_state(json.loads(source))
         except (TypeError, ValueError):
             pass  # a damaged settings file falls back to defaults for what is left
         finally:

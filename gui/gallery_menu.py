@@ -27,6 +27,8 @@ def gallery_menu(window: "MainWindow") -> QMenu:
 
     add("View", lambda: window.open_viewer(window.gallery_view.currentIndex().row()), one is not None)
     add("Reuse parameters", lambda: window.reuse(window.full_entry(one)), one is not None)
+    add("Send to image to image", lambda: window.use_as_source(one.path), one is not None)
+    add("Inpaint\u2026", lambda: window.use_as_source(one.path, inpaint=True), one is not None)
     menu.addSeparator()
     add("Copy image", lambda: copy_image(window, one), one is not None, QKeySequence.StandardKey.Copy)
     add("Copy prompt", lambda: QGuiApplication.clipboard().setText(one.request.prompt), one is not None)

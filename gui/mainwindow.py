@@ -34,6 +34,7 @@ from gui.worker import GenerationWorker, WorkerHost
 log = logging.getLogger(__name__)
 SAVE_ELSEWHERE = "Save elsewhere\u2026"
 RESUME = "Resume the queue"
+USE_AS_SOURCE = "Use as source image"
 
 STATE_MARKS = {"installed": "\u2713", "unverified": "\u2713", "missing": "\u2193 not installed",
                "partial": "\u2193 download incomplete", "corrupt": "\u26a0 damaged",
@@ -67,7 +68,10 @@ class MainWindow(QMainWindow):
         self.batch_runs: list = []  # gui.batch_dialog.BatchRun, one per queued batch
 
         self.banner = Banner()
-        self.form = GenerationForm([])
+        self.form = GenerationForm([], sources=services.sources)
+        self.form.source_panel.settings = settings
+        self._generating = None  # the request waiting for its source image to be prepared
+        self._dropped: Optional[Path] = None  # a PNG without a recipe, offered as a source
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("generateButton")
         self.generate_button.setToolTip("Generate (Ctrl+Enter)")
@@ -301,6 +305,7 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence.StandardKey.Copy, self.gallery_view,
                   activated=self._copy_selected_image)
         self.details.reuse.connect(self.reuse)
+        self.details.to_source.connect(lambda entry, inpaint: self.use_as_source(entry.path, inpaint))
         self.details.favorite.connect(self.set_favorite)
         self.details.delete.connect(lambda entry: self.delete_entries([entry]))
         self.details.export.connect(lambda entry: self.export_entries([entry]))
@@ -433,7 +438,31 @@ class MainWindow(QMainWindow):
         request = self.form.request()
         if self.form.revalidate():
             return None
-        return self.enqueue([request])[0]
+        if request.source is None:
+            return self.enqueue([request])[0]
+        # The painted mask and the settings go through prepare(), on the panel's thread;
+        # the job is queued when it is done (_source_prepared).
+        self._generating = request
+        self.form.source_panel.prepare_for_generate(self._source_prepared)
+        return None
+
+    def _source_prepared(self, prepared, problem: str) -> None:
+        request, self._generating = self._generating, None
+        if request is None:
+            return
+        if prepared is None:
+            if problem:
+                self.show_error("Source image not usable", problem)
+            self._update_generate()
+            return
+        self.enqueue([request.replace(source=prepared.source, width=prepared.width,
+                                      height=prepared.height)])
+        self._update_generate()
+
+    def use_as_source(self, path: Path, inpaint: bool = False) -> None:
+        """"Send to image to image" and "Inpaint": the image becomes the form's source."""
+        self.form.source_panel.open_file(Path(path), edit_mask=inpaint)
+        self.statusBar().showMessage(f"Source image: {Path(path).name}", 5000)
 
     def enqueue(self, requests: list) -> list[int]:
         """Puts each request on the queue, in order, and lets the worker go on; their ids."""
@@ -734,6 +763,9 @@ class MainWindow(QMainWindow):
     def _on_banner_action(self) -> None:
         if self.banner.button.text() == "Undo":
             self.undo_delete()
+        elif self.banner.button.text() == USE_AS_SOURCE and self._dropped is not None:
+            self.banner.hide()
+            self.use_as_source(self._dropped)
         elif self.banner.button.text() == RESUME:
             self.banner.hide()
             self.set_paused(False)
@@ -773,7 +805,8 @@ class MainWindow(QMainWindow):
     # ---- drag and drop -------------------------------------------------------------------
 
     def eventFilter(self, watched, event) -> bool:
-        """PNG drops anywhere in the window, text boxes included, mean "use its recipe".
+        """Image drops anywhere in the window, text boxes included: a PNG's recipe, or a
+        source image (always, when dropped on the source panel).
 
         Without this, dropping on the prompt box would paste the file's URL as text:
         every text widget accepts drops itself and Qt never offers them to the window.
@@ -781,28 +814,64 @@ class MainWindow(QMainWindow):
         kind = event.type()
         if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop) \
                 and isinstance(watched, QWidget) and watched.window() is self \
-                and _png_paths(event.mimeData()):
+                and _image_paths(event.mimeData()):
             if kind == QEvent.Type.Drop:
-                self.dropEvent(event)
+                self._take_drop(event, watched)
             else:
                 event.acceptProposedAction()
             return True
         return super().eventFilter(watched, event)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if _png_paths(event.mimeData()):
+        if _image_paths(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        pngs = _png_paths(event.mimeData())
-        if pngs:
+        self._take_drop(event, None)
+
+    def _take_drop(self, event: QDropEvent, target: Optional[QWidget]) -> None:
+        paths = _image_paths(event.mimeData())
+        if paths:
             event.acceptProposedAction()
-            self.load_recipe(pngs[0])
+            panel = self.form.source_panel
+            self.dropped_image(paths[0], onto_source=target is not None
+                               and (target is panel or panel.isAncestorOf(target)))
+
+    def dropped_image(self, path: Path, onto_source: bool = False) -> None:
+        """A PNG that carries a recipe asks what it is for; any other image is a source."""
+        if onto_source or path.suffix.lower() != ".png":
+            self.use_as_source(path)
+            return
+        recipe = self.services.read_recipe(path, self.form.request())
+        if recipe.request is None and not recipe.problems:
+            self._dropped = path
+            self.banner.show_message("info", "No parameters found", recipe.note, action=USE_AS_SOURCE)
+            return
+        choice = self.ask_drop_use(path)
+        if choice == "source":
+            self.use_as_source(path)
+        elif choice == "recipe":
+            self._apply_recipe(path, recipe)
+
+    def ask_drop_use(self, path: Path) -> str:
+        """"recipe", "source" or "cancel"; a method so tests can answer without a modal box."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Dropped image",
+                          f"{path.name} carries the settings it was made with.", parent=self)
+        box.setInformativeText("Fill the form with them, or start from the image itself "
+                               "(image to image)?")
+        recipe = box.addButton("Load its recipe", QMessageBox.ButtonRole.AcceptRole)
+        source = box.addButton(USE_AS_SOURCE, QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(recipe)
+        box.exec()
+        return {recipe: "recipe", source: "source"}.get(box.clickedButton(), "cancel")
 
     def load_recipe(self, path: Path) -> bool:
-        recipe = self.services.read_recipe(path, self.form.request())
+        return self._apply_recipe(path, self.services.read_recipe(path, self.form.request()))
+
+    def _apply_recipe(self, path: Path, recipe) -> bool:
         if recipe.problems:
             self.banner.show_message("error", recipe.note, "\n".join(recipe.problems))
             return False
@@ -867,6 +936,7 @@ class MainWindow(QMainWindow):
                 return
             self._closing = True
             QApplication.instance().removeEventFilter(self)
+            self.form.source_panel.shutdown()  # an image being read finishes, unshown
             self.save_settings()
             # Hidden first: waiting for the current step to end must not look like a hang.
             self.hide()
@@ -891,11 +961,12 @@ def _with_engine_counter(model_id: str, engine) -> PromptRules:
     return rules.with_counter(lambda text: engine.count_tokens(model_id, text))
 
 
-def _png_paths(mime) -> list[Path]:
+def _image_paths(mime) -> list[Path]:
+    from gui.source_panel import IMAGE_SUFFIXES
     if mime is None or not mime.hasUrls():
         return []
     return [Path(u.toLocalFile()) for u in mime.urls()
-            if u.isLocalFile() and u.toLocalFile().lower().endswith(".png")]
+            if u.isLocalFile() and u.toLocalFile().lower().endswith(IMAGE_SUFFIXES)]
 
 
 def _tile(images: list[QImage]) -> QImage:

@@ -203,6 +203,7 @@ class DetailsPane(QWidget):
     """Everything about one image, and what can be done with it."""
 
     reuse = Signal(object)  # Entry
+    to_source = Signal(object, bool)  # Entry, and True to paint a mask (Inpaint)
     favorite = Signal(object, bool)
     delete = Signal(object)
     export = Signal(object)
@@ -224,6 +225,12 @@ class DetailsPane(QWidget):
         self.reuse_button.setToolTip("Fill the form with this image's settings, seed included")
         self.favorite_button = QPushButton("\u2606 Favorite")
         self.favorite_button.setCheckable(True)
+        self.img2img_button = QPushButton("To image to image")
+        self.img2img_button.setObjectName("sendToSource")
+        self.img2img_button.setToolTip("Send to image to image: start from this image")
+        self.inpaint_button = QPushButton("Inpaint\u2026")
+        self.inpaint_button.setObjectName("inpaintButton")
+        self.inpaint_button.setToolTip("Start from this image and paint what to repaint")
         self.open_button = QPushButton("Open")
         self.folder_button = QPushButton("Show in folder")
         self.export_button = QPushButton("Export\u2026")
@@ -232,6 +239,9 @@ class DetailsPane(QWidget):
         row1 = QHBoxLayout()
         for b in (self.reuse_button, self.copy_button, self.favorite_button):
             row1.addWidget(b)
+        row_source = QHBoxLayout()
+        for b in (self.img2img_button, self.inpaint_button):
+            row_source.addWidget(b)
         row2 = QHBoxLayout()
         for b in (self.open_button, self.folder_button, self.export_button, self.delete_button):
             row2.addWidget(b)
@@ -240,9 +250,12 @@ class DetailsPane(QWidget):
         layout.addWidget(self.image, 1)
         layout.addWidget(self.info)
         layout.addLayout(row1)
+        layout.addLayout(row_source)
         layout.addLayout(row2)
         self.copy_button.clicked.connect(self._copy)
         self.reuse_button.clicked.connect(lambda: self.entry and self.reuse.emit(self.entry))
+        self.img2img_button.clicked.connect(lambda: self.entry and self.to_source.emit(self.entry, False))
+        self.inpaint_button.clicked.connect(lambda: self.entry and self.to_source.emit(self.entry, True))
         self.favorite_button.clicked.connect(
             lambda checked: self.entry and self.favorite.emit(self.entry, checked))
         self.delete_button.clicked.connect(lambda: self.entry and self.delete.emit(self.entry))
@@ -254,7 +267,8 @@ class DetailsPane(QWidget):
     def show_entry(self, entry: Optional[Entry], pixmap: Optional[QPixmap] = None) -> None:
         self.entry = entry
         for b in (self.copy_button, self.reuse_button, self.favorite_button, self.open_button,
-                  self.folder_button, self.export_button, self.delete_button):
+                  self.folder_button, self.export_button, self.delete_button, self.img2img_button,
+                  self.inpaint_button):
             b.setEnabled(entry is not None)
         self.info.setVisible(entry is not None)
         if entry is None:

@@ -56,14 +56,18 @@ class Services:
     data_dir: Optional[Path] = None
     queue_path: Optional[Path] = None  # the database that keeps the job queue; None: in memory
     grids_dir: Optional[Path] = None  # where X/Y plots go; None: the default history's grids
+    # engine.img2img.store.SourceStore of the history the window uses: the source panel keeps
+    # images there and the engine the factory makes reads them back. None: the default history's.
+    sources: Optional[Any] = None
 
 
 # ---------------------------------------------------------------- engine
 
-def make_engine(weights_dir: Optional[Path] = None, random_weights: bool = False):
-    """Imports TensorFlow: call on the worker thread only."""
+def make_engine(weights_dir: Optional[Path] = None, random_weights: bool = False, sources=None):
+    """Imports TensorFlow: call on the worker thread only. `sources`: the SourceStore the
+    window's source panel writes to (engine/commands/generate.py does the same for the CLI)."""
     from engine.pipeline import Engine
-    return Engine(weights_dir=weights_dir, random_weights=random_weights)
+    return Engine(weights_dir=weights_dir, random_weights=random_weights, sources=sources)
 
 
 # ---------------------------------------------------------------- models
@@ -160,9 +164,12 @@ def open_history():
 
 
 def default_services(weights_dir: Optional[Path] = None) -> Services:
+    from engine.img2img.store import SourceStore
     from engine.paths import history_location
+    sources = SourceStore.of_history(history_location())
     return Services(
-        engine_factory=lambda: make_engine(weights_dir),
+        engine_factory=lambda: make_engine(weights_dir, sources=sources),
+        sources=sources,
         history_factory=open_history,
         queue_path=history_location().db_path,
         grids_dir=history_location().grids_dir,

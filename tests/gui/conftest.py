@@ -36,6 +36,22 @@ def close_answers(monkeypatch):
     return answers, asked
 
 
+@pytest.fixture(autouse=True)
+def drop_answers(monkeypatch):
+    """Answers "a dropped PNG with a recipe: load it, or use it as the source?" with
+    "recipe" (what a drop meant before image to image) unless a test appends another
+    answer; records each file asked about."""
+    from gui.mainwindow import MainWindow
+    answers: list[str] = []
+    asked: list = []
+
+    def answer(self, path):
+        asked.append(path)
+        return answers.pop(0) if answers else "recipe"
+    monkeypatch.setattr(MainWindow, "ask_drop_use", answer)
+    return answers, asked
+
+
 @pytest.fixture
 def settings(tmp_path):
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)

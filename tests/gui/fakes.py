@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -201,7 +202,11 @@ def fake_models(demo: bool = True, sd_state: str = "installed") -> list[ModelInf
 def fake_services(engine: FakeEngine, history: Optional[FakeHistory], models=None) -> Services:
     _only_in_tests()
     models = models if models is not None else fake_models()
+    from engine.img2img.store import SourceStore
+    sources = SourceStore(history.folder / "sources" if history is not None
+                          else tempfile.mkdtemp(prefix="sd-desk-test-sources-"))
     return Services(
+        sources=sources,
         engine_factory=lambda: engine,
         history_factory=(lambda: history) if history is not None else None,
         models=lambda: list(models),

@@ -78,7 +78,8 @@ def test_the_context_menu_offers_every_action_and_they_work(qtbot, window, histo
     from gui.gallery_menu import gallery_menu
     menu = gallery_menu(window)
     texts = [a.text() for a in menu.actions() if not a.isSeparator()]
-    assert texts == ["View", "Reuse parameters", "Copy image", "Copy prompt", "Add to favorites",
+    assert texts == ["View", "Reuse parameters", "Send to image to image", "Inpaint\u2026",
+                     "Copy image", "Copy prompt", "Add to favorites",
                      "Export\u2026", "Show in folder", "Delete"]
     actions = {a.text(): a for a in menu.actions()}
     actions["Copy prompt"].trigger()
