@@ -127,7 +127,7 @@ class Engine:
             encoder_file = require_image_encoder(spec, self.weights_dir)
         timings: dict[str, float] = {}
         try:
-            report(Progress("loading", 0, request.steps))
+            report(Progress("loading", 0, request.steps_to_run()))
             started = time.perf_counter()
             backend = self._backend_for(spec, request)
             if encoder_file is not None and backend.components.image_encoder_file is None:

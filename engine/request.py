@@ -79,6 +79,13 @@ class GenerationRequest:
     def replace(self, **changes) -> "GenerationRequest":
         return dataclasses.replace(self, **changes)
 
+    def steps_to_run(self) -> int:
+        """Model evaluations per image: all the steps, or image to image's share of them."""
+        if self.source is None:
+            return self.steps
+        from engine.samplers.base import first_step
+        return self.steps - first_step(self.steps, self.source.strength)
+
     def seeds(self) -> list[int]:
         """Image i of a batch uses seed + i, so each image can be regenerated alone."""
         return [(self.seed + i) % (MAX_SEED + 1) for i in range(self.batch)]

@@ -23,7 +23,6 @@ from engine.backends.base import DiffusionBackend
 from engine.events import CancelToken, Progress, ProgressCallback
 from engine.img2img.canvas import Canvas
 from engine.request import GenerationRequest
-from engine.samplers.base import first_step
 
 
 class Cancelled(Exception):
@@ -61,8 +60,8 @@ def sample(
         batched_guidance = default_batched_guidance(backend)
     report = on_progress or (lambda progress: None)
     batch = request.batch
-    first = first_step(request.steps, request.source.strength) if canvas is not None else 0
-    steps = request.steps - first  # evaluations this image runs: what progress counts
+    steps = request.steps_to_run()  # what progress counts
+    first = request.steps - steps
     timings: dict[str, float] = {}
 
     def check() -> None:

@@ -173,7 +173,7 @@ class Runner:
         decode = (getattr(result, "timings", None) or {}).get("decoding")
         if decode is not None:
             self._decode_seconds[size] = float(decode)
-        self.queue.emit(JobProgress(job.id, "saving", request.steps, request.steps))
+        self.queue.emit(JobProgress(job.id, "saving", request.steps_to_run(), request.steps_to_run()))
         saved, unsaved = self._keep(result)
         return Finished(job.id, request, tuple(getattr(r, "id", r) for r in saved),
                         time.perf_counter() - started, result, tuple(saved), unsaved)
