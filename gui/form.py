@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QVBoxLayout, QWidget)
 
 from engine import preferences
+from gui.clamped_label import ClampedLabel
 from engine.prompt_rules import PromptRules, prompt_problems, rules_for
 from engine.request import (BATCH_RANGE, GUIDANCE_RANGE, MAX_SEED, STEPS_RANGE, GenerationRequest,
                             Problem)
@@ -33,6 +34,7 @@ SIZE_PRESETS = [
     ("Tiny 128 (quick tests)", 128, 128),
 ]
 CUSTOM = "Custom\u2026"
+PROMPT_BOXES = ("prompt", "negative_prompt")
 
 # model id -> that model's prompt rules (engine/prompt_rules.py), with a counter once one is loaded
 RulesSource = Callable[[str], PromptRules]
@@ -106,10 +108,16 @@ class SeedEdit(QWidget):
 
 
 def _error_label(name: str) -> QLabel:
-    label = QLabel()
+    if name in PROMPT_BOXES:
+        # One line, kept when empty: its problems come and go as the person types, and
+        # must not push the rest of the form about (the whole message is its tooltip, and
+        # the window's line under Generate).
+        label = ClampedLabel(1)
+    else:
+        label = QLabel()
+        label.setWordWrap(True)
     label.setObjectName(f"error_{name}")
     label.setProperty("role", "fieldError")
-    label.setWordWrap(True)
     label.setVisible(False)
     return label
 
@@ -184,6 +192,9 @@ class GenerationForm(QWidget):
             box.setSingleStep(64)
             box.setValue(512)
             box.setSuffix(" px")
+            # Room for four digits, not for the range's five: sized by 99999, the two boxes
+            # made the form wider than its column at 900x600, where it was cut off.
+            box.setMinimumWidth(box.fontMetrics().horizontalAdvance("8888 px") + 44)
         self.batch = QSpinBox()
         self.batch.setObjectName("batch")
         self.batch.setRange(*BATCH_RANGE)

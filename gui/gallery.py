@@ -13,7 +13,8 @@ from typing import Any, Optional
 
 from PySide6.QtCore import (QAbstractListModel, QMimeData, QModelIndex, QObject, QRunnable, Qt,
                             QUrl, Signal)
-from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QImageReader, QPainter, QPixmap
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate
 
 from gui.history import Entry, HistoryView
 from gui.threads import managed_pool
@@ -111,6 +112,20 @@ class ThumbnailLoader(QObject):
         self.pool.clear()
         self.pool.waitForDone()
         self._pending.clear()
+
+
+class UntintedThumbnails(QStyledItemDelegate):
+    """Draws a selected thumbnail with its own colours: Qt's styles otherwise blend a
+    selected icon with the highlight colour, which changed the image's colours. The
+    selection shows as a frame instead (the stylesheet's ::item:selected)."""
+
+    def initStyleOption(self, option, index) -> None:
+        super().initStyleOption(option, index)
+        if option.state & QStyle.StateFlag.State_Selected and not option.icon.isNull():
+            pixmap = option.icon.pixmap(option.decorationSize)
+            icon = QIcon(pixmap)
+            icon.addPixmap(pixmap, QIcon.Mode.Selected)
+            option.icon = icon
 
 
 def _placeholder(size: int) -> QPixmap:

@@ -14,11 +14,12 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QFileDialog, QHBoxLayout
 
 from engine import preferences
 from engine.models.examples import examples_for
+from gui.clamped_label import ClampedLabel
 from gui.help_dialogs import show_demo_words
 from gui.model_note import ModelNote
 from gui.folders import remember_folder, start_folder
 from gui.form import GenerationForm
-from gui.gallery import GalleryModel, ThumbnailLoader
+from gui.gallery import GalleryModel, ThumbnailLoader, UntintedThumbnails
 from gui.history import Entry
 from gui.menus import build_menus
 from gui.preferences import compute_status
@@ -79,10 +80,10 @@ class MainWindow(QMainWindow):
         self.cancel_button.setObjectName("cancelButton")
         self.cancel_button.setToolTip("Stop the running generation (Esc)")
         self.cancel_button.setEnabled(False)
-        self.why_disabled = QLabel()
+        # Two lines, kept when there is nothing to say: Generate stays where it is.
+        self.why_disabled = ClampedLabel(2)
         self.why_disabled.setObjectName("whyDisabled")
         self.why_disabled.setProperty("role", "fieldError")
-        self.why_disabled.setWordWrap(True)
 
         self.model_note = ModelNote()
         self.model_note.words_requested.connect(lambda: show_demo_words(self))
@@ -222,6 +223,7 @@ class MainWindow(QMainWindow):
         v.setDragEnabled(True)  # images dragged out to other apps as files
         v.setDragDropMode(QListView.DragDropMode.DragOnly)
         v.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        v.setItemDelegate(UntintedThumbnails(v))
         right_top = QWidget()
         rv = QVBoxLayout(right_top)
         rv.setContentsMargins(0, 0, 0, 0)

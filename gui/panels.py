@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QListWi
                                QVBoxLayout, QWidget)
 
 from engine.events import CancelToken
+from gui.flow_layout import FlowLayout
 from gui.history import Entry
 from gui.services import ModelInfo
 from gui.tasks import Task, on_own_thread
@@ -214,7 +215,7 @@ class DetailsPane(QWidget):
         self.entry: Optional[Entry] = None
         self.image = PreviewLabel("Select an image to see how it was made.")
         self.image.setObjectName("detailsImage")
-        self.image.setMinimumHeight(120)
+        self.image.setMinimumHeight(80)  # at 900x600 the gallery above needs the room
         self.info = QPlainTextEdit()
         self.info.setObjectName("detailsText")
         self.info.setReadOnly(True)
@@ -236,22 +237,18 @@ class DetailsPane(QWidget):
         self.export_button = QPushButton("Export\u2026")
         self.delete_button = QPushButton("Delete")
         self.delete_button.setProperty("role", "danger")
-        row1 = QHBoxLayout()
-        for b in (self.reuse_button, self.copy_button, self.favorite_button):
-            row1.addWidget(b)
-        row_source = QHBoxLayout()
-        for b in (self.img2img_button, self.inpaint_button):
-            row_source.addWidget(b)
-        row2 = QHBoxLayout()
-        for b in (self.open_button, self.folder_button, self.export_button, self.delete_button):
-            row2.addWidget(b)
+        # Rows that wrap: in a narrow pane a button moves down instead of losing its label.
+        self.buttons = QWidget()
+        flow = FlowLayout(self.buttons)
+        for b in (self.reuse_button, self.copy_button, self.favorite_button, self.img2img_button,
+                  self.inpaint_button, self.open_button, self.folder_button, self.export_button,
+                  self.delete_button):
+            flow.addWidget(b)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.image, 1)
         layout.addWidget(self.info)
-        layout.addLayout(row1)
-        layout.addLayout(row_source)
-        layout.addLayout(row2)
+        layout.addWidget(self.buttons)
         self.copy_button.clicked.connect(self._copy)
         self.reuse_button.clicked.connect(lambda: self.entry and self.reuse.emit(self.entry))
         self.img2img_button.clicked.connect(lambda: self.entry and self.to_source.emit(self.entry, False))

@@ -41,7 +41,7 @@ class JobProgress:
     phase: str  # loading, encoding, denoising, decoding, saving
     step: int
     total: int
-    eta_seconds: Optional[float] = None  # None until a step has been measured
+    eta_seconds: Optional[float] = None  # None until it can be told (a cold first step cannot)
     preview: Optional[np.ndarray] = field(default=None, compare=False)  # uint8 (B, h, w, 3)
 
     def describe(self) -> str:
