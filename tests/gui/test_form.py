@@ -256,3 +256,17 @@ def test_typing_a_size_beyond_the_limit_keeps_it_and_says_why(qtbot, window):
     window.form.revalidate()
     assert window.form.errors["width"].isVisible()
     assert "1024" in window.form.errors["width"].text()
+
+
+def test_emoji_the_model_cannot_read_are_named_not_dropped(qtbot, window):
+    """The demo model reads only its own words: an emoji is named as one it does not know
+    (engine/prompt_rules.py, the engine's own rule), never silently left out."""
+    window.form.select_model("demo")
+    window.form.prompt.setPlainText("a red circle \U0001F98A")
+    assert 'does not know "\U0001F98A"' in window.form.errors["prompt"].text()
+    assert not window.generate_button.isEnabled()
+    window.form.prompt.setPlainText("\U0001F98A\U0001F338")
+    assert "knows none of the words" in window.form.errors["prompt"].text()
+    # Stable Diffusion's tokenizer reads emoji (CLIP's byte-level BPE has tokens for them).
+    window.form.select_model("sd-v1.4")
+    assert window.generate_button.isEnabled()
