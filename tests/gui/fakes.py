@@ -33,6 +33,8 @@ class FakeEngine:
 
     `hold_at_step` parks the loop before that step until `proceed` is set or the
     job is cancelled, so a test can act while a generation is provably running.
+    `hold_at_decoding` parks it in decoding until `proceed` is set: as in the real step
+    loop, a cancel there comes too late to stop it, and the images are made.
     Prompts containing "oom", "missing" or "invalid" raise the matching error.
     """
 
@@ -41,6 +43,7 @@ class FakeEngine:
     def __init__(self, hold_at_step: Optional[int] = None) -> None:
         _only_in_tests()
         self.hold_at_step = hold_at_step
+        self.hold_at_decoding = False
         self.proceed = threading.Event()
         self.holding = threading.Event()  # set while parked at hold_at_step
         self.requests: list[GenerationRequest] = []
@@ -98,6 +101,10 @@ class FakeEngine:
                 if request.preview else None
             report(Progress("denoising", step, request.steps, preview, self.STEP_SECONDS))
         report(Progress("decoding", request.steps, request.steps))
+        if self.hold_at_decoding:
+            self.holding.set()
+            self.proceed.wait(10)
+            self.holding.clear()
         images = [GeneratedImage(_picture(request.width, request.height, seed), seed)
                   for seed in request.seeds()]
         return GenerationResult(request, images, request.model, "Fake device", backend="jax",

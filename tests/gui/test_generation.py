@@ -113,6 +113,25 @@ def test_escape_cancels_the_running_job_and_saves_nothing(qtbot, window, engine,
     assert window.generate_button.text() == "Generate"
 
 
+def test_a_cancel_during_decoding_keeps_the_images(qtbot, window, engine, history):
+    """Decoding takes seconds and the steps are all done: a cancel then finishes the job."""
+    engine.hold_at_decoding = True
+    fill(window, steps=3, seed=7)
+    window.form.batch.setValue(2)
+    window.generate()
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    qtbot.waitUntil(lambda: window.phase.text().startswith("Decoding"), timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    with qtbot.waitSignal(window.job_over, timeout=5000) as ended:
+        engine.proceed.set()
+    assert ended.args[1] == "finished"
+    assert window.phase.text().startswith("Done: 2 images")
+    assert history.count() == 2 and window.gallery.rowCount() == 2
+    assert window.preview.current() is not None  # the images, not a cleared preview
+    assert window.selected_entry().request.seed in (7, 8)
+    assert not window.cancel_button.isEnabled()
+
+
 def test_errors_are_shown_and_the_queue_goes_on(qtbot, window, engine):
     engine.hold_at_step = 1
     fill(window, prompt="held first", steps=2)
