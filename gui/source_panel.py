@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import (QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton,
+from PySide6.QtWidgets import (QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QPushButton,
                                QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from engine.img2img.canvas import nothing_to_repaint
@@ -87,6 +87,7 @@ class SourcePanel(QWidget):
         self.thumb.setCursor(Qt.CursorShape.PointingHandCursor)
         self.size_label = QLabel()
         self.size_label.setProperty("role", "hint")
+        self.size_label.setWordWrap(True)
         self.mask_button = QPushButton("Paint mask\u2026")
         self.mask_button.setObjectName("editMask")
         self.mask_button.setToolTip("Paint what should be repainted (inpainting)")
@@ -136,9 +137,17 @@ class SourcePanel(QWidget):
         strength_row = QHBoxLayout()
         strength_row.addWidget(self.strength, 1)
         strength_row.addWidget(self.strength_value)
-        margin_row = QHBoxLayout()
-        for name in MARGIN_NAMES:
-            margin_row.addWidget(self.margins[name])
+        # Two by two: four boxes in a row would not fit the form's column.
+        margin_grid = QGridLayout()
+        margin_grid.setContentsMargins(0, 0, 0, 0)
+        for index, name in enumerate(MARGIN_NAMES):
+            row, column = divmod(index, 2)
+            label = QLabel(name.capitalize())
+            label.setProperty("role", "hint")
+            margin_grid.addWidget(label, row, 2 * column)
+            margin_grid.addWidget(self.margins[name], row, 2 * column + 1)
+        margin_grid.setColumnStretch(1, 1)
+        margin_grid.setColumnStretch(3, 1)
         self.controls = QWidget()
         grid = QFormLayout(self.controls)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -147,9 +156,10 @@ class SourcePanel(QWidget):
         grid.addRow(buttons)
         grid.addRow("Strength", strength_row)
         grid.addRow("Mask blur", self.mask_blur)
-        outpaint_caption = QLabel("Outpaint")
-        outpaint_caption.setToolTip("Margins: left, top, right, bottom")
-        grid.addRow(outpaint_caption, margin_row)
+        outpaint_caption = QLabel(f"Outpaint: pixels added on each side (multiples of {SIDE_STEP})")
+        outpaint_caption.setWordWrap(True)
+        grid.addRow(outpaint_caption)
+        grid.addRow(margin_grid)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(title)
