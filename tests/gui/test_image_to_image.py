@@ -271,3 +271,22 @@ def test_the_demo_model_repaints_only_the_painted_part(qtbot, demo_window, histo
     assert kept.max() <= 2, f"unmasked pixels changed by up to {kept.max()}"
     changed = np.abs(result - source)[painted].mean()
     assert changed > 10, f"the painted part barely changed ({changed:.1f} levels)"
+
+
+def test_a_mask_file_is_fitted_to_the_source_and_an_all_black_one_refused(qtbot, window, tmp_path):
+    panel = _opened(qtbot, window, _image(tmp_path / "src.png", (128, 128)))
+    small = np.zeros((64, 64), np.uint8)
+    small[:, 32:] = 255  # the right half, at half the size
+    Image.fromarray(small).save(tmp_path / "mask.png")
+    panel.load_mask_file(tmp_path / "mask.png")
+    qtbot.waitUntil(lambda: not panel.busy, timeout=10_000)
+    mask = panel.editor.canvas.mask()
+    assert mask.shape == (128, 128) and mask[:, 70:].min() == 255 and mask[:, :60].max() == 0
+    assert "resized" in panel.notes.text()
+    panel.editor.canvas.undo()
+    assert not panel.editor.canvas.has_mask()  # a loaded mask is one step of undo
+
+    Image.fromarray(np.zeros((128, 128), np.uint8)).save(tmp_path / "black.png")
+    panel.load_mask_file(tmp_path / "black.png")
+    qtbot.waitUntil(lambda: not panel.busy, timeout=10_000)
+    assert "all black" in panel.error.text() and not panel.editor.canvas.has_mask()
