@@ -45,6 +45,13 @@ def register(subparsers) -> None:
                              "network on SD 1.4 with random weights (--json, --chart)")
     parser.add_argument("--no-overhead", action="store_true",
                         help="with --samplers: skip the Stable Diffusion overhead measurement")
+    parser.add_argument("--img2img", action="store_true",
+                        help="instead: image to image on the demo model (distance to the source "
+                             "at each strength, what inpainting keeps, each outpainting fill's "
+                             "seam), then SD 1.4's VAE round trip and encoding time at 128 and "
+                             "512 with random weights (--json)")
+    parser.add_argument("--no-sd", action="store_true",
+                        help="with --img2img: skip the Stable Diffusion measurements")
     parser.add_argument("--app-steps", type=int, default=10, help="steps for --app's generations")
     parser.add_argument("--app-size", type=int, default=128, help="size for --app's generations")
     parser.set_defaults(func=run)
@@ -62,6 +69,8 @@ def run(args) -> int:
         return _run_app(args)
     if args.samplers:
         return _run_samplers(args)
+    if args.img2img:
+        return _run_img2img(args)
     from engine.benchmark import chart, report, runner
     from engine.events import EngineError
     from engine.request import GenerationRequest
@@ -94,24 +103,39 @@ def run(args) -> int:
     return 0
 
 
+def _status_line(message: str) -> None:
+    sys.stderr.write(f"\r{message}".ljust(60))
+    sys.stderr.flush()
+
+
 def _run_samplers(args) -> int:
     from engine.benchmark import report, sampler_chart, samplers
     from engine.demo.backend import load_demo_backend
 
-    def progress(message: str) -> None:
-        sys.stderr.write(f"\r{message}".ljust(60))
-        sys.stderr.flush()
-    conv = samplers.convergence(load_demo_backend(samplers.SIZE, samplers.SIZE), progress=progress)
+    conv = samplers.convergence(load_demo_backend(samplers.SIZE, samplers.SIZE), progress=_status_line)
     over = None
     if not args.no_overhead:
         from engine.pipeline import Engine
-        over = samplers.overheads(Engine(random_weights=True), progress=progress)
+        over = samplers.overheads(Engine(random_weights=True), progress=_status_line)
     print(file=sys.stderr)
     print(samplers.render(conv, over))
     if args.json:
         print(f"JSON: {report.write_json(samplers.to_dict(conv, over), args.json)}")
     if args.chart:
         print(f"chart: {sampler_chart.save(conv, args.chart)}")
+    return 0
+
+
+def _run_img2img(args) -> int:
+    from engine.benchmark import img2img, report
+
+    result = img2img.demo_distances(progress=_status_line)
+    if not args.no_sd:
+        result.sd = img2img.sd_measures(progress=_status_line)
+    print(file=sys.stderr)
+    print(img2img.render(result))
+    if args.json:
+        print(f"JSON: {report.write_json(img2img.to_dict(result), args.json)}")
     return 0
 
 
