@@ -206,3 +206,26 @@ def test_status_and_download_do_not_load_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
+
+
+def test_a_missing_file_only_image_to_image_needs_leaves_the_model_installed(sandbox, spec_and_files):
+    import dataclasses
+    import hashlib
+
+    from engine.models.registry import WeightFile
+    spec, contents = spec_and_files
+    encoder_bytes = b"an encoder" * 1000
+    optional = WeightFile("vae.h5", "image_encoder", "https://weights.invalid/vae.h5",
+                          hashlib.sha256(encoder_bytes).hexdigest(), 137_000_000, only_for="image to image")
+    spec = dataclasses.replace(spec, files=spec.files + (optional,))
+    write_files(sandbox["models"], contents)
+
+    status = model_status(spec, verify=True)
+    assert status.state == "installed" and status.ready
+    assert status.summary() == "installed; image to image needs vae.h5 (about 137.0 MB)"
+
+    (sandbox["models"] / "vae.h5").write_bytes(b"not it")  # present but damaged: not installed
+    assert model_status(spec, verify=True).state == "corrupt"
+
+    (sandbox["models"] / "vae.h5").write_bytes(encoder_bytes)
+    assert model_status(spec, verify=True).summary() == "installed"
