@@ -10,3 +10,20 @@ _SANDBOX = tempfile.mkdtemp(prefix="sd-desk-tests-")
 os.environ["KERAS_HOME"] = os.path.join(_SANDBOX, "keras")
 os.environ["SD_DESK_MODELS_DIR"] = os.path.join(_SANDBOX, "models")
 os.environ["SD_DESK_DATA_DIR"] = os.path.join(_SANDBOX, "data")
+
+# What makes a test slow is what it needs: these build Stable Diffusion, start Ray,
+# or freeze the app. `pytest -m "not slow"` skips them while iterating.
+SLOW_FIXTURES = {"sd_weights", "sd_engine", "local_ray", "frozen_app"}
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: builds Stable Diffusion, starts Ray or freezes the app (minutes); "
+                   "skip with -m 'not slow'")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    import pytest
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
