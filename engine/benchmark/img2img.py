@@ -173,8 +173,8 @@ def render(report: Img2ImgReport) -> str:
         side = int(sd["round_trip_size"])
         lines += ["", f"Stable Diffusion's VAE, random weights: decode(encode(x)) at {side}x{side} "
                       f"differs from x by mean {sd['round_trip_mean']:.1f}, max {sd['round_trip_max']:.0f} "
-                      "levels (trained weights lose far less; strength 0 skips the VAE and "
-                      "returns the source exactly)"]
+                      "levels (untrained, so this says nothing of a trained VAE's loss; strength 0 "
+                      "skips the VAE and returns the source exactly)"]
         for key, value in sd.items():
             if key.startswith("encode_s_"):
                 n = key.rsplit("_", 1)[1]
