@@ -23,6 +23,7 @@ from engine.request import (BATCH_RANGE, GUIDANCE_RANGE, MAX_SEED, STEPS_RANGE, 
                             Problem)
 from engine.samplers import names as sampler_names
 from gui.source_panel import SourcePanel
+from gui.stack import stacked
 
 # (label, width, height); "Custom" keeps whatever the spin boxes hold.
 SIZE_PRESETS = [
@@ -235,11 +236,11 @@ class GenerationForm(QWidget):
 
         grid = QFormLayout()
         grid.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        grid.addRow("Model", _stack(self.model, self.model_note, self.errors["model"]))
-        grid.addRow("Seed", _stack(self.seed, self.errors["seed"]))
-        grid.addRow("Sampler", _stack(self.sampler, self.errors["sampler"]))
-        grid.addRow("Steps", _stack(self.steps, self.errors["steps"]))
-        grid.addRow("Guidance", _stack(self.guidance, self.errors["guidance"]))
+        grid.addRow("Model", stacked(self.model, self.model_note, self.errors["model"]))
+        grid.addRow("Seed", stacked(self.seed, self.errors["seed"]))
+        grid.addRow("Sampler", stacked(self.sampler, self.errors["sampler"]))
+        grid.addRow("Steps", stacked(self.steps, self.errors["steps"]))
+        grid.addRow("Guidance", stacked(self.guidance, self.errors["guidance"]))
         size_row = QWidget()
         sr = QHBoxLayout(size_row)
         sr.setContentsMargins(0, 0, 0, 0)
@@ -247,10 +248,10 @@ class GenerationForm(QWidget):
         sr.addWidget(QLabel("\u00d7"))
         sr.addWidget(self.height_box)
         sr.addStretch(1)
-        grid.addRow("Size", _stack(self.size_preset, size_row, self.errors["width"],
+        grid.addRow("Size", stacked(self.size_preset, size_row, self.errors["width"],
                                    self.errors["height"]))
-        grid.addRow("Batch", _stack(self.batch, self.errors["batch"]))
-        grid.addRow("", _stack(self.mixed_precision, self.xla))
+        grid.addRow("Batch", stacked(self.batch, self.errors["batch"]))
+        grid.addRow("", stacked(self.mixed_precision, self.xla))
         layout.addLayout(grid)
         layout.addStretch(1)
 
@@ -534,13 +535,3 @@ def _caption(text: str) -> QLabel:
     label = QLabel(text)
     label.setProperty("role", "caption")
     return label
-
-
-def _stack(*widgets: QWidget) -> QWidget:
-    box = QWidget()
-    column = QVBoxLayout(box)
-    column.setContentsMargins(0, 0, 0, 0)
-    column.setSpacing(2)
-    for w in widgets:
-        column.addWidget(w)
-    return box

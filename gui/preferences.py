@@ -24,6 +24,7 @@ from engine import preferences
 from engine.compute import selection
 from engine.models import locations
 from gui.services import ModelInfo
+from gui.stack import stacked
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ class PreferencesDialog(QDialog):
         self.default_model.setCurrentIndex(max(index, 0))
         model_note = QLabel("The model SD Desk starts on. One whose weights are missing is "
                             "passed over for the automatic choice until they are there.")
-        form.addRow("Default model", _stack(self.default_model, _hint(model_note)))
+        form.addRow("Default model", stacked(self.default_model, _hint(model_note)))
 
         self._initial_preview = preferences.preview_enabled()
         self.preview = QCheckBox("Show the image as it forms, at each step")
@@ -138,7 +139,7 @@ class PreferencesDialog(QDialog):
         self.preview.setChecked(self._initial_preview)
         preview_note = QLabel("Off, each step skips drawing the preview: a little faster, "
                               "mostly on a GPU. Counts from the next generation.")
-        form.addRow("Preview", _stack(self.preview, _hint(preview_note)))
+        form.addRow("Preview", stacked(self.preview, _hint(preview_note)))
 
         self.theme = QComboBox()
         self.theme.setObjectName("theme")
@@ -286,13 +287,3 @@ def _hint(label: QLabel) -> QLabel:
     label.setProperty("role", "hint")
     label.setWordWrap(True)
     return label
-
-
-def _stack(*widgets: QWidget) -> QWidget:
-    box = QWidget()
-    column = QVBoxLayout(box)
-    column.setContentsMargins(0, 0, 0, 0)
-    column.setSpacing(2)
-    for w in widgets:
-        column.addWidget(w)
-    return box
