@@ -870,9 +870,6 @@ class MainWindow(QMainWindow):
         box.exec()
         return {recipe: "recipe", source: "source"}.get(box.clickedButton(), "cancel")
 
-    def load_recipe(self, path: Path) -> bool:
-        return self._apply_recipe(path, self.services.read_recipe(path, self.form.request()))
-
     def _apply_recipe(self, path: Path, recipe) -> bool:
         if recipe.problems:
             self.banner.show_message("error", recipe.note, "\n".join(recipe.problems))

@@ -86,8 +86,11 @@ def fill_models_menu(window: "MainWindow", menu) -> None:
 
 
 def open_image(window: "MainWindow") -> None:
-    chosen, _ = QFileDialog.getOpenFileName(window, "Open an image and use its recipe",
-                                            start_folder(window.settings), "PNG images (*.png)")
+    """As a drop on the window: a PNG with a recipe asks whether to load it or start from
+    the image; any other image becomes the source."""
+    from gui.source_panel import IMAGE_FILTER
+    chosen, _ = QFileDialog.getOpenFileName(window, "Open an image", start_folder(window.settings),
+                                            IMAGE_FILTER)
     if chosen:
         remember_folder(window.settings, Path(chosen).parent)
-        window.load_recipe(Path(chosen))
+        window.dropped_image(Path(chosen))

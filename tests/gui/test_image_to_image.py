@@ -290,3 +290,28 @@ def test_a_mask_file_is_fitted_to_the_source_and_an_all_black_one_refused(qtbot,
     panel.load_mask_file(tmp_path / "black.png")
     qtbot.waitUntil(lambda: not panel.busy, timeout=10_000)
     assert "all black" in panel.error.text() and not panel.editor.canvas.has_mask()
+
+
+def test_file_open_image_takes_any_image_as_a_drop_does(qtbot, window, drop_answers, tmp_path,
+                                                      monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+    answers, asked = drop_answers
+    photo = tmp_path / "photo.jpg"
+    Image.open(_image(tmp_path / "photo.png", (128, 192))).save(photo)
+    chosen = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        lambda *args: (str(chosen[-1]), ""))
+    panel = window.form.source_panel
+
+    chosen.append(photo)  # not a PNG: no recipe to ask about, it is the source
+    window.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: panel.is_set and not panel.busy, timeout=10_000)
+    assert asked == [] and window.form.request().height == 192
+
+    panel.clear()
+    request = GenerationRequest(prompt="from the file", seed=9, steps=7, width=256, height=256,
+                                model="sd-v1.4")
+    chosen.append(save_png(tmp_path / "made.png", np.full((64, 64, 3), 90, np.uint8), request, 9,
+                           "sd-v1.4"))
+    window.menu_actions["open"].trigger()  # "recipe", the drop_answers default
+    assert asked == [chosen[-1]] and window.form.prompt.toPlainText() == "from the file"
