@@ -7,7 +7,8 @@ Each backend runs in its own process (Keras picks its backend once, at import; a
 JAX cannot reset its peak-memory counter), one process per backend and precision.
 In each: a cold generation (build, compile, generate), then a timed warm one per
 batch size, then the levers. Printed: seconds per step, warm total, images per
-second, peak device memory, and the fraction of the FLOP floor, from the UNet's
+second, the cold run (build, compile, first image), peak process memory (RSS, over
+the cold and warm runs) and device memory, and the fraction of the FLOP floor, from the UNet's
 FLOPs per pass (UNET_TFLOP_512) over the device's peak rate (PEAK_TFLOPS, by
 device name, or --peak-tflops).
 
@@ -98,6 +99,7 @@ def _measure(engine, request, **options) -> dict:
 def run_child(backend: str, precision: str, size: int, steps: int, batches: list[int],
               levers: bool) -> list[dict]:
     from engine import compute
+    from engine.benchmark.system import PeakMemory
     from engine.pipeline import Engine
     from engine.request import GenerationRequest
 
@@ -117,11 +119,12 @@ def run_child(backend: str, precision: str, size: int, steps: int, batches: list
 
     for batch in sorted(batches):
         request = base.replace(batch=batch)
-        module.reset_peak_memory()
-        started = time.perf_counter()
-        engine.generate(request)  # builds (first batch only), compiles for this batch
-        cold = time.perf_counter() - started
-        rows.append(row("default", batch, _measure(engine, request), cold))
+        with PeakMemory() as memory:  # also resets the device's peak
+            started = time.perf_counter()
+            engine.generate(request)  # builds (first batch only), compiles for this batch
+            cold = time.perf_counter() - started
+            measured = _measure(engine, request)
+        rows.append(row("default", batch, {**measured, "peak_rss_bytes": memory.peak_rss}, cold))
     if levers:
         request = base.replace(batch=1)
         for kind, options in LEVERS.items():
@@ -169,9 +172,13 @@ def _s(value, digits=3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _mib(value: Optional[int]) -> str:
+    return "-" if value is None else f"{value / 2**20:,.0f}"
+
+
 def render(rows: list[dict], peak_override: Optional[float]) -> str:
     cols = ["backend", "precision", "xla", "batch", "row", "s/step", "total s", "images/s",
-            "cold s", "peak GPU MiB", "FLOP floor", "assumed peak TFLOP/s"]
+            "cold s", "peak RSS MiB", "peak GPU MiB", "FLOP floor", "assumed peak TFLOP/s"]
     table = []
     for r in rows:
         if r["row"] == "failed":
@@ -183,8 +190,8 @@ def render(rows: list[dict], peak_override: Optional[float]) -> str:
         memory = r["peak_gpu_bytes"]
         table.append([r["backend"], r["precision"], "on" if r["xla"] else "off", str(r["batch"]),
                       r["row"], _s(r["s_per_step"]), _s(r["total_s"], 2),
-                      _s(r["images_per_s"], 3), _s(r["cold_s"], 1),
-                      "-" if memory is None else f"{memory / 2**20:,.0f}",
+                      _s(r["images_per_s"], 3), _s(r["cold_s"], 1), _mib(r.get("peak_rss_bytes")),
+                      _mib(memory),
                       "-" if fraction is None else f"{100 * fraction:.1f}%",
                       "-" if peak is None else f"{peak:g}"])
     widths = [max(len(c), *(len(t[i]) for t in table)) if table else len(c)

@@ -34,14 +34,15 @@ def test_the_flop_floor_scales_with_batch_and_pixels():
 def test_the_table_names_every_column_and_a_failed_backend():
     rows = [{"backend": "jax", "precision": "mixed", "xla": True, "batch": 3, "row": "default",
              "size": 512, "steps": 50, "cold_s": 41.0, "total_s": 5.0, "s_per_step": 0.08,
-             "images_per_s": 0.6, "device": "GPU: NVIDIA H200", "peak_gpu_bytes": 6 * 2**30},
+             "images_per_s": 0.6, "device": "GPU: NVIDIA H200", "peak_gpu_bytes": 6 * 2**30,
+             "peak_rss_bytes": 3 * 2**30 + 2**29},
             gpu._failed("torch", "float32", "exit 1 after 3 s: CUDA out of memory")]
     text = gpu.render(rows, None)
     header, _, jax_row, torch_row = text.splitlines()
-    for column in ("s/step", "total s", "images/s", "peak GPU MiB", "FLOP floor",
+    for column in ("s/step", "total s", "images/s", "peak RSS MiB", "peak GPU MiB", "FLOP floor",
                    "assumed peak TFLOP/s"):
         assert column in header
-    assert "6,144" in jax_row and "989" in jax_row
+    assert "3,584" in jax_row and "6,144" in jax_row and "989" in jax_row
     assert f"{100 * 1.6 * 3 / 989 / 0.08:.1f}%" in jax_row
     assert "failed: exit 1 after 3 s: CUDA out of memory" in torch_row
 
@@ -75,6 +76,7 @@ def test_a_tiny_run_on_jax_without_tensorflow(tmp_path):
     for r in rows:
         assert (r["backend"], r["precision"], r["batch"], r["size"]) == ("jax", "float32", 1, 128)
         assert r["s_per_step"] > 0 and r["total_s"] > 0 and r["device"] == "CPU"
+        assert r["peak_rss_bytes"] > 2**30  # SD 1.4's weights alone are over 3 GB
     assert "FLOP floor" in done.stdout and "jax" in done.stdout
 
 
