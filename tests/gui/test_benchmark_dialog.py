@@ -19,6 +19,9 @@ def test_benchmark_runs_on_the_worker_thread_and_shows_table_and_chart(qtbot, wi
     dialog.configs["mixed"].setChecked(True)
     with qtbot.waitSignal(dialog.task.finished, timeout=20000):
         qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
+    # The signal comes from the worker's thread: the dialog's own slot for it is queued to
+    # the GUI thread and may run just after the test's blocker.
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=5000)
     assert threading.get_ident() not in engine.threads  # never on the GUI thread
     assert [(r.mixed_precision, r.steps) for r in engine.requests] == [(False, 3)] * 3 + [(True, 3)] * 3
     assert dialog.table.rowCount() == 2 and dialog.table.item(1, 0).text() == "mixed"
