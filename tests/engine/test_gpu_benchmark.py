@@ -57,6 +57,7 @@ def test_an_uninstalled_backend_is_refused_with_one_message(capsys):
 
 @pytest.mark.skipif(not selection.is_installed("jax"), reason="JAX is not installed")
 @pytest.mark.timeout(1500)
+@pytest.mark.slow  # builds Stable Diffusion in its own process
 def test_a_tiny_run_on_jax_without_tensorflow(tmp_path):
     """The script as the GPU machine runs it (a process per backend, TensorFlow
     absent in it), at 128x128 and 2 steps; the lever rows run the same calls."""
