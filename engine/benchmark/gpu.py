@@ -8,9 +8,9 @@ JAX cannot reset its peak-memory counter), one process per backend and precision
 In each: a cold generation (build, compile, generate), then a timed warm one per
 batch size, then the levers. Printed: seconds per step, warm total, images per
 second, the cold run (build, compile, first image), peak process memory (RSS, over
-the cold and warm runs) and device memory, and the fraction of the FLOP floor, from the UNet's
-FLOPs per pass (UNET_TFLOP_512) over the device's peak rate (PEAK_TFLOPS, by
-device name, or --peak-tflops).
+the cold and warm runs) and device memory, and the fraction of the FLOP floor, from
+the UNet's FLOPs per pass (UNET_TFLOP_512) over the device's peak rate
+(PEAK_TFLOPS, by device name, or --peak-tflops).
 
 Levers, as extra rows (batch 1, in the last precision asked for: mixed by default), through the engine's public options:
   - "one call of 2B" and "two calls of B": guidance's halves as one UNet call on
