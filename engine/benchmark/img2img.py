@@ -28,6 +28,9 @@ STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 MARGIN = 64  # outpainting: this much on the left and on the right
 SEAM_BAND = 8  # pixels either side of a seam that its score looks at
 ENCODE_SIZES = (128, 512)
+MASK_BLUR = 4
+BLUR_REACH = 12  # pixels past an edge that a blur of MASK_BLUR may still change
+UNSTORED = "0" * 64  # an image id: the canvas is built from pixels here, not from the store
 
 Progress = Callable[[str], None]
 
@@ -77,12 +80,12 @@ def demo_distances(steps: int = STEPS, progress: Progress = lambda message: None
     pixels = source_image()
     for strength in STRENGTHS:
         progress(f"strength {strength}")
-        out = _run(backend, Source("0" * 64, strength=strength), pixels, None, SIZE, SIZE, steps)
+        out = _run(backend, Source(UNSTORED, strength=strength), pixels, None, SIZE, SIZE, steps)
         report.strength_distance[strength] = float(_levels(out, pixels[None]).mean())
 
     progress("inpainting")
     mask = corner_mask()
-    source = Source("0" * 64, strength=1.0, mask="0" * 64, mask_blur=4)
+    source = Source(UNSTORED, strength=1.0, mask=UNSTORED, mask_blur=MASK_BLUR)
     out = _run(backend, source, pixels, mask, SIZE, SIZE, steps)
     blurred = canvases.build(source, pixels, mask, SIZE, SIZE).mask
     change = _levels(out, pixels[None])
@@ -95,15 +98,16 @@ def demo_distances(steps: int = STEPS, progress: Progress = lambda message: None
     for fill in canvases.FILLS:
         progress(f"outpainting, {fill} fill")
         margins = (MARGIN, 0, MARGIN, 0)
-        source = Source("0" * 64, strength=1.0, mask_blur=4, outpaint=margins)
+        source = Source(UNSTORED, strength=1.0, mask_blur=MASK_BLUR, outpaint=margins)
         width = SIZE + 2 * MARGIN
         out = _run(load_demo_backend(width, SIZE), source, pixels, None, width, SIZE, steps, fill=fill)
         inner = out[:, :, MARGIN:MARGIN + SIZE]
         report.outpaint[fill] = {
             "seam": seam_score(out, (MARGIN, MARGIN + SIZE)),
-            "kept_max": float(_levels(inner[:, :, 12:-12], pixels[None, :, 12:-12]).max()),
+            "kept_max": float(_levels(inner[:, :, BLUR_REACH:-BLUR_REACH],
+                                      pixels[None, :, BLUR_REACH:-BLUR_REACH]).max()),
             "margin_green_over_blue": _green_over_blue(np.concatenate(
-                [out[:, :, :MARGIN - 12], out[:, :, -(MARGIN - 12):]], axis=2)),
+                [out[:, :, :MARGIN - BLUR_REACH], out[:, :, -(MARGIN - BLUR_REACH):]], axis=2)),
         }
     return report
 
@@ -157,7 +161,7 @@ def render(report: Img2ImgReport) -> str:
              f"{'to source':<10}" + "".join(f"{d:8.1f}" for d in report.strength_distance.values())]
     if report.inpaint:
         i = report.inpaint
-        lines += ["", f"inpainting (strength 1, a quarter masked, blur 4): kept pixels "
+        lines += ["", f"inpainting (strength 1, a quarter masked, blur {MASK_BLUR}): kept pixels "
                       f"({100 * i['kept_share']:.0f}%) changed mean {i['kept_mean']:.2f}, "
                       f"max {i['kept_max']:.0f}; repainted pixels mean {i['repainted_mean']:.1f}"]
     if report.outpaint:
