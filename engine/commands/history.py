@@ -176,7 +176,14 @@ def _show(args) -> int:
 
 def _rebuild(args) -> int:
     with _open(args, reconcile=False) as store:
-        report = store.rebuild() if args.from_images else store.reconcile()
+        try:
+            report = store.rebuild() if args.from_images else store.reconcile()
+        except KeyboardInterrupt:
+            # --from-images swaps in one transaction; reconcile commits file by file.
+            print("Stopped; the history is as it was before the rebuild." if args.from_images
+                  else "Stopped; what was reconciled so far is kept. Run it again to finish.",
+                  file=sys.stderr)
+            return 130
         print(report.summary())
         for name, why in report.skipped:
             print(f"  skipped {name}: {why}", file=sys.stderr)

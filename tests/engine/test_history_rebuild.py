@@ -80,10 +80,23 @@ while True:
 """
 
 
-def _interrupt(root, when, delay, sig):
+def _as_a_terminal_starts_it():
+    """A command typed at a terminal starts with Ctrl+C's default action. The test runner
+    may not have it: a runner started in the background by a script (CI, `cmd &`) inherits
+    SIGINT *ignored*, exec passes that on, and a Python started so installs no
+    KeyboardInterrupt handler. The Ctrl+C cases would then test nothing and wait forever."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _spawn(code: str, *args) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    child = subprocess.Popen([sys.executable, "-c", REBUILDER, str(root), str(delay)], cwd=REPO,
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_a_terminal_starts_it)
+
+
+def _interrupt(root, when, delay, sig):
+    child = _spawn(REBUILDER, root, delay)
     try:
         while True:
             line = child.stdout.readline()
@@ -114,20 +127,66 @@ def test_a_rebuild_killed_at_any_moment_loses_nothing(tmp_path):
     assert not list(root.glob("history.sqlite3.*-*"))  # nothing set aside
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
+def test_the_child_gets_ctrl_c_even_when_the_runner_ignores_it(tmp_path):
+    """The cause of issue 32: a runner with SIGINT ignored made the Ctrl+C case hang."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        child = _spawn("import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)")
+        out, err = child.communicate(timeout=60)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert out.strip() == "True", err
+
+
+CLI_REBUILD = r"""
+import sys, time
+import main
+from engine.history import rebuild as rebuild_module
+
+real_swap = rebuild_module._swap
+
+def announced_swap(*args):
+    print("swap", flush=True)
+    time.sleep(0.5)  # Ctrl+C lands inside the swap's transaction
+    return real_swap(*args)
+
+rebuild_module._swap = announced_swap
+sys.exit(main.main(["history", "rebuild", "--from-images", "--history-dir", sys.argv[1]]))
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
+def test_ctrl_c_during_cli_rebuild_stops_it_at_once_and_keeps_the_history(tmp_path):
+    root = tmp_path / "hist"
+    before = fill(root)
+    child = _spawn(CLI_REBUILD, root)
+    try:
+        line = child.stdout.readline()
+        assert line.strip() == "swap", child.stderr.read()
+        child.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        out, err = child.communicate(timeout=60)  # a bound against a hang; 5 s is the claim
+    finally:
+        child.kill()
+    assert time.monotonic() - sent < 5, "Ctrl+C took more than 5 s to stop the rebuild"
+    assert child.returncode == 130, err
+    assert "Traceback" not in err and "Stopped" in err
+    assert state(root) == before
+
+
 def test_rebuild_while_another_process_has_the_store_open(tmp_path):
     """This process plays the window: it keeps its store, reads and marks favourites while
     another process rebuilds; nothing it did is lost and its ids stay good."""
     root = tmp_path / "hist"
     fill(root)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
     script = ("import sys\nfrom engine.history import HistoryStore\n"
               "s = HistoryStore(sys.argv[1], reconcile=False)\n"
               "for n in range(4):\n    s.rebuild()\nprint('done', flush=True)\n")
     with HistoryStore(root) as window:
         records = window.page(0, 100)
         names = {r.id: r.path.name for r in records}
-        child = subprocess.Popen([sys.executable, "-c", script, str(root)], cwd=REPO, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        child = _spawn(script, root)
         marked = []
         deadline = time.monotonic() + 120
         while child.poll() is None and time.monotonic() < deadline:
