@@ -7,48 +7,21 @@ corrupt at the next start without being read again.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from engine.events import CancelToken
 from engine.models.locations import app_data_dir
 from engine.models.errors import CorruptWeightFile
+from engine.models.hashing import CHUNK, HashCancelled, HashProgress, sha256_file  # noqa: F401 (re-exported)
 from engine.models.registry import WeightFile, all_models
 
 CACHE_FILE_NAME = "verified-weights.json"
-CHUNK = 1 << 20
 # One lock for every cache object: the GUI thread and a download worker may both write the file.
 _LOCK = threading.Lock()
-
-# (bytes hashed, bytes in all)
-HashProgress = Callable[[int, int], None]
-
-
-class HashCancelled(Exception):
-    """Raised inside hashing when the cancel token is set; callers turn it into their own outcome."""
-
-
-def sha256_file(
-    path: Path,
-    on_progress: Optional[HashProgress] = None,
-    cancel: Optional[CancelToken] = None,
-) -> str:
-    total = os.path.getsize(path)
-    digest = hashlib.sha256()
-    done = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            if cancel is not None and cancel.cancelled:
-                raise HashCancelled()
-            digest.update(chunk)
-            done += len(chunk)
-            if on_progress is not None:
-                on_progress(done, total)
-    return digest.hexdigest()
 
 
 def _fingerprint(path: Path) -> dict:
