@@ -75,6 +75,14 @@ def ddim_update(latent: np.ndarray, eps: np.ndarray, a_t: float, a_prev: float
     return latent, pred_x0
 
 
+def noise_from_v(v: np.ndarray, latent: np.ndarray, timestep: float) -> np.ndarray:
+    """The noise a v-prediction model's output implies. With x_t = sqrt(a) x0 + sqrt(1-a) eps
+    and v = sqrt(a) eps - sqrt(1-a) x0, eps = sqrt(a) v + sqrt(1-a) x_t, where x_t is
+    what the network saw at `timestep` (every sampler's model_input is that)."""
+    a = alpha_cumprod_at(timestep)
+    return (np.float32(math.sqrt(a)) * v + np.float32(math.sqrt(1.0 - a)) * latent).astype(np.float32)
+
+
 def seed_pair(seed: int) -> tuple[int, int]:
     """Stateless RNG seed for one image: KerasCV's own for seeds below SEED_PERIOD
     (so its images are reproduced), and distinct ones above it."""

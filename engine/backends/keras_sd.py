@@ -1,4 +1,4 @@
-"""Stable Diffusion v1.4 / v2.1 from KerasCV's components, behind the backend protocol."""
+"""Stable Diffusion 1.x / 2.x on KerasCV's components (KerasCV's own weights or a checkpoint's), behind the backend protocol."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import psutil
 
-from engine import compute
+from engine import compute, schedule
 from engine.backends.kerascv_modules import constants, load
 from engine.models.registry import ModelSpec
 from engine.request import MAX_TOKENS  # KerasCV's context length, stated once
@@ -72,6 +72,7 @@ class Components:
         # Built on first use: only image to image needs it (and its file is optional).
         self._image_encoder: Optional[keras.Model] = None
         self.image_encoder_file: Optional[Path] = None
+        self.checkpoint = None  # the library checkpoint the weights came from, if one did
         self.random = True  # until `load`: untrained networks (tests, benchmarks)
 
     def load(self, paths: dict[str, Path]) -> None:
@@ -79,6 +80,15 @@ class Components:
         self.diffusion_model.load_weights(str(paths["diffusion_model"]))
         self.decoder.load_weights(str(paths["decoder"]))
         self.image_encoder_file = paths.get("image_encoder")
+        self.checkpoint, self._image_encoder = None, None
+        self.random = False
+
+    def load_checkpoint(self, checkpoint) -> None:
+        """Weights from an original-layout checkpoint (engine.models.library.Checkpoint); the
+        networks may already hold another checkpoint's: only the weights change."""
+        from engine.backends.checkpoint_weights import load_checkpoint
+        load_checkpoint(self, checkpoint)
+        self.checkpoint, self.image_encoder_file, self._image_encoder = checkpoint, None, None
         self.random = False
 
     @property
@@ -86,10 +96,13 @@ class Components:
         """KerasCV's VAE encoder, fully convolutional: one serves every size. Raises
         FileNotFoundError when trained weights are in use but its file is absent."""
         if self._image_encoder is None:
-            if not self.random and self.image_encoder_file is None:
+            if not self.random and self.image_encoder_file is None and self.checkpoint is None:
                 raise FileNotFoundError("vae_encoder.h5")
             encoder = ImageEncoder(download_weights=False)
-            if self.image_encoder_file is not None:
+            if self.checkpoint is not None:  # a checkpoint carries its VAE's encoder
+                from engine.backends.checkpoint_weights import load_image_encoder
+                load_image_encoder(encoder, self.checkpoint)
+            elif self.image_encoder_file is not None:
                 encoder.load_weights(str(self.image_encoder_file))
             self._image_encoder = encoder
         return self._image_encoder
@@ -101,7 +114,7 @@ class Components:
                              (self.decoder, other.decoder)):
             mine.set_weights(theirs.get_weights())
         self._image_encoder, self.image_encoder_file = other._image_encoder, other.image_encoder_file
-        self.random = other.random
+        self.checkpoint, self.random = other.checkpoint, other.random
 
     def compile_xla(self, on: bool = True) -> None:
         """Always explicit: an uncompiled Keras model picks XLA by itself on a GPU,
@@ -119,6 +132,7 @@ class KerasStableDiffusion:
                  components: Components, tokenizer: SimpleTokenizer):
         self.model_id = spec.id
         self.label = label
+        self.prediction = spec.prediction
         self.width, self.height = width, height
         self.components = components
         self.tokenizer = tokenizer
@@ -189,11 +203,20 @@ class KerasStableDiffusion:
         return self._embeddings[key]
 
     def denoise(self, latent: np.ndarray, timestep: float, context: np.ndarray) -> np.ndarray:
-        return self._call(self.components.diffusion_model, {
+        output = self._call(self.components.diffusion_model, {
             "latent": np.asarray(latent),
             "timestep_embedding": self._embedding(timestep, len(latent)),
             "context": np.asarray(context),
         })
+        return self._as_noise(output, latent, timestep)
+
+    def _as_noise(self, output, latent, timestep: float):
+        """The protocol's predicted noise, whatever the UNet predicts: the one place a
+        v-prediction model's output is converted, so every sampler works on it."""
+        if self.prediction != "v":
+            return output
+        return schedule.noise_from_v(np.asarray(output, np.float32), np.asarray(latent, np.float32),
+                                     timestep)
 
     def encode_image(self, pixels: np.ndarray) -> np.ndarray:
         """KerasCV's encoder takes pixels in [-1, 1], the decoder's range, and gives the
@@ -239,8 +262,9 @@ class PairedKerasStableDiffusion(KerasStableDiffusion):
             fn = compute.current().compiled_pair(self.components.diffusion_model)
             self._calls["diffusion pair"] = fn
         latent, embedding = np.asarray(latent), self._embedding(timestep, batch)
-        return fn({"latent": latent, "timestep_embedding": embedding, "context": np.asarray(unconditional)},
+        pair = fn({"latent": latent, "timestep_embedding": embedding, "context": np.asarray(unconditional)},
                   {"latent": latent, "timestep_embedding": embedding, "context": np.asarray(context)})
+        return tuple(self._as_noise(output, latent, timestep) for output in pair)
 
 
 def keras_stable_diffusion(*args, **kwargs) -> KerasStableDiffusion:

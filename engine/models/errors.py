@@ -74,3 +74,24 @@ class DiskFull(DownloadError):
 
 class ImportFolderError(EngineError):
     """The folder to import from cannot be used at all (missing, unreadable)."""
+
+
+class DamagedCheckpoint(EngineError):
+    """A checkpoint (or VAE) file that cannot fill the networks; nothing was loaded from it."""
+
+    def __init__(self, path: Path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"The checkpoint {self.path} cannot be loaded: {problem}.")
+
+
+class VocabularyUnavailable(EngineError):
+    """CLIP's vocabulary, which checkpoints need and do not carry, is absent and could not be fetched."""
+
+    def __init__(self, model_id: str, reason: str, folders: list[Path]):
+        self.model_id = model_id
+        places = " or ".join(str(f) for f in folders)
+        super().__init__(
+            f"{model_id} needs CLIP's vocabulary (bpe_simple_vocab_16e6.txt.gz, 1.4 MB), which "
+            f"checkpoints do not carry and SD Desk fetches on first use, but it could not be "
+            f"fetched ({reason.rstrip('.')}). Connect once and try again, or put the file in {places}.")
