@@ -43,6 +43,7 @@ class GenerationResult:
     cancelled: bool = False
     timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
     backend: str = ""  # the Keras backend it ran on: tensorflow, jax or torch
+    model_hash: str = ""  # A1111's short hash of a checkpoint file ("" for KerasCV's own models)
 
 
 class CancelToken:

@@ -50,6 +50,13 @@ class _BuildKey:
     width: int
     height: int
     mixed_precision: bool
+    family: str = ""
+    source: tuple = ()  # a checkpoint's file, size, prediction and VAE: what its weights are
+
+
+def _source(spec: "registry.ModelSpec") -> tuple:
+    c = spec.checkpoint
+    return () if c is None else (str(c.path), c.size, c.prediction, str(c.vae or ""))
 
 
 class Engine:
@@ -101,8 +108,8 @@ class Engine:
         return self._backend
 
     def model_label(self, spec: "registry.ModelSpec") -> str:
-        if spec.family == "demo":
-            return spec.id
+        if spec.family == "demo" or spec.checkpoint is not None:
+            return spec.id  # a checkpoint is named by its file; PNGs carry its hash too
         if self.random_weights:
             return f"{spec.id} (random weights)"
         if self.weights_dir is not None:
@@ -153,7 +160,7 @@ class Engine:
         timings.update(output.timings)
         images = [GeneratedImage(pixels, seed) for pixels, seed in zip(output.images, request.seeds())]
         return GenerationResult(request, images, self.model_label(spec), device_name(), timings=timings,
-                                backend=self.backend_name())
+                                backend=self.backend_name(), model_hash=self.model_hash(spec))
 
     def release(self) -> None:
         self._backend = None
@@ -171,7 +178,8 @@ class Engine:
                                     seed=request.seed)
 
     def _backend_for(self, spec: "registry.ModelSpec", request: GenerationRequest) -> DiffusionBackend:
-        key = _BuildKey(spec.id, request.width, request.height, request.mixed_precision)
+        key = _BuildKey(spec.id, request.width, request.height, request.mixed_precision,
+                        spec.family, _source(spec))
         # Keras keeps the policy per thread: set it here, in the thread that builds and runs.
         keras.config.set_dtype_policy("mixed_float16" if request.mixed_precision else "float32")
         keras.utils.disable_interactive_logging()
@@ -192,21 +200,39 @@ class Engine:
 
         paths = self._locate(spec)
         previous = self._backend
-        reuse = (isinstance(previous, KerasStableDiffusion) and self._key is not None
-                 and self._key.model == key.model and self._key.mixed_precision == key.mixed_precision)
-        if not reuse:
+        built = isinstance(previous, KerasStableDiffusion) and self._key is not None \
+            and self._key.mixed_precision == key.mixed_precision
+        same_weights = built and (self._key.model, self._key.source) == (key.model, key.source)
+        # Another checkpoint of the same family and size: the built networks take its weights.
+        swap = (built and not same_weights and spec.checkpoint is not None and not self.random_weights
+                and (self._key.width, self._key.height, self._key.family) == (key.width, key.height, key.family))
+        if not (same_weights or swap):
             self.release()  # free the old model before building a new one
-        components = Components(spec, key.width, key.height)
-        if reuse:
-            components.copy_from(previous.components)
-        elif not self.random_weights:
-            components.load({role: path for role, path in paths.items() if role != "vocabulary"})
+        if swap:
+            components = previous.components
+            components.load_checkpoint(spec.checkpoint)
+        else:
+            components = Components(spec, key.width, key.height)
+            if same_weights:
+                components.copy_from(previous.components)
+            elif not self.random_weights and spec.checkpoint is not None:
+                components.load_checkpoint(spec.checkpoint)
+            elif not self.random_weights:
+                components.load({role: path for role, path in paths.items() if role != "vocabulary"})
         previous = None
         self.release()
         backend = keras_stable_diffusion(spec, self.model_label(spec), key.width, key.height,
                                          components, self._tokenizer(paths["vocabulary"]))
         self._set_xla(backend, xla)  # also when off: uncompiled, Keras picks XLA on a GPU
         return backend
+
+    def model_hash(self, spec: "registry.ModelSpec") -> str:
+        """A1111's short hash of a checkpoint file (computed once per file version, then
+        remembered by the library); "" for KerasCV's own models, which have no one file."""
+        if spec.checkpoint is None:
+            return ""
+        from engine.models.library import library
+        return library().hash(spec.checkpoint).short_hash or ""
 
     def _set_xla(self, backend, on: bool) -> None:
         backend.set_xla(on)
@@ -220,11 +246,26 @@ class Engine:
             path = find_file(spec.file_for("vocabulary").name, search_dirs(self.weights_dir))
             return {"vocabulary": path or self._placeholder_vocabulary()}
         from engine.models.status import require_installed
+        if spec.checkpoint is not None:
+            self._fetch_vocabulary(spec)
         found = require_installed(spec, self.weights_dir, verify=False)
         if self.verify is not None and self.weights_dir is None:
             for role, path in found.items():
                 self.verify(path, spec.file_for(role))
         return found
+
+    def _fetch_vocabulary(self, spec: "registry.ModelSpec") -> None:
+        """Checkpoints carry no tokenizer vocabulary: CLIP's (1.4 MB, the one SD 1.4 uses) is
+        fetched on first use, through the same checked download as the models' files."""
+        if find_file(registry.VOCABULARY.name, search_dirs(self.weights_dir)) is not None:
+            return
+        from engine.models.download import download_model
+        from engine.models.errors import DownloadError, VocabularyUnavailable
+        log.info("fetching CLIP's vocabulary for %s", spec.id)
+        try:
+            download_model(spec, weights_dir=self.weights_dir)
+        except DownloadError as error:
+            raise VocabularyUnavailable(spec.id, str(error), search_dirs(self.weights_dir)) from None
 
     def _vocabulary_path(self, spec: "registry.ModelSpec") -> Optional[Path]:
         path = find_file(spec.file_for("vocabulary").name, search_dirs(self.weights_dir))

@@ -8,7 +8,8 @@ integrity check, which is sha256 alone.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Optional
 
 _HF_V1 = "https://huggingface.co/fchollet/stable-diffusion/resolve/main/"
 _HF_V2 = "https://huggingface.co/ianstenbit/keras-sd2.1/resolve/main/"
@@ -37,6 +38,14 @@ class ModelSpec:
     family: str  # "sd-v1", "sd-v2" or "demo"
     files: tuple[WeightFile, ...]
     description: str = ""
+    # A checkpoint file from the person's library (engine.models.library.Checkpoint),
+    # whose networks come from that one file rather than from KerasCV's .h5 files.
+    checkpoint: Optional[object] = None
+
+    @property
+    def prediction(self) -> str:
+        """What the UNet predicts: "epsilon" (KerasCV's models) or "v"."""
+        return self.checkpoint.prediction if self.checkpoint is not None else "epsilon"
 
     def file_for(self, role: str) -> WeightFile:
         for f in self.files:
@@ -125,21 +134,43 @@ DEMO = ModelSpec(
 
 STABLE_DIFFUSION_MODELS = (SD_V1_4, SD_V2_1)
 _BY_ID = {m.id: m for m in (*STABLE_DIFFUSION_MODELS, DEMO)}
+BUILT_IN_IDS = tuple(_BY_ID)
+
+
+# A checkpoint's models are ready without it: the engine fetches it at the first generation.
+_FETCHED_VOCABULARY = replace(VOCABULARY, only_for="the first generation")
+
+
+def checkpoint_spec(checkpoint) -> ModelSpec:
+    """A library checkpoint as a model: its networks come from the file, and only CLIP's
+    vocabulary (which checkpoints do not carry) is needed beside it."""
+    return ModelSpec(id=checkpoint.name, label=checkpoint.name, family=checkpoint.family,
+                     files=(_FETCHED_VOCABULARY,), description=str(checkpoint.path),
+                     checkpoint=checkpoint)
 
 
 def get_model(model_id: str) -> ModelSpec:
-    try:
+    """A built-in model by id, or a checkpoint of the library by name (or short hash)."""
+    if isinstance(model_id, str) and model_id in _BY_ID:
         return _BY_ID[model_id]
-    except (KeyError, TypeError):
-        known = ", ".join(sorted(all_model_ids()))
-        if not model_id:
-            raise KeyError(f"No model named; choose one of: {known}.") from None
-        raise KeyError(f"Unknown model {model_id!r}; choose one of: {known}.") from None
+    if isinstance(model_id, str) and model_id:
+        from engine.models.library import library
+        found = library().find(model_id)
+        if found is not None:
+            if not found.usable:
+                raise KeyError(f"The checkpoint {found.name} ({found.path}) cannot be used: "
+                               f"{found.problem}.")
+            return checkpoint_spec(found)
+    known = ", ".join(all_model_ids())
+    if not model_id:
+        raise KeyError(f"No model named; choose one of: {known}.") from None
+    raise KeyError(f"Unknown model {model_id!r}; choose one of: {known}.") from None
 
 
 def all_model_ids() -> list[str]:
-    return list(_BY_ID)
+    return [m.id for m in all_models()]
 
 
 def all_models() -> list[ModelSpec]:
-    return list(_BY_ID.values())
+    from engine.models.library import library
+    return [*_BY_ID.values(), *(checkpoint_spec(c) for c in library().usable())]
