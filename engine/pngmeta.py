@@ -44,13 +44,16 @@ def _number(value: float) -> str:
     return short if float(short) == float(value) else repr(float(value))
 
 
-def format_parameters(request: GenerationRequest, seed: int, model_label: str) -> str:
+def format_parameters(request: GenerationRequest, seed: int, model_label: str,
+                      model_hash: str = "") -> str:
+    """A1111's text. `model_hash`: a checkpoint's short hash, which model sites match on."""
     lines = [request.prompt]
     if request.negative_prompt:
         lines.append(f"{NEGATIVE_PREFIX} {request.negative_prompt}")
     lines.append(
         f"Steps: {request.steps}, Sampler: {a1111_name(request.sampler)}, CFG scale: {_number(request.guidance)}, "
-        f"Seed: {seed}, Size: {request.width}x{request.height}, Model: {_quote(model_label)}"
+        f"Seed: {seed}, Size: {request.width}x{request.height}, "
+        + (f"Model hash: {model_hash}, " if model_hash else "") + f"Model: {_quote(model_label)}"
         + _source_parameters(request)
     )
     return "\n".join(lines)
@@ -69,15 +72,15 @@ def _source_parameters(request: GenerationRequest) -> str:
 
 def png_info(request: GenerationRequest, seed: int, model_label: str,
              backend: str = "", device: str = "",
-             extra: Optional[dict[str, str]] = None) -> PngImagePlugin.PngInfo:
+             extra: Optional[dict[str, str]] = None, model_hash: str = "") -> PngImagePlugin.PngInfo:
     """`backend` and `device`: what the image was made on (recorded when known).
     `extra`: more text chunks by key (a batch grid's axes)."""
     info = PngImagePlugin.PngInfo()
-    info.add_itxt(PARAMETERS_KEY, format_parameters(request, seed, model_label))
+    info.add_itxt(PARAMETERS_KEY, format_parameters(request, seed, model_label, model_hash))
     payload = {"request": request.replace(seed=seed, batch=1).to_dict(),
                "batch_seed": request.seed, "model_label": model_label}
-    payload.update({key: value for key, value in (("backend", backend), ("device", device))
-                    if value})
+    payload.update({key: value for key, value in (("backend", backend), ("device", device),
+                                                  ("model_hash", model_hash)) if value})
     info.add_itxt(JSON_KEY, json.dumps(payload, ensure_ascii=False, sort_keys=True))
     for key, text in (extra or {}).items():
         info.add_itxt(key, text)
@@ -86,7 +89,7 @@ def png_info(request: GenerationRequest, seed: int, model_label: str,
 
 def save_png(path: Path, pixels: np.ndarray, request: GenerationRequest, seed: int,
              model_label: str, backend: str = "", device: str = "",
-             extra: Optional[dict[str, str]] = None) -> Path:
+             extra: Optional[dict[str, str]] = None, model_hash: str = "") -> Path:
     """Writes atomically: a reader never sees a half-written file under `path`.
 
     Once this returns, the file and its name survive a crash of the process or
@@ -102,7 +105,7 @@ def save_png(path: Path, pixels: np.ndarray, request: GenerationRequest, seed: i
         with os.fdopen(fd, "wb") as handle:
             Image.fromarray(pixels).save(handle, format="PNG",
                                          pnginfo=png_info(request, seed, model_label,
-                                                          backend, device, extra))
+                                                          backend, device, extra, model_hash))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -169,6 +172,10 @@ class ParsedParameters:
         return self.recipe.labels.get("model_label")
 
     @property
+    def model_hash(self) -> Optional[str]:
+        return self.recipe.labels.get("model_hash")
+
+    @property
     def sampler(self) -> Optional[str]:
         """Our id (`dpmpp-2m-karras`) for the A1111 name, in its old or 1.9 form."""
         return self.recipe.values.get("sampler")
@@ -179,11 +186,34 @@ class ParsedParameters:
 
     def to_request(self, base: Optional[GenerationRequest] = None,
                    known_models: Iterable[str] = ()) -> GenerationRequest:
-        """These settings over `base`; the model only where it names one of ours."""
+        """These settings over `base`; the model only where it names one of ours, by name or,
+        for a checkpoint renamed since (or named otherwise by A1111), by its hash."""
         request = self.recipe.request(base)
-        if self.model is not None and self.model in set(known_models):
-            request = request.replace(model=self.model)
+        known = set(known_models)
+        if self.model is not None and self.model in known:
+            return request.replace(model=self.model)
+        if self.model_hash:
+            found = model_by_hash(self.model or "", self.model_hash)
+            if found in known:
+                return request.replace(model=found)
         return request
+
+
+def model_by_hash(name: str, short_hash: Optional[str]) -> str:
+    """`name` if it names a model; else the library's checkpoint with that A1111 short hash
+    (a file renamed since, or named otherwise elsewhere); else `name` unchanged."""
+    from engine.models import registry
+    try:
+        registry.get_model(name)
+        return name
+    except KeyError:
+        pass
+    if short_hash:
+        from engine.models.library import library
+        found = library().find(short_hash)
+        if found is not None and found.usable:
+            return found.name
+    return name
 
 
 def _split_pairs(line: str) -> Optional[list[tuple[str, str]]]:
@@ -274,6 +304,7 @@ class PngMetadata:
     request: Optional[GenerationRequest] = None
     seed: Optional[int] = None
     model_label: Optional[str] = None
+    model_hash: Optional[str] = None  # A1111's short hash of the checkpoint, where recorded
     batch_seed: Optional[int] = None
     parameters: Optional[ParsedParameters] = None
     parameters_text: Optional[str] = None
@@ -354,7 +385,10 @@ def read_png_metadata(path: Path, verify: bool = False) -> PngMetadata:
         return meta
     meta.recipe = recipe
     meta.problems = problems + recipe.problems
+    meta.model_hash = recipe.labels.get("model_hash")
     meta.request = recipe.request()
+    if meta.model_hash:  # reuse finds a renamed checkpoint by its hash
+        meta.request = meta.request.replace(model=model_by_hash(meta.request.model, meta.model_hash))
     meta.seed = recipe.values.get("seed")
     meta.model_label = recipe.labels.get("model_label", recipe.values.get("model"))
     meta.batch_seed = recipe.labels.get("batch_seed", meta.seed)

@@ -97,7 +97,7 @@ _LABEL_CHECKS: dict[str, Callable[[str, Any], list[Problem]]] = {
 # ---------------------------------------------------------------- our JSON chunk
 
 # payload key -> where it goes; "request" is the request's own fields, checked by name.
-JSON_LABELS = ("model_label", "batch_seed", "backend", "device")
+JSON_LABELS = ("model_label", "batch_seed", "backend", "device", "model_hash")
 
 
 def json_depth_ok(raw: str, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -218,6 +218,7 @@ A1111_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], tuple]]] = {
     "Seed": (("seed",), lambda text: (_whole(text),)),
     "Size": (("width", "height"), _size),
     "Model": (("model_label",), lambda text: (text,)),
+    "Model hash": (("model_hash",), lambda text: (text.strip().lower(),)),
 }
 SCHEDULE_TYPE = "Schedule type"  # A1111 1.9 and later: `Sampler: DPM++ 2M, Schedule type: Karras`
 

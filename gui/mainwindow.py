@@ -269,6 +269,16 @@ class MainWindow(QMainWindow):
         self.benchmark_dialog.show()
         self.benchmark_dialog.raise_()
 
+    def open_model_manager(self) -> None:
+        from gui.model_manager import ModelManager
+        if getattr(self, "model_manager", None) is None:
+            self.model_manager = ModelManager(self)
+            self.model_manager.changed.connect(self.refresh_models)
+        else:
+            self.model_manager.reload()
+        self.model_manager.show()
+        self.model_manager.raise_()
+
     def open_batch(self) -> None:
         from gui.batch_dialog import open_batch_dialog
         self.batch_dialog = open_batch_dialog(self)
@@ -795,7 +805,8 @@ class MainWindow(QMainWindow):
                 stem = f"sd-desk-{uuid.uuid4().hex[:8]}"
                 for n, image in enumerate(result.images):
                     paths.append(save_png(folder / f"{stem}-{n}.png", image.pixels, result.request,
-                                          image.seed, result.model_label))
+                                          image.seed, result.model_label,
+                                          model_hash=result.model_hash))
                 self.unsaved.pop(0)
         except OSError as error:
             self.banner.show_message("error", "Not saved", f"{folder}: {error.strerror or error}",

@@ -114,10 +114,12 @@ def _worker_class(ray):
             for image in result.images:
                 buffer = io.BytesIO()
                 Image.fromarray(image.pixels).save(
-                    buffer, format="PNG", pnginfo=png_info(request, image.seed, result.model_label))
+                    buffer, format="PNG", pnginfo=png_info(request, image.seed, result.model_label,
+                                                     model_hash=result.model_hash))
                 pngs.append((image.seed, buffer.getvalue()))
             return {"job_id": job_id, "pngs": pngs, "model_label": result.model_label,
-                    "device": result.device, "timings": result.timings, "pid": os.getpid()}
+                    "model_hash": result.model_hash, "device": result.device,
+                    "timings": result.timings, "pid": os.getpid()}
 
     return ray.remote(BatchWorker)
 
@@ -131,7 +133,8 @@ def decode_result(job: BatchJob, payload: dict) -> GenerationResult:
         with Image.open(io.BytesIO(data)) as image:
             images.append(GeneratedImage(np.asarray(image.convert("RGB")), int(seed)))
     return GenerationResult(job.request, images, payload["model_label"],
-                            f"{payload['device']} (Ray worker)", timings=payload["timings"])
+                            f"{payload['device']} (Ray worker)", timings=payload["timings"],
+                            model_hash=payload.get("model_hash", ""))
 
 
 @dataclass

@@ -26,9 +26,9 @@ from engine.request import GenerationRequest
 
 real_save_png = store_module.save_png
 
-def announced_save_png(path, *args):
+def announced_save_png(path, *args, **kwargs):
     print("saving", path.name, flush=True)
-    return real_save_png(path, *args)
+    return real_save_png(path, *args, **kwargs)
 
 store_module.save_png = announced_save_png
 

@@ -321,8 +321,8 @@ def test_a_reconcile_racing_a_save_does_not_duplicate_it(tmp_path, monkeypatch, 
     gui = HistoryStore(root)
     real_save = store_module.save_png
 
-    def save_then_gui_reconciles(path, *args):
-        real_save(path, *args)
+    def save_then_gui_reconciles(path, *args, **kwargs):
+        real_save(path, *args, **kwargs)
         assert gui.reconcile().imported == 1  # the GUI sees the file before its row exists
 
     monkeypatch.setattr(store_module, "save_png", save_then_gui_reconciles)

@@ -43,8 +43,8 @@ def test_reads_a1111_text_and_keeps_unknown_keys_in_order():
     assert (parsed.width, parsed.height) == (512, 768)
     assert parsed.model == "v1-5-pruned-emaonly"
     assert parsed.sampler == "dpmpp-2m-karras"
+    assert parsed.model_hash == "6ce0161689"  # read: reuse finds a checkpoint by it
     assert list(parsed.extra.items()) == [
-        ("Model hash", "6ce0161689"),
         ("Lora hashes", "add_detail: 7c6bad76eb54, more_details: 3b8aa1d351ef"),
         ("Version", "v1.6.0"),
     ]
