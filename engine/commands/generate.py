@@ -74,8 +74,10 @@ def add_request_options(parser) -> None:
     parser.add_argument("--height", type=int, default=512, help="multiple of 64, 128-1024 (default 512)")
     parser.add_argument("--batch", type=int, default=1, help="images per prompt, 1-8 (default 1)")
     parser.add_argument("--model", default=None,
-                        help="sd-v1.4, sd-v2.1 or demo (default: Stable Diffusion 1.4 when its "
-                             "weights are installed, else the built-in demo)")
+                        help="sd-v1.4, sd-v2.1, demo or a checkpoint's name (`models` lists them; "
+                             "default: the preferred model when its weights are installed, else "
+                             "the built-in demo)")
+    add_checkpoint_dirs(parser)
     parser.add_argument("--mixed-precision", action="store_true",
                         help="float16 compute with float32 weights (fast on recent GPUs)")
     parser.add_argument("--xla", action="store_true", help="compile the models with XLA (jit_compile)")
@@ -89,6 +91,19 @@ def add_request_options(parser) -> None:
     parser.add_argument("--no-history", action="store_true",
                         help="do not add the images to the history as well")
     add_history_dir(parser)
+
+
+def add_checkpoint_dirs(parser) -> None:
+    parser.add_argument("--checkpoints-dir", type=Path, action="append", default=[], metavar="DIR",
+                        help="also use the checkpoints in this folder (e.g. an A1111 "
+                             "models/Stable-diffusion or a ComfyUI models/checkpoints folder) "
+                             "for this run; repeat for more")
+
+
+def use_checkpoint_dirs(args) -> None:
+    if getattr(args, "checkpoints_dir", None):
+        from engine.models.library import library
+        library().add_folders(args.checkpoints_dir)
 
 
 def make_engine(args):
@@ -113,6 +128,7 @@ def build_request(args) -> GenerationRequest:
     import secrets
 
     from engine.models.default import default_model_id
+    use_checkpoint_dirs(args)
     # None is "not given"; an empty --model "" is a mistake that validation names.
     model = args.model if args.model is not None else default_model_id(args.weights_dir)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
@@ -160,7 +176,8 @@ def invocation_problems(args, request: GenerationRequest) -> list[str]:
         spec = registry.get_model(request.model)
     except KeyError as error:
         return problems + [str(error.args[0])]
-    if spec.family != "demo" and not args.random_weights:
+    # A checkpoint's one missing file, CLIP's vocabulary, is fetched by the engine.
+    if spec.family != "demo" and not args.random_weights and spec.checkpoint is None:
         try:
             require_installed(spec, args.weights_dir, verify=False)  # the hash is the loader's
             if request.source is not None:

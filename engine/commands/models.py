@@ -1,4 +1,5 @@
-"""`python main.py models`: list, download, import and verify model weights."""
+"""`python main.py models`: list, download, import and verify model weights; add, name and
+export the checkpoint files a person has."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from engine.events import CancelToken, EngineError
+from engine.commands.generate import add_checkpoint_dirs, use_checkpoint_dirs
 from engine.commands.progress_bar import ProgressBar
 from engine.models.errors import human_size
 
@@ -41,13 +43,41 @@ def register(subparsers) -> None:
     ver = actions.add_parser("verify", parents=[common], help="check every file's sha256 now, even ones checked before")
     ver.add_argument("name", nargs="?", default=None, help="model id (default: all)")
 
+    add = actions.add_parser("add", help="use a checkpoint file (.safetensors) where it lies, "
+                                         "without copying it")
+    add.add_argument("file", type=Path)
+    add.add_argument("--name", default=None, help="the name to choose it by (default: the file's)")
+    rm = actions.add_parser("remove", help="stop using a checkpoint added with `add` (the file stays)")
+    rm.add_argument("name")
+    rename = actions.add_parser("rename", help="give a checkpoint another name")
+    rename.add_argument("name")
+    rename.add_argument("new_name")
+    choose = actions.add_parser("set", help="a checkpoint's prediction type or VAE")
+    choose.add_argument("name")
+    choose.add_argument("--prediction", choices=("epsilon", "v", "auto"), default=None,
+                        help="what its UNet predicts: epsilon (most), v (SD 2.x 768-v and "
+                             "their fine-tunes), or auto (guess from the file)")
+    choose.add_argument("--vae", default=None, metavar="FILE|none",
+                        help="decode with this VAE file instead of the checkpoint's own "
+                             "(`none`: its own again)")
+    export = actions.add_parser("export", parents=[common],
+                                help="write a checkpoint's networks under KerasCV's file names")
+    export.add_argument("name")
+    export.add_argument("folder", type=Path)
+    for action in (parser, add, rm, rename, choose, export):
+        add_checkpoint_dirs(action)
+
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     _load_plugins()
+    use_checkpoint_dirs(args)
     action = getattr(args, "models_action", None) or "list"
+    from engine.models.library import LibraryError
     try:
+        if action in CHECKPOINT_ACTIONS:
+            return CHECKPOINT_ACTIONS[action](args)
         if action == "list":
             return _list(args.weights_dir, verify=getattr(args, "verify", False))
         if action == "download":
@@ -56,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             return _import(args.name, args.folder, args.weights_dir)
         if action == "verify":
             return _verify(args.name, args.weights_dir)
-    except KeyError as e:  # an unknown model id; the message lists the known ones
+    except (KeyError, LibraryError) as e:  # an unknown model, or a file we cannot use; said in full
         print(e.args[0] if e.args else e, file=sys.stderr)
         return 2
     except EngineError as e:
@@ -100,7 +130,98 @@ def _list(weights_dir: Optional[Path], verify: bool) -> int:
     if any_unverified:
         print("\n'unverified' files are present but not yet checked: "
               "`python main.py models list --verify` checks them.")
+    _list_checkpoints()
     return 0
+
+
+def _list_checkpoints() -> None:
+    from engine.models.families import BY_ID
+    from engine.models.library import checkpoints_dir, library
+
+    entries = library().entries()
+    print(f"\nCheckpoints (put .safetensors files in {checkpoints_dir()}, or `models add FILE`):")
+    if not entries:
+        print("    none yet")
+    for c in entries:
+        if not c.usable:
+            print(f"    {c.name:<24} cannot be used: {c.problem}\n        {c.path}")
+            continue
+        print(f"    {c.name:<24} {BY_ID[c.family].label:<7} {_prediction(c):<26} "
+              f"{human_size(c.size):>9}  hash {c.short_hash or 'not yet computed'}")
+        print(f"        {c.path}" + (f"\n        VAE: {c.vae}" if c.vae else ""))
+
+
+def _prediction(c) -> str:
+    how = "chosen" if c.prediction_set else "guessed from the file"
+    return f"{'v-prediction' if c.prediction == 'v' else 'epsilon'} ({how})"
+
+
+def _add(args) -> int:
+    from engine.models.families import BY_ID
+    from engine.models.library import library
+
+    bar = ProgressBar(sys.stderr)
+    try:
+        c = library().add(args.file, args.name,
+                          on_progress=lambda d, t: bar.show(d / t if t else 1.0, "computing its hash"))
+    finally:
+        bar.clear()
+    print(f"added {c.name}: {BY_ID[c.family].label}, {_prediction(c)}, {human_size(c.size)}, "
+          f"model hash {c.short_hash}\n    used where it is: {c.path}")
+    if c.prediction == "v" and not c.prediction_set:
+        print("    if its images come out as noise or flat colour, it may predict epsilon: "
+              f"`python main.py models set {c.name} --prediction epsilon`")
+    return 0
+
+
+def _remove(args) -> int:
+    from engine.models.library import library
+    c = library().remove(args.name)
+    print(f"removed {c.name}; the file is still at {c.path}")
+    return 0
+
+
+def _rename(args) -> int:
+    from engine.models.library import library
+    c = library().rename(args.name, args.new_name)
+    print(f"{args.name} is now {c.name}")
+    return 0
+
+
+def _set(args) -> int:
+    from engine.models.library import LibraryError, library
+    if args.prediction is None and args.vae is None:
+        raise LibraryError("Say what to set: --prediction and/or --vae.")
+    c = library().require(args.name)
+    if args.prediction is not None:
+        c = library().set_prediction(c.name, None if args.prediction == "auto" else args.prediction)
+    if args.vae is not None:
+        c = library().set_vae(c.name, None if args.vae.lower() == "none" else Path(args.vae))
+    print(f"{c.name}: {_prediction(c)}; VAE: {c.vae or 'its own'}")
+    return 0
+
+
+def _export(args) -> int:
+    from engine.models.registry import get_model
+    from engine.backends.kerascv_export import export_checkpoint
+
+    spec = get_model(args.name)
+    if spec.checkpoint is None:
+        raise KeyError(f"{args.name} is not a checkpoint: its files already have KerasCV's names.")
+    written = export_checkpoint(spec, args.folder,
+                                on_network=lambda name: print(f"writing {name}", file=sys.stderr))
+    for path in written:
+        print(f"wrote {path}")
+    model = "sd-v2.1" if spec.family == "sd-v2" else "sd-v1.4"
+    print(f"run it with: python main.py generate --model {model} --weights-dir {args.folder} ...")
+    if spec.prediction == "v":
+        print("note: this checkpoint predicts v; KerasCV's own sampler (and generate --weights-dir) "
+              "treat it as epsilon, so its images will be wrong there.", file=sys.stderr)
+    return 0
+
+
+CHECKPOINT_ACTIONS = {"add": _add, "remove": _remove, "rename": _rename, "set": _set,
+                      "export": _export}
 
 
 def _download(name: str, weights_dir: Optional[Path], base_url: Optional[str]) -> int:

@@ -1,0 +1,45 @@
+"""A checkpoint's networks written under KerasCV's own file names, in KerasCV's .h5 format,
+so that KerasCV's classes `load_weights` them (and `generate --weights-dir` runs them)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable, Optional
+
+import h5py
+
+from engine.backends.keras_sd import Components
+from engine.models.locations import find_file, search_dirs
+from engine.models.registry import SD_V1_4, SD_V2_1, VOCABULARY, ModelSpec
+
+# The networks' weights are the same at every size; this one builds fastest.
+_SIZE = 128
+
+
+def export_checkpoint(spec: ModelSpec, folder: Path,
+                      on_network: Optional[Callable[[str], None]] = None) -> list[Path]:
+    from keras.src.legacy.saving import legacy_h5_format
+
+    kerascv = SD_V2_1 if spec.family == "sd-v2" else SD_V1_4
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    components = Components(spec, _SIZE, _SIZE)
+    components.load_checkpoint(spec.checkpoint)
+    written = []
+    for role, model in (("text_encoder", components.text_encoder),
+                        ("diffusion_model", components.diffusion_model),
+                        ("decoder", components.decoder),
+                        ("image_encoder", components.image_encoder)):
+        path = folder / kerascv.file_for(role).name
+        if on_network:
+            on_network(path.name)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with h5py.File(tmp, "w") as handle:
+            legacy_h5_format.save_weights_to_hdf5_group(handle, model)
+        tmp.replace(path)
+        written.append(path)
+    vocabulary = find_file(VOCABULARY.name, search_dirs())
+    if vocabulary is not None and not (folder / VOCABULARY.name).exists():
+        shutil.copyfile(vocabulary, folder / VOCABULARY.name)
+        written.append(folder / VOCABULARY.name)
+    return written
