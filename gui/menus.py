@@ -63,6 +63,7 @@ def build_menus(window: "MainWindow") -> dict[str, QAction]:
     add(tools, "benchmark", "&Benchmark\u2026", window.open_benchmark)
     models = tools.addMenu("&Models")
     models.aboutToShow.connect(lambda: fill_models_menu(window, models))
+    add(tools, "checkpoints", "Manage &Checkpoints\u2026", window.open_model_manager)
 
     help_menu = bar.addMenu("&Help")
     add(help_menu, "shortcuts", "&Keyboard Shortcuts", lambda: help_dialogs.show_shortcuts(window),
