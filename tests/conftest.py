@@ -15,7 +15,7 @@ os.environ["SD_DESK_DATA_DIR"] = os.path.join(_SANDBOX, "data")
 
 # What makes a test slow is what it needs: these build Stable Diffusion, start Ray,
 # or freeze the app. `pytest -m "not slow"` skips them while iterating.
-SLOW_FIXTURES = {"sd_weights", "sd_engine", "local_ray", "frozen_app"}
+SLOW_FIXTURES = {"sd_weights", "sd_engine", "local_ray", "frozen_app", "checkpoint_files"}
 
 
 def pytest_configure(config) -> None:

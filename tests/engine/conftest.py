@@ -33,3 +33,14 @@ def small_request():
     # DDIM: the tests that compare with KerasCV's own images need its one sampler.
     return GenerationRequest("a photograph of a cat", seed=42, steps=3, width=SIZE,
                              height=SIZE, model="sd-v1.4", preview=False, sampler="ddim")
+
+
+@pytest.fixture(scope="session")
+def checkpoint_files(tmp_path_factory):
+    """family -> a random-weight float16 checkpoint in the original layout, written once
+    per session (about 2 GB each, 20-30 s to write)."""
+    from engine.models.random_checkpoint import write_random_checkpoint
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    return {family: write_random_checkpoint(folder / f"{family}.safetensors", family, seed=5)
+            for family in ("sd-v1", "sd-v2")}

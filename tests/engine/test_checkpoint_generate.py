@@ -1,0 +1,181 @@
+"""Checkpoints run: random-weight files in the original layout, written once per session
+(`checkpoint_files`), generate from the CLI and the engine, carry A1111's model hash,
+swap without a rebuild, honour v-prediction, export to KerasCV's files, and give the same
+images on every installed backend."""
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine import schedule
+from engine.backends.placeholder_vocab import write_placeholder_vocabulary
+from engine.events import EngineError
+from engine.models import library as library_module
+from engine.models import registry
+from engine.models.library import Library
+from engine.pngmeta import read_png_metadata
+from engine.request import GenerationRequest
+from tests.engine.test_backend_equivalence import OTHERS, SD_LARGEST, SD_MEAN, report
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZE = 128
+
+
+def test_v_prediction_becomes_the_noise_it_implies():
+    rng = np.random.default_rng(1)
+    clean, noise = rng.standard_normal((2, 1, 8, 8, 4), np.float32)
+    for t in (0.0, 250.5, 999.0):
+        a = schedule.alpha_cumprod_at(t)
+        seen = np.sqrt(a) * clean + np.sqrt(1 - a) * noise
+        v = np.sqrt(a) * noise - np.sqrt(1 - a) * clean
+        np.testing.assert_allclose(schedule.noise_from_v(v, seen, t), noise, atol=1e-5)
+
+
+@pytest.fixture
+def vocabulary_dir(tmp_path):
+    write_placeholder_vocabulary(tmp_path / registry.VOCABULARY.name)
+    return tmp_path
+
+
+@pytest.fixture
+def library(tmp_path, monkeypatch):
+    lib = Library(tmp_path / "models")
+    monkeypatch.setattr(library_module, "_LIBRARY", lib)
+    return lib
+
+
+def test_missing_vocabulary_offline_is_one_clear_message(library, tmp_path, monkeypatch, loopback_only):
+    """Found before any network is built: the vocabulary is fetched first, and here it cannot be."""
+    from tests.engine.checkpoint_files import family_shapes, write_sparse
+    from engine.pipeline import Engine
+
+    library.add(write_sparse(tmp_path / "ck.safetensors", family_shapes("sd-v1")))
+    monkeypatch.setattr(registry, "_FETCHED_VOCABULARY", dataclasses.replace(
+        registry._FETCHED_VOCABULARY, url="http://127.0.0.1:9/bpe_simple_vocab_16e6.txt.gz"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EngineError, match="could not be fetched") as caught:
+        Engine(weights_dir=tmp_path / "empty").generate(GenerationRequest("a cat", model="ck", steps=1))
+    assert "bpe_simple_vocab_16e6.txt.gz" in str(caught.value)
+
+
+from tests.engine.weights_server import loopback_only  # noqa: E402,F401  (fixture)
+
+
+def cli(tmp_path, *args, backend="tensorflow"):
+    paths = [str(ROOT)] if backend == "tensorflow" else [
+        str(Path(__file__).resolve().parent / "no_tensorflow"), str(ROOT)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), KERAS_BACKEND=backend,
+               SD_DESK_MODELS_DIR=str(tmp_path / "models"), SD_DESK_DATA_DIR=str(tmp_path / "data"))
+    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1200)
+
+
+def only_png(folder: Path) -> Path:
+    files = sorted(folder.glob("*.png"))
+    assert len(files) == 1
+    return files[0]
+
+
+def test_cli_generates_from_a_checkpoint_and_names_its_hash(checkpoint_files, vocabulary_dir, tmp_path,
+                                                           monkeypatch):
+    folder = checkpoint_files["sd-v1"].parent
+    done = cli(tmp_path, "generate", "--prompt", "a lighthouse", "--model", "sd-v1", "--steps", "2",
+               "--width", "128", "--height", "128", "--seed", "3", "--checkpoints-dir", str(folder),
+               "--weights-dir", str(vocabulary_dir), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    png = only_png(tmp_path / "out")
+    assert np.asarray(Image.open(png)).std() > 5  # an image, not a blank
+    meta = read_png_metadata(png)
+    seen = Library(tmp_path / "models")  # the library the CLI used, with its remembered hash
+    seen.add_folders([folder])
+    short = seen.find("sd-v1").short_hash
+    assert short and f"Model hash: {short}, Model: sd-v1" in meta.parameters_text
+    assert meta.model_hash == short and meta.request.model == "sd-v1"
+
+    # Renamed since: reusing the recipe finds it by its hash.
+    seen.rename("sd-v1", "my favourite")
+    monkeypatch.setattr(library_module, "_LIBRARY", seen)
+    assert read_png_metadata(png).request.model == "my favourite"
+
+
+def test_swapping_checkpoints_of_one_family_keeps_the_built_networks(
+        checkpoint_files, vocabulary_dir, library, tmp_path):
+    from engine.pipeline import Engine
+
+    twin = tmp_path / "twin.safetensors"
+    os.link(checkpoint_files["sd-v1"], twin)  # another checkpoint, to the engine
+    library.add(checkpoint_files["sd-v1"], name="first")
+    library.add(twin, name="second")
+    engine = Engine(weights_dir=vocabulary_dir)
+    request = GenerationRequest("a cat", steps=1, width=SIZE, height=SIZE, model="first",
+                                preview=False, seed=1, sampler="ddim")
+    a = engine.generate(request)
+    networks = engine.loaded_backend().components.diffusion_model
+    b = engine.generate(request.replace(model="second"))
+    assert engine.loaded_backend().components.diffusion_model is networks  # weights swapped, no build
+    assert b.model_label == "second"
+    np.testing.assert_array_equal(a.images[0].pixels, b.images[0].pixels)
+
+
+def test_a_v_prediction_model_runs_every_sampler_through_the_one_conversion(
+        checkpoint_files, vocabulary_dir, library):
+    from engine.pipeline import Engine
+    from engine.samplers import names
+
+    library.add(checkpoint_files["sd-v2"], name="v2")
+    engine = Engine(weights_dir=vocabulary_dir)
+    request = GenerationRequest("a cat", steps=2, width=SIZE, height=SIZE, model="v2",
+                                preview=False, seed=4, sampler="euler")
+    as_epsilon = engine.generate(request).images[0].pixels
+    library.set_prediction("v2", "v")
+    images = {sampler: engine.generate(request.replace(sampler=sampler)).images[0].pixels
+              for sampler in names.IDS}
+    assert engine.loaded_backend().prediction == "v"
+    assert not np.array_equal(images["euler"], as_epsilon)  # the output was read as v
+    for sampler, pixels in images.items():
+        assert pixels.shape == (SIZE, SIZE, 3) and pixels.std() > 1, sampler
+
+
+def test_export_loads_into_kerascv_and_gives_the_same_image(checkpoint_files, vocabulary_dir, tmp_path):
+    from engine.models.structure import structure_problem
+
+    folder = checkpoint_files["sd-v1"].parent
+    out = tmp_path / "exported"
+    done = cli(tmp_path, "models", "export", "sd-v1", str(out), "--checkpoints-dir", str(folder))
+    assert done.returncode == 0, done.stderr[-3000:]
+    for wf in registry.SD_V1_4.files:
+        if wf.role != "vocabulary":
+            assert structure_problem(out / wf.name, wf) is None, wf.name
+    write_placeholder_vocabulary(out / registry.VOCABULARY.name)
+    common = ("generate", "--prompt", "a lighthouse", "--steps", "2", "--width", "128", "--height",
+              "128", "--seed", "3", "--sampler", "ddim", "--no-history")
+    direct = cli(tmp_path, *common, "--model", "sd-v1", "--checkpoints-dir", str(folder),
+                 "--weights-dir", str(vocabulary_dir), "--out", str(tmp_path / "a"))
+    exported = cli(tmp_path, *common, "--model", "sd-v1.4", "--weights-dir", str(out),
+                   "--out", str(tmp_path / "b"))
+    assert direct.returncode == 0 and exported.returncode == 0, direct.stderr + exported.stderr
+    a = np.asarray(Image.open(only_png(tmp_path / "a")))
+    b = np.asarray(Image.open(only_png(tmp_path / "b")))
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("backend", OTHERS)
+def test_a_checkpoint_draws_the_same_image_on_every_backend(backend, checkpoint_files, vocabulary_dir,
+                                                            tmp_path):
+    folder = checkpoint_files["sd-v1"].parent
+    args = ("generate", "--prompt", "a lighthouse", "--model", "sd-v1", "--steps", "2", "--width",
+            "128", "--height", "128", "--seed", "7", "--sampler", "ddim", "--no-history",
+            "--no-preview", "--checkpoints-dir", str(folder), "--weights-dir", str(vocabulary_dir))
+    tf = cli(tmp_path / "tf", *args, "--out", str(tmp_path / "tf-out"))
+    other = cli(tmp_path / backend, *args, "--out", str(tmp_path / "other-out"), backend=backend)
+    assert tf.returncode == 0 and other.returncode == 0, tf.stderr[-2000:] + other.stderr[-2000:]
+    theirs = np.asarray(Image.open(only_png(tmp_path / "tf-out"))).astype(int)
+    ours = np.asarray(Image.open(only_png(tmp_path / "other-out"))).astype(int)
+    difference = report(backend, "checkpoint sd-v1", theirs, ours)
+    assert theirs.std() > 10
+    assert difference.max() <= SD_LARGEST and difference.mean() <= SD_MEAN
