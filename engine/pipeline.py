@@ -55,7 +55,7 @@ class _BuildKey:
 
 
 def _source(spec: "registry.ModelSpec") -> tuple:
-    c = spec.checkpoint
+    c = spec.checkpoint  # (a downloadable single file is told apart by its model id)
     return () if c is None else (str(c.path), c.size, c.prediction, str(c.vae or ""))
 
 
@@ -204,19 +204,19 @@ class Engine:
             and self._key.mixed_precision == key.mixed_precision
         same_weights = built and (self._key.model, self._key.source) == (key.model, key.source)
         # Another checkpoint of the same family and size: the built networks take its weights.
-        swap = (built and not same_weights and spec.checkpoint is not None and not self.random_weights
+        swap = (built and not same_weights and spec.is_single_file and not self.random_weights
                 and (self._key.width, self._key.height, self._key.family) == (key.width, key.height, key.family))
         if not (same_weights or swap):
             self.release()  # free the old model before building a new one
         if swap:
             components = previous.components
-            components.load_checkpoint(spec.checkpoint)
+            components.load_checkpoint(self._checkpoint(spec, paths))
         else:
             components = Components(spec, key.width, key.height)
             if same_weights:
                 components.copy_from(previous.components)
-            elif not self.random_weights and spec.checkpoint is not None:
-                components.load_checkpoint(spec.checkpoint)
+            elif not self.random_weights and spec.is_single_file:
+                components.load_checkpoint(self._checkpoint(spec, paths))
             elif not self.random_weights:
                 components.load({role: path for role, path in paths.items() if role != "vocabulary"})
         previous = None
@@ -226,9 +226,21 @@ class Engine:
         self._set_xla(backend, xla)  # also when off: uncompiled, Keras picks XLA on a GPU
         return backend
 
+    @staticmethod
+    def _checkpoint(spec: "registry.ModelSpec", paths: dict[str, Path]):
+        """The library's checkpoint, or a downloadable model's single file as one."""
+        if spec.checkpoint is not None:
+            return spec.checkpoint
+        from engine.models.library import Checkpoint
+        path, wf = paths["checkpoint"], spec.file_for("checkpoint")
+        return Checkpoint(spec.id, path, spec.family, "epsilon", False, path.stat().st_size,
+                          sha256=wf.sha256)
+
     def model_hash(self, spec: "registry.ModelSpec") -> str:
         """A1111's short hash of a checkpoint file (computed once per file version, then
         remembered by the library); "" for KerasCV's own models, which have no one file."""
+        if spec.is_single_file and spec.checkpoint is None:
+            return spec.file_for("checkpoint").sha256[:10]
         if spec.checkpoint is None:
             return ""
         from engine.models.library import library

@@ -52,6 +52,14 @@ def register(subparsers) -> None:
                              "512 with random weights (--json)")
     parser.add_argument("--no-sd", action="store_true",
                         help="with --img2img: skip the Stable Diffusion measurements")
+    parser.add_argument("--checkpoints", action="store_true",
+                        help="instead: time to the first image and peak memory loading a float16 "
+                             ".safetensors checkpoint and the same weights in KerasCV's .h5 files "
+                             "(each in a fresh process), and switching between two checkpoints "
+                             "(random SD 1.x weights unless --checkpoint FILE; --size, --steps)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="with --checkpoints: time this file instead of a random one")
+    parser.add_argument("--size", type=int, default=512, help="with --checkpoints (default 512)")
     parser.add_argument("--app-steps", type=int, default=10, help="steps for --app's generations")
     parser.add_argument("--app-size", type=int, default=128, help="size for --app's generations")
     parser.set_defaults(func=run)
@@ -71,6 +79,10 @@ def run(args) -> int:
         return _run_samplers(args)
     if args.img2img:
         return _run_img2img(args)
+    if args.checkpoints:
+        from engine.benchmark.checkpoints import main as checkpoints
+        return checkpoints(args.size, args.steps if args.steps != BenchmarkSettings().steps else 2,
+                           args.json, args.checkpoint)
     from engine.benchmark import chart, report, runner
     from engine.events import EngineError
     from engine.request import GenerationRequest

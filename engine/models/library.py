@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from engine.models import families, ldm_import
+from engine.models.builtin import BUILT_IN_IDS
 from engine.models.hashing import HashProgress, sha256_file
 from engine.models.locations import app_models_dir
 from engine.models.safetensors_file import SafetensorsError, SafetensorsFile
@@ -198,6 +199,9 @@ class Library:
             on_progress: Optional[HashProgress] = None) -> Checkpoint:
         """Registers a file where it lies; refuses what cannot be run, naming why."""
         path = Path(path).expanduser().absolute()
+        if (path / "model_index.json").is_file():
+            raise LibraryError(f"{path} is a diffusers-format folder, which SD Desk cannot read "
+                               "yet; use the model's single-file .safetensors checkpoint instead.")
         if not path.is_file():
             raise LibraryError(f"No file at {path}.")
         family, _prediction, problem = describe(path)
@@ -344,7 +348,6 @@ def vae_problem(path: Path) -> str:
 
 
 def _reserved_names() -> set[str]:
-    from engine.models.registry import BUILT_IN_IDS
     return set(BUILT_IN_IDS)
 
 

@@ -1,141 +1,13 @@
-"""Which models exist and which files each one needs.
-
-File names, origins and sha256 are KerasCV 0.9.0's own (the `keras.utils.get_file`
-calls in keras_cv/src/models/stable_diffusion), so files a person already fetched
-through KerasCV are found under the same names. Sizes are approximate (KerasCV
-does not publish them); they serve the free-space check and the UI, never the
-integrity check, which is sha256 alone.
-"""
+"""Which models exist: the built-in ones (engine/models/builtin.py) and the checkpoints of
+the person's library (engine/models/library.py), looked up by one name."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Optional
+from dataclasses import replace
 
-_HF_V1 = "https://huggingface.co/fchollet/stable-diffusion/resolve/main/"
-_HF_V2 = "https://huggingface.co/ianstenbit/keras-sd2.1/resolve/main/"
-
-
-@dataclass(frozen=True)
-class WeightFile:
-    name: str
-    role: str  # "text_encoder", "diffusion_model", "decoder", "image_encoder" or "vocabulary"
-    url: str
-    sha256: str
-    approx_size: int
-    # What needs the file when not every generation does ("image to image"): a model
-    # without it is still installed, for text to image.
-    only_for: str = ""
-
-    @property
-    def required(self) -> bool:
-        return not self.only_for
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    id: str
-    label: str
-    family: str  # "sd-v1", "sd-v2" or "demo"
-    files: tuple[WeightFile, ...]
-    description: str = ""
-    # A checkpoint file from the person's library (engine.models.library.Checkpoint),
-    # whose networks come from that one file rather than from KerasCV's .h5 files.
-    checkpoint: Optional[object] = None
-
-    @property
-    def prediction(self) -> str:
-        """What the UNet predicts: "epsilon" (KerasCV's models) or "v"."""
-        return self.checkpoint.prediction if self.checkpoint is not None else "epsilon"
-
-    def file_for(self, role: str) -> WeightFile:
-        for f in self.files:
-            if f.role == role:
-                return f
-        raise KeyError(f"{self.id} has no {role} file")
-
-    @property
-    def approx_size(self) -> int:
-        return sum(f.approx_size for f in self.files)
-
-
-VOCABULARY = WeightFile(
-    "bpe_simple_vocab_16e6.txt.gz", "vocabulary",
-    "https://github.com/openai/CLIP/blob/main/clip/bpe_simple_vocab_16e6.txt.gz?raw=true",
-    "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a",
-    1_360_000,
-)
-DECODER = WeightFile(
-    "kcv_decoder.h5", "decoder", _HF_V1 + "kcv_decoder.h5",
-    "ad350a65cc8bc4a80c8103367e039a3329b4231c2469a1093869a345f55b1962",
-    198_000_000,
-)
-# KerasCV's StableDiffusion and StableDiffusionV2 both take this encoder (image_encoder.py).
-IMAGE_ENCODER = WeightFile(
-    "vae_encoder.h5", "image_encoder", _HF_V1 + "vae_encoder.h5",
-    "c60fb220a40d090e0f86a6ab4c312d113e115c87c40ff75d11ffcf380aab7ebb",
-    137_000_000, only_for="image to image",
-)
-
-SD_V1_4 = ModelSpec(
-    id="sd-v1.4",
-    label="Stable Diffusion 1.4",
-    family="sd-v1",
-    files=(
-        WeightFile(
-            "kcv_encoder.h5", "text_encoder", _HF_V1 + "kcv_encoder.h5",
-            "4789e63e07c0e54d6a34a29b45ce81ece27060c499a709d556c7755b42bb0dc4",
-            492_000_000,
-        ),
-        WeightFile(
-            "kcv_diffusion_model.h5", "diffusion_model", _HF_V1 + "kcv_diffusion_model.h5",
-            "8799ff9763de13d7f30a683d653018e114ed24a6a819667da4f5ee10f9e805fe",
-            3_440_000_000,
-        ),
-        DECODER,
-        VOCABULARY,
-        IMAGE_ENCODER,
-    ),
-    description="KerasCV's port of CompVis Stable Diffusion v1.4 (CreativeML Open RAIL-M).",
-)
-
-SD_V2_1 = ModelSpec(
-    id="sd-v2.1",
-    label="Stable Diffusion 2.1",
-    family="sd-v2",
-    files=(
-        WeightFile(
-            "text_encoder_v2_1.h5", "text_encoder", _HF_V2 + "text_encoder_v2_1.h5",
-            "985002e68704e1c5c3549de332218e99c5b9b745db7171d5f31fcd9a6089f25b",
-            1_360_000_000,
-        ),
-        WeightFile(
-            "diffusion_model_v2_1.h5", "diffusion_model", _HF_V2 + "diffusion_model_v2_1.h5",
-            "c31730e91111f98fe0e2dbde4475d381b5287ebb9672b1821796146a25c5132d",
-            3_460_000_000,
-        ),
-        DECODER,
-        VOCABULARY,
-        IMAGE_ENCODER,
-    ),
-    description="KerasCV's port of Stability AI Stable Diffusion v2.1 (CreativeML Open RAIL++-M).",
-)
-
-DEMO = ModelSpec(
-    id="demo",
-    label="Demo (built-in)",
-    family="demo",
-    files=(),  # its weights ship inside the app, under resources/demo
-    description=(
-        "A tiny model trained by the SD Desk team on synthetic pictures of circles, squares "
-        "and triangles in eight colours. It ships with the app and needs no download; it "
-        "only knows words like \"a small red circle on the left, blue background\"."
-    ),
-)
-
-STABLE_DIFFUSION_MODELS = (SD_V1_4, SD_V2_1)
-_BY_ID = {m.id: m for m in (*STABLE_DIFFUSION_MODELS, DEMO)}
-BUILT_IN_IDS = tuple(_BY_ID)
-
+from engine.models.builtin import (  # noqa: F401 (the names every caller imports from here)
+    BUILT_IN_IDS, DECODER, DEMO, IMAGE_ENCODER, SD_V1_4, SD_V1_5, SD_V2_1,
+    STABLE_DIFFUSION_MODELS, VOCABULARY, ModelSpec, WeightFile, _BY_ID)
+from engine.models.library import library
 
 # A checkpoint's models are ready without it: the engine fetches it at the first generation.
 _FETCHED_VOCABULARY = replace(VOCABULARY, only_for="the first generation")
@@ -154,7 +26,6 @@ def get_model(model_id: str) -> ModelSpec:
     if isinstance(model_id, str) and model_id in _BY_ID:
         return _BY_ID[model_id]
     if isinstance(model_id, str) and model_id:
-        from engine.models.library import library
         found = library().find(model_id)
         if found is not None:
             if not found.usable:
@@ -172,5 +43,4 @@ def all_model_ids() -> list[str]:
 
 
 def all_models() -> list[ModelSpec]:
-    from engine.models.library import library
     return [*_BY_ID.values(), *(checkpoint_spec(c) for c in library().usable())]

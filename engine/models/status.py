@@ -213,10 +213,13 @@ def optional_missing(status: "ModelStatus") -> list[FileStatus]:
 
 
 
-def require_image_encoder(model: ModelLike, weights_dir: Optional[Path] = None) -> Path:
+def require_image_encoder(model: ModelLike, weights_dir: Optional[Path] = None) -> Optional[Path]:
     """The image encoder's file, which only image to image needs: found and sound, or
-    MissingWeights / DamagedWeightFile naming it (milliseconds: no hashing)."""
+    MissingWeights / DamagedWeightFile naming it (milliseconds: no hashing). None for a
+    single-file checkpoint, whose VAE carries its encoder."""
     spec = resolve_model(model)
+    if spec.is_single_file:
+        return None
     wf = spec.file_for("image_encoder")
     dirs = search_dirs(weights_dir)
     path = find_file(wf.name, dirs)

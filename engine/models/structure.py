@@ -64,7 +64,7 @@ def structure_problem(path: Path, wf: WeightFile) -> Optional[str]:
 
 def has_expectations(wf: WeightFile) -> bool:
     from engine.models.h5_layout import LAYOUTS
-    return wf.role == "vocabulary" or wf.name in LAYOUTS
+    return wf.role in ("vocabulary", "checkpoint") or wf.name in LAYOUTS
 
 
 def _examine(path: Path, wf: WeightFile, size: int) -> Optional[str]:
@@ -75,6 +75,9 @@ def _examine(path: Path, wf: WeightFile, size: int) -> Optional[str]:
     try:
         if wf.role == "vocabulary":
             return _vocabulary_problem(path)
+        if wf.role == "checkpoint":  # an original-layout file: its header says what it holds
+            from engine.models.library import describe
+            return describe(path)[2] or None
         return _h5_problem(path, wf, size)
     except OSError as error:
         return f"it cannot be read ({error.strerror or error})"

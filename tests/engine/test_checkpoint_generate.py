@@ -21,6 +21,7 @@ from engine.models.library import Library
 from engine.pngmeta import read_png_metadata
 from engine.request import GenerationRequest
 from tests.engine.test_backend_equivalence import OTHERS, SD_LARGEST, SD_MEAN, report
+from tests.engine.weights_server import loopback_only  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 128
@@ -61,9 +62,6 @@ def test_missing_vocabulary_offline_is_one_clear_message(library, tmp_path, monk
     with pytest.raises(EngineError, match="could not be fetched") as caught:
         Engine(weights_dir=tmp_path / "empty").generate(GenerationRequest("a cat", model="ck", steps=1))
     assert "bpe_simple_vocab_16e6.txt.gz" in str(caught.value)
-
-
-from tests.engine.weights_server import loopback_only  # noqa: E402,F401  (fixture)
 
 
 def cli(tmp_path, *args, backend="tensorflow"):
@@ -179,3 +177,24 @@ def test_a_checkpoint_draws_the_same_image_on_every_backend(backend, checkpoint_
     difference = report(backend, "checkpoint sd-v1", theirs, ours)
     assert theirs.std() > 10
     assert difference.max() <= SD_LARGEST and difference.mean() <= SD_MEAN
+
+
+def test_open_model_gives_kerascv_classes_holding_the_files_weights(checkpoint_files):
+    import engine
+    from engine.models.ldm_layout import LAYOUT
+    from engine.models.safetensors_file import SafetensorsFile
+
+    model = engine.open_model(str(checkpoint_files["sd-v1"]), width=SIZE, height=SIZE)
+    assert [type(n).__name__ for n in (*model.text_encoders, model.diffusion_model, model.decoder,
+                                       model.image_encoder)] == \
+        ["TextEncoder", "DiffusionModel", "Decoder", "ImageEncoder"]
+    assert (model.family, model.prediction) == ("sd-v1", "epsilon")
+    tokens = np.array([[49406, 320, 1125, 49407] + [49407] * 73], np.int32)
+    context = model.text_encoders[0].predict_on_batch(
+        {"tokens": tokens, "positions": np.arange(77, dtype=np.int32)[None]})
+    assert np.asarray(context).shape == (1, 77, 768)
+    key = "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"
+    assert key in LAYOUT["sd-v1"]["text_encoder"]
+    with SafetensorsFile(checkpoint_files["sd-v1"]) as reader:
+        np.testing.assert_array_equal(
+            np.asarray(model.text_encoders[0].weights[0]), reader.read(key, "float32"))

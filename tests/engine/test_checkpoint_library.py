@@ -219,6 +219,7 @@ def test_cli_add_list_rename_remove(tmp_path, sd1):
     (lambda p: _written(p / "old.ckpt", b"\x80\x04K\x01."), "pickled"),
     (lambda p: _written(p / "empty.safetensors", b""), "too short"),
     (lambda p: p / "absent.safetensors", "No file"),
+    (lambda p: _written(p / "model_index.json", b"{}").parent, "diffusers-format folder"),
 ])
 def test_cli_bad_files_give_one_line_and_exit_2(tmp_path, make, words):
     path = make(tmp_path)
