@@ -141,10 +141,12 @@ def read_recipe(path: Path, base: GenerationRequest) -> DroppedRecipe:
     request = meta.recipe.request(base).replace(batch=base.batch)
     note = ""
     if meta.source == "sd_desk":
+        # A checkpoint renamed since is found by the hash the PNG records.
+        request = request.replace(model=pngmeta.model_by_hash(request.model, meta.model_hash))
         if request.model not in all_model_ids():
             request = request.replace(model=base.model)
     else:
-        label = meta.recipe.labels.get("model_label")
+        label = pngmeta.model_by_hash(meta.recipe.labels.get("model_label") or "", meta.model_hash)
         if label in all_model_ids():
             request = request.replace(model=label)
         else:

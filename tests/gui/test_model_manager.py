@@ -83,3 +83,20 @@ def test_the_window_lists_an_added_checkpoint_in_its_model_chooser(qtbot, window
     dialog.changed.emit()
     chooser = window.form.model
     assert "mine" in [chooser.itemData(i) for i in range(chooser.count())]
+
+
+def test_a_dropped_recipe_finds_a_renamed_checkpoint_by_its_hash(library, tmp_path, monkeypatch):
+    import numpy as np
+    from engine.pngmeta import save_png
+    from engine.request import GenerationRequest
+    from gui.services import read_recipe
+
+    # Hashing is the library's own test's business; here only the lookup by hash matters.
+    monkeypatch.setattr(library_module, "sha256_file", lambda path, progress=None: "ab12" * 16)
+    entry = library.add(write_sparse(tmp_path / "old name.safetensors", family_shapes("sd-v1")))
+    made = GenerationRequest("a cat", model="old name", seed=5)
+    png = save_png(tmp_path / "made.png", np.zeros((64, 64, 3), np.uint8), made, 5, "old name",
+                   model_hash=entry.short_hash)
+    library.rename("old name", "new name")
+    dropped = read_recipe(png, GenerationRequest("", model="demo"))
+    assert dropped.request is not None and dropped.request.model == "new name"
