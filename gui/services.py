@@ -73,9 +73,12 @@ def make_engine(weights_dir: Optional[Path] = None, random_weights: bool = False
 # ---------------------------------------------------------------- models
 
 def list_models(weights_dir: Optional[Path] = None) -> list[ModelInfo]:
-    """Cheap (no hashing), so the GUI thread may call it."""
+    """Cheap (no hashing; checkpoints' headers are read once per file version), so the GUI
+    thread may call it. Checkpoints added to the folders since the last call are found."""
     from engine.models import registry
+    from engine.models.library import library
     from engine.models.status import model_status
+    library().refresh()
     infos = []
     for spec in registry.all_models():
         state, summary = "unknown", ""

@@ -116,12 +116,13 @@ class Library:
     def add_folders(self, folders: Iterable[Path]) -> None:
         """Extra folders for this run only (`--checkpoints-dir`)."""
         with self._lock:
-            self._extra += [Path(f).expanduser() for f in folders]
+            # Absolute, so choices and hashes keyed by path match however the folder was named.
+            self._extra += [Path(f).expanduser().absolute() for f in folders]
             self._entries = None
 
     def folders(self) -> list[Path]:
         setting = read_settings().get(CHECKPOINT_DIRS_SETTING) or []
-        saved = [Path(f).expanduser() for f in setting if isinstance(f, str) and f.strip()] \
+        saved = [Path(f).expanduser().absolute() for f in setting if isinstance(f, str) and f.strip()] \
             if isinstance(setting, list) else []
         return [self.models_dir / "checkpoints", *saved, *self._extra]
 
