@@ -248,3 +248,19 @@ def test_main_models_list_runs_in_process(tmp_path, capsys, library, sd1):
     library.add(sd1)
     assert main.main(["models", "list"]) == 0
     assert "dreamshaper_8" in capsys.readouterr().out
+
+
+def test_sd15_is_downloadable_and_its_file_is_judged_by_its_header(tmp_path, monkeypatch):
+    from engine.models.status import CORRUPT, UNVERIFIED, model_status
+
+    spec = registry.get_model("sd-v1.5")
+    assert spec.is_single_file and spec.file_for("checkpoint").sha256.startswith("6ce0161689")
+    monkeypatch.setenv("SD_DESK_MODELS_DIR", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    name = spec.file_for("checkpoint").name
+    write_sparse(tmp_path / name, {"conditioner.embedders.1.model.ln_final.weight": (1280,)})
+    status = model_status("sd-v1.5")
+    damaged = status.files_in(CORRUPT)
+    assert status.state == CORRUPT and "SDXL" in damaged[0].problem
+    write_sparse(tmp_path / name, family_shapes("sd-v1"))
+    assert model_status("sd-v1.5").files_in(UNVERIFIED)[0].name == name  # sound; the hash decides
