@@ -8,8 +8,8 @@ from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialog, QHBoxLayout,
-                               QHeaderView, QInputDialog, QLabel, QMessageBox, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout)
+                               QHeaderView, QInputDialog, QLabel, QListWidget, QMessageBox,
+                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from engine.models.errors import human_size
 from engine.models.families import BY_ID
@@ -78,6 +78,24 @@ class ModelManager(QDialog):
         close = QPushButton("Close")
         close.clicked.connect(self.accept)
 
+        # Folders a person already has (A1111's models/Stable-diffusion, ComfyUI's checkpoints).
+        self.folders = QListWidget()
+        self.folders.setMaximumHeight(72)
+        self.folders.setToolTip("Also scanned for checkpoints, at every start")
+        add_folder = QPushButton("Add Folder\u2026")
+        add_folder.clicked.connect(self._choose_folder)
+        self.remove_folder_button = QPushButton("Remove Folder")
+        self.remove_folder_button.clicked.connect(
+            lambda: self.folders.currentItem() and self.forget_folder(Path(self.folders.currentItem().text())))
+        folder_buttons = QVBoxLayout()
+        folder_buttons.addWidget(add_folder)
+        folder_buttons.addWidget(self.remove_folder_button)
+        folder_buttons.addStretch(1)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(QLabel("Also scanned:"))
+        folder_row.addWidget(self.folders, 1)
+        folder_row.addLayout(folder_buttons)
+
         buttons = QHBoxLayout()
         for widget in (self.add_button, self.rename_button, self.remove_button, self.reveal_button,
                        QLabel("Predicts:"), self.prediction, self.vae_button):
@@ -89,11 +107,14 @@ class ModelManager(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.message)
         layout.addLayout(buttons)
+        layout.addLayout(folder_row)
         self.reload()
 
     # -- the list ----------------------------------------------------------
     def reload(self, select: Optional[str] = None) -> None:
         library().refresh()
+        self.folders.clear()
+        self.folders.addItems([str(f) for f in library().saved_folders()])
         self._entries = library().entries()
         self.table.setRowCount(len(self._entries))
         for row, c in enumerate(self._entries):
@@ -168,6 +189,17 @@ class ModelManager(QDialog):
 
     def busy(self) -> bool:
         return not self.add_button.isEnabled()
+
+    def _choose_folder(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "A folder of checkpoints", str(Path.home()))
+        if chosen:
+            self.keep_folder(Path(chosen))
+
+    def keep_folder(self, folder: Path) -> None:
+        self._do(library().save_folder, folder)
+
+    def forget_folder(self, folder: Path) -> None:
+        self._do(library().save_folder, folder, False)
 
     def _ask_rename(self) -> None:
         c = self.selected()

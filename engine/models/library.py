@@ -26,7 +26,7 @@ from engine.models.builtin import BUILT_IN_IDS
 from engine.models.hashing import HashProgress, sha256_file
 from engine.models.locations import app_models_dir
 from engine.models.safetensors_file import SafetensorsError, SafetensorsFile
-from engine.settings_file import read_settings
+from engine.settings_file import read_settings, update_settings
 
 SUFFIX = ".safetensors"
 # Pickled PyTorch files: opening one can run any code its author put in it.
@@ -121,10 +121,23 @@ class Library:
             self._entries = None
 
     def folders(self) -> list[Path]:
+        return [self.models_dir / "checkpoints", *self.saved_folders(), *self._extra]
+
+    def saved_folders(self) -> list[Path]:
+        """The extra folders kept in the settings (`checkpoint_dirs`), scanned at every start."""
         setting = read_settings().get(CHECKPOINT_DIRS_SETTING) or []
-        saved = [Path(f).expanduser().absolute() for f in setting if isinstance(f, str) and f.strip()] \
+        return [Path(f).expanduser().absolute() for f in setting if isinstance(f, str) and f.strip()] \
             if isinstance(setting, list) else []
-        return [self.models_dir / "checkpoints", *saved, *self._extra]
+
+    def save_folder(self, folder: Path, keep: bool = True) -> list[Path]:
+        """Adds a folder to the ones scanned at every start (or, with keep=False, removes it)."""
+        folder = Path(folder).expanduser().absolute()
+        if keep and not folder.is_dir():
+            raise LibraryError(f"{folder} is not a folder.")
+        saved = [f for f in self.saved_folders() if f != folder] + ([folder] if keep else [])
+        update_settings(**{CHECKPOINT_DIRS_SETTING: [str(f) for f in saved] or None})
+        self.refresh()
+        return saved
 
     # -- reading -----------------------------------------------------------
     def refresh(self) -> None:

@@ -47,6 +47,7 @@ def vocabulary_dir(tmp_path):
 def library(tmp_path, monkeypatch):
     lib = Library(tmp_path / "models")
     monkeypatch.setattr(library_module, "_LIBRARY", lib)
+    monkeypatch.setenv("SD_DESK_DATA_DIR", str(tmp_path / "data"))  # its settings.json
     return lib
 
 

@@ -24,6 +24,7 @@ def library(tmp_path, monkeypatch):
     from engine.models import library as library_module
     lib = Library(tmp_path / "models")
     monkeypatch.setattr(library_module, "_LIBRARY", lib)
+    monkeypatch.setenv("SD_DESK_DATA_DIR", str(tmp_path / "data"))  # its settings.json
     return lib
 
 

@@ -14,6 +14,7 @@ from tests.engine.checkpoint_files import family_shapes, write_sparse
 def library(tmp_path, monkeypatch):
     lib = Library(tmp_path / "models")
     monkeypatch.setattr(library_module, "_LIBRARY", lib)
+    monkeypatch.setenv("SD_DESK_DATA_DIR", str(tmp_path / "data"))  # its settings.json
     return lib
 
 
@@ -100,3 +101,18 @@ def test_a_dropped_recipe_finds_a_renamed_checkpoint_by_its_hash(library, tmp_pa
     library.rename("old name", "new name")
     dropped = read_recipe(png, GenerationRequest("", model="demo"))
     assert dropped.request is not None and dropped.request.model == "new name"
+
+
+def test_folders_a_person_has_are_scanned_at_every_start(qtbot, manager, library, tmp_path):
+    comfy = tmp_path / "ComfyUI" / "models" / "checkpoints"
+    comfy.mkdir(parents=True)
+    write_sparse(comfy / "photon.safetensors", family_shapes("sd-v1"))
+    with qtbot.waitSignal(manager.changed, timeout=5000):
+        manager.keep_folder(comfy)
+    assert manager.folders.item(0).text() == str(comfy)
+    assert cells(manager, 0)[0] == "photon"
+    assert [e.name for e in Library(library.models_dir).entries()] == ["photon"]  # the next start
+    manager.keep_folder(tmp_path / "no such folder")
+    assert "not a folder" in manager.message.text()
+    manager.forget_folder(comfy)
+    assert manager.folders.count() == 0 and manager.table.rowCount() == 0
