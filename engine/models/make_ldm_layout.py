@@ -27,16 +27,22 @@ LAYOUT = {{
 
 
 def _networks(family):
-    from engine.backends.keras_sd import Components, ImageEncoder
-    from engine.models import families, ldm_import
-    from engine.models.registry import SD_V1_4, SD_V2_1
+    # KerasCV's classes directly, as make_h5_layout does: a tool run on TensorFlow.
+    from keras_cv.src.models.stable_diffusion.decoder import Decoder
+    from keras_cv.src.models.stable_diffusion.diffusion_model import DiffusionModel, DiffusionModelV2
+    from keras_cv.src.models.stable_diffusion.image_encoder import ImageEncoder
+    from keras_cv.src.models.stable_diffusion.text_encoder import TextEncoder, TextEncoderV2
 
-    components = Components(SD_V2_1 if family is families.SD2 else SD_V1_4, 64, 64)
-    encoder = ImageEncoder(download_weights=False)
+    from engine.models import families, ldm_import
+
+    v2 = family is families.SD2
+    text = (TextEncoderV2 if v2 else TextEncoder)(77, download_weights=False)
     prefix = ldm_import.text_prefix(family, [family.text_prefix + "text_model."])
-    yield "text_encoder", ldm_import.text_encoder_plan(components.text_encoder, family, prefix)
-    yield "diffusion_model", ldm_import.unet_plan(components.diffusion_model)
-    yield "vae", ldm_import.decoder_plan(components.decoder) + ldm_import.encoder_plan(encoder)
+    yield "text_encoder", ldm_import.text_encoder_plan(text, family, prefix)
+    unet = (DiffusionModelV2 if v2 else DiffusionModel)(64, 64, 77, download_weights=False)
+    yield "diffusion_model", ldm_import.unet_plan(unet)
+    yield "vae", (ldm_import.decoder_plan(Decoder(64, 64, download_weights=False))
+                  + ldm_import.encoder_plan(ImageEncoder(download_weights=False)))
 
 
 def main() -> None:

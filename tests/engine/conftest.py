@@ -36,11 +36,31 @@ def small_request():
 
 
 @pytest.fixture(scope="session")
-def checkpoint_files(tmp_path_factory):
-    """family -> a random-weight float16 checkpoint in the original layout, written once
-    per session (about 2 GB each, 20-30 s to write)."""
+def checkpoint_files():
+    """family -> a random-weight float16 checkpoint in the original layout (about 2 GB each,
+    20-30 s to write). Kept in a cache folder keyed by what makes its content (the layout,
+    the writer's code, the seed), so later runs on this machine, CI's included, reuse it;
+    SD_DESK_TEST_CACHE moves the folder."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    from engine.models import ldm_layout, random_checkpoint
     from engine.models.random_checkpoint import write_random_checkpoint
 
-    folder = tmp_path_factory.mktemp("checkpoints")
-    return {family: write_random_checkpoint(folder / f"{family}.safetensors", family, seed=5)
-            for family in ("sd-v1", "sd-v2")}
+    folder = Path(os.environ.get("SD_DESK_TEST_CACHE") or Path.home() / ".cache" / "sd-desk-tests")
+    folder.mkdir(parents=True, exist_ok=True)
+    recipe = hashlib.sha256(Path(ldm_layout.__file__).read_bytes()
+                            + Path(random_checkpoint.__file__).read_bytes()).hexdigest()[:12]
+    files = {}
+    for family in ("sd-v1", "sd-v2"):
+        path = folder / family / f"{family}-{recipe}-seed5.safetensors"  # one file per folder:
+        if not path.exists():  # a folder scanned for checkpoints sees only this family's
+            path.parent.mkdir(exist_ok=True)
+            for stale in path.parent.glob("*.safetensors"):
+                stale.unlink()
+            partial = path.with_name(path.name + ".part")
+            write_random_checkpoint(partial, family, seed=5)
+            partial.replace(path)
+        files[family] = path
+    return files

@@ -3,6 +3,7 @@
 swap without a rebuild, honour v-prediction, export to KerasCV's files, and give the same
 images on every installed backend."""
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -82,8 +83,8 @@ def only_png(folder: Path) -> Path:
 
 def test_cli_generates_from_a_checkpoint_and_names_its_hash(checkpoint_files, vocabulary_dir, tmp_path,
                                                            monkeypatch):
-    folder = checkpoint_files["sd-v1"].parent
-    done = cli(tmp_path, "generate", "--prompt", "a lighthouse", "--model", "sd-v1", "--steps", "2",
+    folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
+    done = cli(tmp_path, "generate", "--prompt", "a lighthouse", "--model", name, "--steps", "2",
                "--width", "128", "--height", "128", "--seed", "3", "--checkpoints-dir", str(folder),
                "--weights-dir", str(vocabulary_dir), "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -92,60 +93,103 @@ def test_cli_generates_from_a_checkpoint_and_names_its_hash(checkpoint_files, vo
     meta = read_png_metadata(png)
     seen = Library(tmp_path / "models")  # the library the CLI used, with its remembered hash
     seen.add_folders([folder])
-    short = seen.find("sd-v1").short_hash
-    assert short and f"Model hash: {short}, Model: sd-v1" in meta.parameters_text
-    assert meta.model_hash == short and meta.request.model == "sd-v1"
+    short = seen.find(name).short_hash
+    assert short and f"Model hash: {short}, Model: {name}" in meta.parameters_text
+    assert meta.model_hash == short and meta.request.model == name
 
     # Renamed since: reusing the recipe finds it by its hash.
-    seen.rename("sd-v1", "my favourite")
+    seen.rename(name, "my favourite")
     monkeypatch.setattr(library_module, "_LIBRARY", seen)
     assert read_png_metadata(png).request.model == "my favourite"
 
 
-def test_swapping_checkpoints_of_one_family_keeps_the_built_networks(
-        checkpoint_files, vocabulary_dir, library, tmp_path):
-    from engine.pipeline import Engine
+def in_fresh_process(tmp_path, code: str, *args) -> dict:
+    """Runs `code` in a Python of its own, in this test's sandbox, and returns the JSON object
+    it prints last. The networks it builds (gigabytes) end with that process rather than
+    piling up in the test session beside its shared engine."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SD_DESK_MODELS_DIR=str(tmp_path / "models"),
+               SD_DESK_DATA_DIR=str(tmp_path / "data"))
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
+
+SWAP = f"""
+import json, sys
+from pathlib import Path
+import numpy as np
+from engine.models.library import library
+from engine.pipeline import Engine
+from engine.request import GenerationRequest
+first, twin, vocabulary = map(Path, sys.argv[1:4])
+library().add(first, name="first")
+library().add(twin, name="second")
+engine = Engine(weights_dir=vocabulary)
+request = GenerationRequest("a cat", steps=1, width={SIZE}, height={SIZE}, model="first",
+                            preview=False, seed=1, sampler="ddim")
+a = engine.generate(request)
+networks = engine.loaded_backend().components.diffusion_model
+b = engine.generate(request.replace(model="second"))
+print(json.dumps({{"same_networks": engine.loaded_backend().components.diffusion_model is networks,
+                  "label": b.model_label,
+                  "same_image": bool(np.array_equal(a.images[0].pixels, b.images[0].pixels))}}))
+"""
+
+
+def test_swapping_checkpoints_of_one_family_keeps_the_built_networks(
+        checkpoint_files, vocabulary_dir, tmp_path):
     twin = tmp_path / "twin.safetensors"
-    os.link(checkpoint_files["sd-v1"], twin)  # another checkpoint, to the engine
-    library.add(checkpoint_files["sd-v1"], name="first")
-    library.add(twin, name="second")
-    engine = Engine(weights_dir=vocabulary_dir)
-    request = GenerationRequest("a cat", steps=1, width=SIZE, height=SIZE, model="first",
-                                preview=False, seed=1, sampler="ddim")
-    a = engine.generate(request)
-    networks = engine.loaded_backend().components.diffusion_model
-    b = engine.generate(request.replace(model="second"))
-    assert engine.loaded_backend().components.diffusion_model is networks  # weights swapped, no build
-    assert b.model_label == "second"
-    np.testing.assert_array_equal(a.images[0].pixels, b.images[0].pixels)
+    try:
+        os.link(checkpoint_files["sd-v1"], twin)  # another checkpoint, to the engine
+    except OSError as error:  # the test cache on another file system
+        pytest.skip(f"cannot hard-link the test checkpoint here: {error}")
+    found = in_fresh_process(tmp_path, SWAP, checkpoint_files["sd-v1"], twin, vocabulary_dir)
+    assert found == {"same_networks": True, "label": "second", "same_image": True}
+
+
+V_PREDICTION = f"""
+import json, sys
+from pathlib import Path
+import numpy as np
+from engine.models.library import library
+from engine.pipeline import Engine
+from engine.request import GenerationRequest
+from engine.samplers import names
+checkpoint, vocabulary = map(Path, sys.argv[1:3])
+library().add(checkpoint, name="v2")
+engine = Engine(weights_dir=vocabulary)
+request = GenerationRequest("a cat", steps=2, width={SIZE}, height={SIZE}, model="v2",
+                            preview=False, seed=4, sampler="euler")
+as_epsilon = engine.generate(request).images[0].pixels
+library().set_prediction("v2", "v")
+images = {{sampler: engine.generate(request.replace(sampler=sampler)).images[0].pixels
+          for sampler in names.IDS}}
+print(json.dumps({{"prediction": engine.loaded_backend().prediction,
+                  "euler_changed": not np.array_equal(images["euler"], as_epsilon),
+                  "spread": {{s: float(p.std()) for s, p in images.items()}},
+                  "shapes": {{s: list(p.shape) for s, p in images.items()}}}}))
+"""
 
 
 def test_a_v_prediction_model_runs_every_sampler_through_the_one_conversion(
-        checkpoint_files, vocabulary_dir, library):
-    from engine.pipeline import Engine
+        checkpoint_files, vocabulary_dir, tmp_path):
     from engine.samplers import names
 
-    library.add(checkpoint_files["sd-v2"], name="v2")
-    engine = Engine(weights_dir=vocabulary_dir)
-    request = GenerationRequest("a cat", steps=2, width=SIZE, height=SIZE, model="v2",
-                                preview=False, seed=4, sampler="euler")
-    as_epsilon = engine.generate(request).images[0].pixels
-    library.set_prediction("v2", "v")
-    images = {sampler: engine.generate(request.replace(sampler=sampler)).images[0].pixels
-              for sampler in names.IDS}
-    assert engine.loaded_backend().prediction == "v"
-    assert not np.array_equal(images["euler"], as_epsilon)  # the output was read as v
-    for sampler, pixels in images.items():
-        assert pixels.shape == (SIZE, SIZE, 3) and pixels.std() > 1, sampler
+    found = in_fresh_process(tmp_path, V_PREDICTION, checkpoint_files["sd-v2"], vocabulary_dir)
+    assert found["prediction"] == "v"
+    assert found["euler_changed"]  # the network's output was read as v, not as noise
+    assert set(found["spread"]) == set(names.IDS)
+    for sampler in names.IDS:
+        assert found["shapes"][sampler] == [SIZE, SIZE, 3] and found["spread"][sampler] > 1, sampler
 
 
 def test_export_loads_into_kerascv_and_gives_the_same_image(checkpoint_files, vocabulary_dir, tmp_path):
     from engine.models.structure import structure_problem
 
-    folder = checkpoint_files["sd-v1"].parent
+    folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
     out = tmp_path / "exported"
-    done = cli(tmp_path, "models", "export", "sd-v1", str(out), "--checkpoints-dir", str(folder))
+    done = cli(tmp_path, "models", "export", name, str(out), "--checkpoints-dir", str(folder))
     assert done.returncode == 0, done.stderr[-3000:]
     for wf in registry.SD_V1_4.files:
         if wf.role != "vocabulary":
@@ -153,7 +197,7 @@ def test_export_loads_into_kerascv_and_gives_the_same_image(checkpoint_files, vo
     write_placeholder_vocabulary(out / registry.VOCABULARY.name)
     common = ("generate", "--prompt", "a lighthouse", "--steps", "2", "--width", "128", "--height",
               "128", "--seed", "3", "--sampler", "ddim", "--no-history")
-    direct = cli(tmp_path, *common, "--model", "sd-v1", "--checkpoints-dir", str(folder),
+    direct = cli(tmp_path, *common, "--model", name, "--checkpoints-dir", str(folder),
                  "--weights-dir", str(vocabulary_dir), "--out", str(tmp_path / "a"))
     exported = cli(tmp_path, *common, "--model", "sd-v1.4", "--weights-dir", str(out),
                    "--out", str(tmp_path / "b"))
@@ -166,8 +210,8 @@ def test_export_loads_into_kerascv_and_gives_the_same_image(checkpoint_files, vo
 @pytest.mark.parametrize("backend", OTHERS)
 def test_a_checkpoint_draws_the_same_image_on_every_backend(backend, checkpoint_files, vocabulary_dir,
                                                             tmp_path):
-    folder = checkpoint_files["sd-v1"].parent
-    args = ("generate", "--prompt", "a lighthouse", "--model", "sd-v1", "--steps", "2", "--width",
+    folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
+    args = ("generate", "--prompt", "a lighthouse", "--model", name, "--steps", "2", "--width",
             "128", "--height", "128", "--seed", "7", "--sampler", "ddim", "--no-history",
             "--no-preview", "--checkpoints-dir", str(folder), "--weights-dir", str(vocabulary_dir))
     tf = cli(tmp_path / "tf", *args, "--out", str(tmp_path / "tf-out"))
@@ -180,22 +224,27 @@ def test_a_checkpoint_draws_the_same_image_on_every_backend(backend, checkpoint_
     assert difference.max() <= SD_LARGEST and difference.mean() <= SD_MEAN
 
 
-def test_open_model_gives_kerascv_classes_holding_the_files_weights(checkpoint_files):
-    import engine
-    from engine.models.ldm_layout import LAYOUT
-    from engine.models.safetensors_file import SafetensorsFile
+OPEN_MODEL = f"""
+import json, sys
+import numpy as np
+import engine
+from engine.models.safetensors_file import SafetensorsFile
+model = engine.open_model(sys.argv[1], width={SIZE}, height={SIZE})
+tokens = np.array([[49406, 320, 1125, 49407] + [49407] * 73], np.int32)
+context = model.text_encoders[0].predict_on_batch(
+    {{"tokens": tokens, "positions": np.arange(77, dtype=np.int32)[None]}})
+key = "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"
+with SafetensorsFile(sys.argv[1]) as reader:
+    same = np.array_equal(np.asarray(model.text_encoders[0].weights[0]), reader.read(key, "float32"))
+print(json.dumps({{"classes": [type(n).__name__ for n in (*model.text_encoders, model.diffusion_model,
+                                                          model.decoder, model.image_encoder)],
+                  "family": model.family, "prediction": model.prediction,
+                  "context": list(np.asarray(context).shape), "weights_from_file": bool(same)}}))
+"""
 
-    model = engine.open_model(str(checkpoint_files["sd-v1"]), width=SIZE, height=SIZE)
-    assert [type(n).__name__ for n in (*model.text_encoders, model.diffusion_model, model.decoder,
-                                       model.image_encoder)] == \
-        ["TextEncoder", "DiffusionModel", "Decoder", "ImageEncoder"]
-    assert (model.family, model.prediction) == ("sd-v1", "epsilon")
-    tokens = np.array([[49406, 320, 1125, 49407] + [49407] * 73], np.int32)
-    context = model.text_encoders[0].predict_on_batch(
-        {"tokens": tokens, "positions": np.arange(77, dtype=np.int32)[None]})
-    assert np.asarray(context).shape == (1, 77, 768)
-    key = "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"
-    assert key in LAYOUT["sd-v1"]["text_encoder"]
-    with SafetensorsFile(checkpoint_files["sd-v1"]) as reader:
-        np.testing.assert_array_equal(
-            np.asarray(model.text_encoders[0].weights[0]), reader.read(key, "float32"))
+
+def test_open_model_gives_kerascv_classes_holding_the_files_weights(checkpoint_files, tmp_path):
+    found = in_fresh_process(tmp_path, OPEN_MODEL, checkpoint_files["sd-v1"])
+    assert found == {"classes": ["TextEncoder", "DiffusionModel", "Decoder", "ImageEncoder"],
+                     "family": "sd-v1", "prediction": "epsilon", "context": [1, 77, 768],
+                     "weights_from_file": True}
