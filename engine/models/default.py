@@ -33,7 +33,8 @@ def default_model_id(weights_dir: Optional[Path] = None,
                      preferred=_READ) -> str:
     """The one rule, for the CLI, the window and the self-test: the default model chosen in
     Edit > Preferences when its files are present, else the first Stable Diffusion model
-    whose files are present and sound, else the built-in demo model.
+    whose files are present and sound, else the first checkpoint of the person's library,
+    else the built-in demo model.
 
     `has_files(model_id)` answers from what the caller already knows (the window's
     model list); by default the files are looked for. `preferred` defaults to the saved
@@ -47,5 +48,8 @@ def default_model_id(weights_dir: Optional[Path] = None,
         return preferred
     for spec in registry.STABLE_DIFFUSION_MODELS:
         if has_files(spec.id):
+            return spec.id
+    for spec in registry.all_models():  # a checkpoint of the person's, before the demo
+        if spec.checkpoint is not None and has_files(spec.id):
             return spec.id
     return DEMO if DEMO in registry.all_model_ids() else PREFERRED
