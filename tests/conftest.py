@@ -28,3 +28,14 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def library(tmp_path, monkeypatch):
+    """A private checkpoint library (models folder and settings under tmp_path), the one
+    the registry's lookups use for the test."""
+    from engine.models import library as library_module
+    lib = library_module.Library(tmp_path / "models")
+    monkeypatch.setattr(library_module, "_LIBRARY", lib)
+    monkeypatch.setenv("SD_DESK_DATA_DIR", str(tmp_path / "data"))  # its settings.json
+    return lib

@@ -44,14 +44,6 @@ def vocabulary_dir(tmp_path):
     return tmp_path
 
 
-@pytest.fixture
-def library(tmp_path, monkeypatch):
-    lib = Library(tmp_path / "models")
-    monkeypatch.setattr(library_module, "_LIBRARY", lib)
-    monkeypatch.setenv("SD_DESK_DATA_DIR", str(tmp_path / "data"))  # its settings.json
-    return lib
-
-
 def test_missing_vocabulary_offline_is_one_clear_message(library, tmp_path, monkeypatch, loopback_only):
     """Found before any network is built: the vocabulary is fetched first, and here it cannot be."""
     from tests.engine.checkpoint_files import family_shapes, write_sparse

@@ -19,16 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def library(tmp_path, monkeypatch):
-    """A private library (models folder under tmp_path) that registry lookups also use."""
-    from engine.models import library as library_module
-    lib = Library(tmp_path / "models")
-    monkeypatch.setattr(library_module, "_LIBRARY", lib)
-    monkeypatch.setenv("SD_DESK_DATA_DIR", str(tmp_path / "data"))  # its settings.json
-    return lib
-
-
-@pytest.fixture
 def sd1(tmp_path):
     (tmp_path / "files").mkdir()
     return write_sparse(tmp_path / "files" / "dreamshaper_8.safetensors", family_shapes("sd-v1"))

@@ -11,14 +11,6 @@ from tests.engine.checkpoint_files import family_shapes, write_sparse
 
 
 @pytest.fixture
-def library(tmp_path, monkeypatch):
-    lib = Library(tmp_path / "models")
-    monkeypatch.setattr(library_module, "_LIBRARY", lib)
-    monkeypatch.setenv("SD_DESK_DATA_DIR", str(tmp_path / "data"))  # its settings.json
-    return lib
-
-
-@pytest.fixture
 def manager(qtbot, library):
     from gui.model_manager import ModelManager
     dialog = ModelManager()
