@@ -90,6 +90,16 @@ class ImageViewer(QDialog):
         if 0 <= target < self.count():
             self.show_row(target)
 
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """The bare + and - that Help lists ("=" is + without Shift on most layouts). Ctrl+plus
+        and Ctrl+minus stay shortcuts; these come here from any child that leaves them."""
+        factor = {Qt.Key.Key_Plus: ZOOM_STEP, Qt.Key.Key_Equal: ZOOM_STEP,
+                  Qt.Key.Key_Minus: 1 / ZOOM_STEP}.get(Qt.Key(event.key()))
+        if factor is not None and not event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.set_zoom(self.zoom * factor)
+            return
+        super().keyPressEvent(event)
+
     def set_zoom(self, zoom: float) -> None:
         self.fit = False
         self.zoom = min(max(zoom, ZOOM_RANGE[0]), ZOOM_RANGE[1])

@@ -9,6 +9,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QSplitter
 
 from engine.request import GenerationRequest
+from gui.viewer import ZOOM_STEP
 
 
 def _fill(window, history, tmp_path, n=4):
@@ -155,3 +156,17 @@ def test_the_window_keeps_a_usable_minimum(qtbot, window):
     window.resize(400, 300)
     assert (window.width(), window.height()) >= (900, 600)
     assert window.form.width() >= 250
+
+
+def test_the_viewer_zooms_with_the_bare_plus_and_minus_keys_help_lists(qtbot, window, history, tmp_path):
+    """Issue 31: + and - did nothing; only Ctrl+plus and Ctrl+minus zoomed."""
+    from PySide6.QtCore import Qt
+    _fill(window, history, tmp_path)
+    window.open_viewer(0)
+    viewer = window.viewer
+    qtbot.addWidget(viewer)
+    viewer.set_zoom(1.0)
+    for key, factor in ((Qt.Key.Key_Plus, 1), (Qt.Key.Key_Equal, 2), (Qt.Key.Key_Minus, 1)):
+        qtbot.keyClick(viewer, key)
+        assert abs(viewer.zoom - ZOOM_STEP ** factor) < 1e-9, key
+    viewer.close()
