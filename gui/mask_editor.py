@@ -265,8 +265,7 @@ class MaskEditor(QDialog):
         self.invert_button = _tool("Invert", "Repaint what is kept and keep what is repainted")
         self.undo_button = _tool("Undo", "Take back the last stroke (Ctrl+Z)")
         self.load_button = _tool("Load mask\u2026", "Use a mask image: white is repainted")
-        self.hint = QLabel("Paint over what should change; the rest stays as it is. "
-                           "Nothing painted: the whole image is changed.")
+        self.hint = QLabel(NOTHING_PAINTED)
         self.hint.setProperty("role", "hint")
         self.hint.setWordWrap(True)
         done = QPushButton("Done")
@@ -315,6 +314,12 @@ class MaskEditor(QDialog):
     def _update_buttons(self) -> None:
         self.undo_button.setEnabled(self.canvas.can_undo())
         self.undo_action.setEnabled(self.canvas.can_undo())
+        self.hint.setText(PAINTED if self.canvas.has_mask() else NOTHING_PAINTED)
+
+
+NOTHING_PAINTED = ("Paint over what should change; the rest stays as it is. "
+                   "Nothing painted: the whole image is changed.")
+PAINTED = "The painted part is repainted; the rest stays as it is."
 
 
 def _tool(text: str, tip: str) -> QToolButton:

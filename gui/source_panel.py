@@ -91,9 +91,10 @@ class SourcePanel(QWidget):
         self.mask_button = QPushButton("Paint mask\u2026")
         self.mask_button.setObjectName("editMask")
         self.mask_button.setToolTip("Paint what should be repainted (inpainting)")
-        self.clear_button = QPushButton("Clear")
+        # Beside "Paint mask…", a bare "Clear" read as clearing the mask (issue 31).
+        self.clear_button = QPushButton("Remove image")
         self.clear_button.setObjectName("clearSource")
-        self.clear_button.setToolTip("Back to text to image")
+        self.clear_button.setToolTip("Back to text to image (the mask goes with the image)")
 
         self.strength = QSlider(Qt.Orientation.Horizontal)
         self.strength.setObjectName("strength")

@@ -63,6 +63,8 @@ def test_an_opened_image_sets_the_size_and_says_it_was_snapped(qtbot, window, se
     panel.margins["right"].setValue(0)
     assert window.generate_button.isEnabled()
 
+    # Issue 31: beside "Paint mask…" the button said only "Clear", and took the whole image.
+    assert panel.clear_button.text() == "Remove image"
     qtbot.mouseClick(panel.clear_button, Qt.MouseButton.LeftButton)
     assert window.form.request().source is None and window.form.width_box.isEnabled()
 

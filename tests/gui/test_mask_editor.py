@@ -91,3 +91,14 @@ def test_the_mask_shows_as_a_translucent_overlay(qtbot, editor):
     outside = shot.pixelColor(editor.canvas.to_widget(5, 5))
     assert outside.green() > 100 and outside.red() < 20  # the source's own green
     assert inside.red() > 100 and inside.green() > 40  # red over green: both show
+
+
+def test_the_hint_follows_what_is_painted(qtbot, editor):
+    """Issue 31: the editor still said "Nothing painted" after painting."""
+    from gui.mask_editor import NOTHING_PAINTED, PAINTED
+    assert editor.hint.text() == NOTHING_PAINTED
+    editor.brush_size.setValue(6)
+    drag(qtbot, editor.canvas, [(20, 20), (40, 20)])
+    assert editor.hint.text() == PAINTED
+    qtbot.mouseClick(editor.clear_button, Qt.MouseButton.LeftButton)
+    assert editor.hint.text() == NOTHING_PAINTED
