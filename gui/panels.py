@@ -280,6 +280,8 @@ class DetailsPane(QWidget):
         lines.append(f"Seed {r.seed} \u00b7 {a1111_name(r.sampler)}, {r.steps} steps \u00b7 "
                      f"guidance {r.guidance:g} \u00b7 "
                      f"{r.width}\u00d7{r.height}")
+        if r.source is not None:
+            lines.append(source_line(r.source))
         lines.append(f"{entry.model_label} \u00b7 {entry.when}"
                      + (" \u00b7 mixed precision" if r.mixed_precision else "")
                      + (" \u00b7 XLA" if r.xla else ""))
@@ -301,6 +303,17 @@ class DetailsPane(QWidget):
     def _copy(self) -> None:
         if self.entry is not None:
             QGuiApplication.clipboard().setText(self.entry.request.prompt)
+
+
+def source_line(source) -> str:
+    """How an image to image result was made, in the details (issue 31: it was not said)."""
+    parts = [f"Image to image \u00b7 strength {source.strength:g}"]
+    if source.mask is not None:
+        parts.append(f"inpainted (mask blur {source.mask_blur} px)")
+    if any(source.outpaint):
+        left, top, right, bottom = source.outpaint
+        parts.append(f"outpainted {left}, {top}, {right}, {bottom} px (left, top, right, bottom)")
+    return " \u00b7 ".join(parts)
 
 
 def open_path(path: Path) -> bool:

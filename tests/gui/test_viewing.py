@@ -170,3 +170,18 @@ def test_the_viewer_zooms_with_the_bare_plus_and_minus_keys_help_lists(qtbot, wi
         qtbot.keyClick(viewer, key)
         assert abs(viewer.zoom - ZOOM_STEP ** factor) < 1e-9, key
     viewer.close()
+
+
+def test_the_details_say_an_image_came_from_image_to_image_and_how(qtbot, window, history, tmp_path):
+    """Issue 31: the details did not say an image came from image to image, or at what strength."""
+    from engine.request import Source
+    path = tmp_path / "made.png"
+    Image.new("RGB", (64, 64), (10, 20, 30)).save(path)
+    source = Source("ab" * 32, strength=0.6, mask="cd" * 32, mask_blur=8, outpaint=(64, 0, 0, 0))
+    history.add_entry(GenerationRequest(prompt="repainted", seed=3, source=source), path,
+                      created=1_700_000_000)
+    window.gallery.reload()
+    window.gallery_view.setCurrentIndex(window.gallery.index(0))
+    text = window.details.info.toPlainText()
+    assert "Image to image \u00b7 strength 0.6" in text
+    assert "inpainted (mask blur 8 px)" in text and "outpainted 64, 0, 0, 0 px" in text
