@@ -14,7 +14,7 @@ from typing import Any, Optional
 from PySide6.QtCore import (QAbstractListModel, QMimeData, QModelIndex, QObject, QRunnable, Qt,
                             QUrl, Signal)
 from PySide6.QtGui import QColor, QIcon, QImage, QImageReader, QPainter, QPixmap
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from gui.history import Entry, HistoryView
 from gui.threads import managed_pool
@@ -114,10 +114,14 @@ class ThumbnailLoader(QObject):
         self._pending.clear()
 
 
+STAR, STAR_COLOUR = "\u2605", "#f5c518"
+
+
 class UntintedThumbnails(QStyledItemDelegate):
     """Draws a selected thumbnail with its own colours: Qt's styles otherwise blend a
     selected icon with the highlight colour, which changed the image's colours. The
-    selection shows as a frame instead (the stylesheet's ::item:selected)."""
+    selection shows as a frame instead (the stylesheet's ::item:selected). A favourite
+    gets a star in its corner."""
 
     def initStyleOption(self, option, index) -> None:
         super().initStyleOption(option, index)
@@ -126,6 +130,32 @@ class UntintedThumbnails(QStyledItemDelegate):
             icon = QIcon(pixmap)
             icon.addPixmap(pixmap, QIcon.Mode.Selected)
             option.icon = icon
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        super().paint(painter, option, index)
+        entry = index.data(EntryRole)
+        if entry is not None and entry.favorite:  # a favourite shows it in the grid too
+            styled = QStyleOptionViewItem(option)
+            self.initStyleOption(styled, index)
+            widget = option.widget
+            style = widget.style() if widget is not None else None
+            thumb = style.subElementRect(QStyle.SubElement.SE_ItemViewItemDecoration, styled, widget) \
+                if style is not None else option.rect
+            self.paint_star(painter, thumb)
+
+    @staticmethod
+    def paint_star(painter: QPainter, cell) -> None:
+        painter.save()
+        font = painter.font()
+        font.setPixelSize(max(16, cell.height() // 5))
+        painter.setFont(font)
+        corner = cell.adjusted(0, 2, -4, 0)  # inside the thumbnail's top right
+        painter.setPen(QColor(0, 0, 0, 160))  # a shadow keeps it visible on light images
+        painter.drawText(corner.translated(1, 1), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignRight,
+                         STAR)
+        painter.setPen(QColor(STAR_COLOUR))
+        painter.drawText(corner, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignRight, STAR)
+        painter.restore()
 
 
 def _placeholder(size: int) -> QPixmap:

@@ -248,3 +248,29 @@ def test_real_history_store_through_the_adapter(qtbot, tmp_path):
         assert out[0].is_file()
     finally:
         store.close()
+
+
+def test_favourites_show_a_star_on_their_thumbnail(qtbot, window, history, tmp_path):
+    """Issue 31: favourites had no star in the grid."""
+    from PIL import Image as PILImage
+    from engine.request import GenerationRequest
+    from gui.gallery import EntryRole
+    for i in range(2):
+        path = tmp_path / f"p{i}.png"
+        PILImage.new("RGB", (64, 64), (30, 60, 200)).save(path)
+        history.add_entry(GenerationRequest(prompt=f"p{i}", seed=i), path, created=1_700_000_000 + i)
+    window.gallery.reload()
+    view = window.gallery_view
+    favourite = window.gallery.index(0)
+    history.set_favorite(favourite.data(EntryRole).id, True)
+    window.gallery.refresh_entry(favourite.data(EntryRole).id)
+    qtbot.waitUntil(lambda: window.gallery.index(0).data(EntryRole).favorite, timeout=3000)
+
+    def gold_pixels(index) -> int:
+        shot = view.viewport().grab(view.visualRect(index)).toImage()
+        return sum(1 for x in range(shot.width()) for y in range(shot.height())
+                   if shot.pixelColor(x, y).red() > 200 and shot.pixelColor(x, y).green() > 160
+                   and shot.pixelColor(x, y).blue() < 90)
+
+    qtbot.waitUntil(lambda: gold_pixels(window.gallery.index(0)) > 5, timeout=3000)
+    assert gold_pixels(window.gallery.index(1)) == 0
