@@ -502,6 +502,9 @@ class MainWindow(QMainWindow):
             self.worker.wake()
 
     def cancel_all(self) -> None:
+        count = self.unfinished_jobs()
+        if count > 1 and not self.confirm_cancel_all(count):  # one job goes as Esc's would
+            return
         removed = self.worker.runner.cancel_all()
         if removed:
             self.jobs_removed.emit(removed)
@@ -924,6 +927,18 @@ class MainWindow(QMainWindow):
 
     def unfinished_jobs(self) -> int:
         return len(self.worker.queue.waiting()) + (self.worker.runner.running_job() is not None)
+
+    def confirm_cancel_all(self, count: int) -> bool:
+        """Whether to drop `count` jobs, which cannot be undone; a method so tests can answer."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Cancel all",
+                          f"Cancel all {count} unfinished jobs?", parent=self)
+        box.setInformativeText("The running job stops after its current step and the waiting "
+                               "ones are removed from the queue. This cannot be undone.")
+        drop = box.addButton("Cancel all jobs", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep them", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.exec()
+        return box.clickedButton() is drop
 
     def ask_about_unfinished(self, count: int) -> str:
         """"keep", "discard" or "cancel"; a method so tests can answer without a modal box."""

@@ -52,6 +52,20 @@ def drop_answers(monkeypatch):
     return answers, asked
 
 
+@pytest.fixture(autouse=True)
+def cancel_all_answers(monkeypatch):
+    """Answers "cancel all N jobs?" with yes unless a test appends False; records each count."""
+    from gui.mainwindow import MainWindow
+    answers: list[bool] = []
+    asked: list[int] = []
+
+    def answer(self, count):
+        asked.append(count)
+        return answers.pop(0) if answers else True
+    monkeypatch.setattr(MainWindow, "confirm_cancel_all", answer)
+    return answers, asked
+
+
 @pytest.fixture
 def settings(tmp_path):
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)

@@ -299,7 +299,8 @@ def test_closing_with_nothing_unfinished_does_not_ask(qtbot, window, close_answe
     assert close_answers[1] == []
 
 
-def test_pause_holds_the_next_job_and_cancel_all_empties_the_queue(qtbot, window, engine):
+def test_pause_holds_the_next_job_and_cancel_all_empties_the_queue(qtbot, window, engine,
+                                                                   cancel_all_answers):
     engine.hold_at_step = 1
     fill(window, prompt="first", steps=2)
     window.generate()
@@ -322,6 +323,9 @@ def test_pause_holds_the_next_job_and_cancel_all_empties_the_queue(qtbot, window
     qtbot.waitUntil(engine.holding.is_set, timeout=5000)
     window.form.prompt.setPlainText("third")
     window.generate()
+    cancel_all_answers[0].append(False)  # issue 31: two jobs would go, so it asks first
+    qtbot.mouseClick(window.queue_panel.stop_all, Qt.MouseButton.LeftButton)
+    assert cancel_all_answers[1] == [2] and len(window.worker.queue.waiting()) == 1
     with qtbot.waitSignal(window.job_over, timeout=5000):
         qtbot.mouseClick(window.queue_panel.stop_all, Qt.MouseButton.LeftButton)
     assert window.phase.text() == "Cancelled"
