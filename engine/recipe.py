@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from engine import json_file
 from engine.request import GenerationRequest, Problem, check_field, checked_value
 from engine.samplers import names as sampler_names
 
@@ -100,36 +101,9 @@ _LABEL_CHECKS: dict[str, Callable[[str, Any], list[Problem]]] = {
 JSON_LABELS = ("model_label", "batch_seed", "backend", "device", "model_hash")
 
 
-def json_depth_ok(raw: str, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether brackets nest at most `limit` deep, in one pass (strings are skipped)."""
-    depth, in_string, escaped = 0, False, False
-    for match in _JSON_SIGNIFICANT.finditer(raw):
-        char = match.group()
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > limit:
-                return False
-        elif char in "]}":
-            depth -= 1
-    return True
-
-
-# One character per match: the escape is tracked above, so `\"` costs two matches, never a rescan.
-_JSON_SIGNIFICANT = re.compile(r'[\[\]{}"\\]|(?<=\\).', re.DOTALL)
-
-
 def from_json(raw: str) -> Optional[Recipe]:
     """Our `sd_desk` chunk; None (with nothing taken) if it is not our JSON at all."""
-    if len(raw) > MAX_CHUNK_CHARS or not json_depth_ok(raw):
+    if len(raw) > MAX_CHUNK_CHARS or not json_file.depth_ok(raw, MAX_JSON_DEPTH):
         return None
     try:
         payload = json.loads(raw)
@@ -161,7 +135,7 @@ def from_request_dict(data: dict) -> Recipe:
 def request_from_json(text: Optional[str], base: Optional[GenerationRequest] = None
                       ) -> tuple[Optional[GenerationRequest], list[str]]:
     """A stored request_json as a request (None if unreadable) and the fields it lacked or had wrong."""
-    if not text or len(text) > MAX_CHUNK_CHARS or not json_depth_ok(text):
+    if not text or len(text) > MAX_CHUNK_CHARS or not json_file.depth_ok(text, MAX_JSON_DEPTH):
         return None, []
     try:
         data = json.loads(text)

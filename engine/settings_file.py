@@ -15,11 +15,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from engine import json_file
 from engine.models.locations import settings_dir
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "settings.json"
+MAX_SETTINGS_BYTES = 1024 * 1024  # a few hundred bytes in use
 
 
 def settings_path() -> Path:
@@ -27,15 +29,10 @@ def settings_path() -> Path:
 
 
 def read_settings() -> dict[str, Any]:
-    """{} when there is no file; a damaged file is logged and read as empty, never fatal."""
+    """{} when there is no file; a damaged one (unreadable, too large or deep, not JSON) is
+    logged and set aside, so every command still starts (engine/json_file.py)."""
     path = settings_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:
-        log.warning("ignoring unreadable settings file %s: %s", path, error)
-        return {}
+    data = json_file.read_state(path, {}, max_bytes=MAX_SETTINGS_BYTES)
     if not isinstance(data, dict):
         log.warning("ignoring settings file %s: not a JSON object", path)
         return {}

@@ -19,7 +19,6 @@ is passed over with a note saying why and how to install it.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import platform
 import re
@@ -109,12 +108,13 @@ def keras_json_path(environ: Mapping[str, str] = os.environ) -> Path:
 
 def keras_json_backend(path: Path) -> tuple[Optional[str], Optional[str]]:
     """(backend, note): the file's choice, or None with why it counts as none."""
+    from engine import json_file  # light: the standard library only, no Keras
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config = json_file.read(path, max_bytes=64 * 1024)
     except FileNotFoundError:
         return None, None
-    except (OSError, ValueError) as error:
-        return None, f"{path} is unreadable ({error}); ignored"
+    except ValueError as error:  # the message names the file
+        return None, f"Keras's settings file is unreadable: {error}; ignored"
     if not isinstance(config, dict) or not config.get("backend"):
         return None, None
     if config == _KERAS_WRITTEN:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
+from engine import json_file
+
 # Rewritten from the database past this size; a line is about 90 bytes.
 COMPACT_BYTES = 1 << 20
 MAX_LINE = 4096
@@ -67,7 +69,7 @@ class MarksJournal:
                 if len(line) > MAX_LINE:
                     continue
                 try:
-                    entry = json.loads(line)
+                    entry = json_file.loads(line, limit=2)
                     name, favorite, deleted = entry["p"], entry["f"], entry["d"]
                 except (ValueError, KeyError, TypeError):
                     continue

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
+from engine import json_file
 from engine.history.marks import Mark, MarksJournal, key as mark_key
 from engine.history.schema import (OWN_TABLES, HistoryError, connect, lenient_text, migrate,
                                    schema_problem, transaction)
@@ -179,8 +180,8 @@ def _checked_name(db_path: Path) -> Path:
 
 def _checked_stamp(db_path: Path) -> Optional[list]:
     try:
-        return json.loads(_checked_name(db_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return json_file.read(_checked_name(db_path), max_bytes=64 * 1024)
+    except (OSError, ValueError):  # absent or damaged: the folder is simply checked again
         return None
 
 
@@ -335,8 +336,8 @@ def _walk(conn: sqlite3.Connection, location: HistoryLocation, full: bool,
         prior = known.get(rel)
         if prior is not None and prior[:2] == (info.st_mtime_ns, info.st_ino) and rel not in retry:
             try:
-                subfolders = json.loads(prior[2])
-            except ValueError:
+                subfolders = json_file.loads(prior[2])
+            except (ValueError, TypeError):
                 subfolders = None
             if isinstance(subfolders, list) and all(isinstance(n, str) for n in subfolders):
                 listing.unchanged.add(rel)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Optional
 
+from engine import json_file
 from engine.models import families, ldm_import
 from engine.models.builtin import BUILT_IN_IDS
 from engine.models.hashing import HashProgress, sha256_file
@@ -321,10 +322,7 @@ class Library:
 
     def _read_catalogue(self) -> dict:
         empty = {"added": [], "files": {}, "hashes": {}}
-        try:
-            data = json.loads(self.catalogue_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
-            return empty
+        data = json_file.read_state(self.catalogue_path, empty)
         if not isinstance(data, dict):
             return empty
         added = data.get("added")

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Optional
 
+from engine import json_file
 from engine.events import CancelToken
 from engine.models.locations import app_data_dir
 from engine.models.errors import CorruptWeightFile
@@ -37,13 +38,9 @@ class VerifiedCache:
         self._lock = _LOCK
 
     def _load(self) -> dict:
-        try:
-            with open(self.path, encoding="utf-8") as f:
-                data = json.load(f)
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            # A missing or mangled cache only costs a re-hash; never an error.
-            return {}
+        # A missing or mangled cache only costs a re-hash; never an error.
+        data = json_file.read_state(self.path, {})
+        return data if isinstance(data, dict) else {}
 
     def _save(self, data: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
