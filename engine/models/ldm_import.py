@@ -186,13 +186,17 @@ def unet_plan(model, prefix: str = UNET) -> list[Entry]:
     makers = {"Dense": _kernel_and_bias, "PaddedConv2D": _kernel_and_bias,
               "ResBlock": _unet_res_block, "SpatialTransformer": _spatial_transformer,
               "Upsample": _upsample, "GroupNormalization": _norm}
-    return [entry for cls, layer, key in _pair(model, _unet_keys(), "diffusion model")
+    return _plan(model, _unet_keys(), makers, "diffusion model", prefix)
+
+
+def _plan(model, expected: dict[str, list[str]], makers: dict, what: str, prefix: str) -> list[Entry]:
+    """Each layer paired with its original module, expanded into its weights' entries."""
+    return [entry for cls, layer, key in _pair(model, expected, what)
             for entry in makers[cls](layer, prefix + key)]
 
 
-def _vae_makers():
-    return {"PaddedConv2D": _kernel_and_bias, "ResnetBlock": _vae_res_block,
-            "AttentionBlock": _vae_attention, "GroupNormalization": _norm}
+VAE_MAKERS = {"PaddedConv2D": _kernel_and_bias, "ResnetBlock": _vae_res_block,
+              "AttentionBlock": _vae_attention, "GroupNormalization": _norm}
 
 
 def decoder_plan(model, prefix: str = VAE) -> list[Entry]:
@@ -207,9 +211,7 @@ def decoder_plan(model, prefix: str = VAE) -> list[Entry]:
         "AttentionBlock": ["decoder.mid.attn_1"],
         "GroupNormalization": ["decoder.norm_out"],
     }
-    makers = _vae_makers()
-    return [entry for cls, layer, key in _pair(model, expected, "decoder")
-            for entry in makers[cls](layer, prefix + key)]
+    return _plan(model, expected, VAE_MAKERS, "decoder", prefix)
 
 
 def encoder_plan(model, prefix: str = VAE) -> list[Entry]:
@@ -223,9 +225,7 @@ def encoder_plan(model, prefix: str = VAE) -> list[Entry]:
         "AttentionBlock": ["encoder.mid.attn_1"],
         "GroupNormalization": ["encoder.norm_out"],
     }
-    makers = _vae_makers()
-    return [entry for cls, layer, key in _pair(model, expected, "image encoder")
-            for entry in makers[cls](layer, prefix + key)]
+    return _plan(model, expected, VAE_MAKERS, "image encoder", prefix)
 
 
 def text_encoder_plan(model, family: Family, prefix: Optional[str] = None) -> list[Entry]:
