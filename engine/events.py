@@ -1,4 +1,5 @@
-"""The plain data the engine hands back: progress, results and the errors a person sees.
+"""The plain data the engine hands back: progress, results and the cancel flag
+(the errors a person sees are in engine/errors.py).
 
 Callers (CLI, Qt worker, benchmark) receive these through ordinary callbacks;
 nothing here knows about threads or Qt.
@@ -11,7 +12,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from engine.request import GenerationRequest, Problem
+from engine.request import GenerationRequest
 
 PHASES = ("loading", "encoding", "denoising", "decoding")
 
@@ -58,30 +59,3 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
-
-
-class EngineError(Exception):
-    """An error whose message is written for the person using the app."""
-
-
-class InvalidRequest(EngineError):
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("\n".join(p.message for p in problems))
-
-
-class MissingWeights(EngineError):
-    def __init__(self, model_id: str, missing: list[tuple[str, list[str]]]):
-        """`missing` holds (file name, folders it was looked for in)."""
-        self.model_id = model_id
-        self.missing = missing
-        lines = [f"Model {model_id} is missing {len(missing)} weight file(s):"]
-        for name, places in missing:
-            lines.append(f"  {name} (looked in: {', '.join(places)})")
-        lines.append(f"Download them with `python main.py models download {model_id}`, "
-                     "or point --weights-dir at a folder that holds them.")
-        super().__init__("\n".join(lines))
-
-
-class OutOfMemory(EngineError):
-    pass

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from engine.models.locations import app_data_dir
+from engine.locations import app_data_dir
 
 HISTORY_DIR_ENV = "SD_DESK_HISTORY_DIR"
 DB_NAME = "history.sqlite3"

@@ -18,15 +18,14 @@ import keras
 
 from engine import compute, sampler
 from engine.backends.base import DiffusionBackend
-from engine.events import (CancelToken, GeneratedImage, GenerationResult,
-                           InvalidRequest, OutOfMemory, Progress,
-                           ProgressCallback)
+from engine.events import CancelToken, GeneratedImage, GenerationResult, Progress, ProgressCallback
+from engine.errors import InvalidRequest, OutOfMemory
 from engine.img2img import canvas as img2img_canvas
 from engine.img2img.images import ImageProblem
 from engine.img2img.prepare import load_pixels
 from engine.img2img.store import SourceStore
 from engine.models import registry
-from engine.models.locations import find_file, search_dirs
+from engine.locations import find_file, search_dirs
 from engine.models.status import require_image_encoder
 from engine.prompt_rules import prompt_problems, rules_for, rules_of
 from engine.request import GenerationRequest, Problem

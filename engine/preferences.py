@@ -3,9 +3,9 @@
 Each preference feeds the one place that already decides the thing, and an environment
 variable, being the more deliberate choice, wins over it:
 
-  data folder      models.locations.app_data_dir    SD_DESK_DATA_DIR > preference > platform folder
-  models folder    models.locations.app_models_dir  SD_DESK_MODELS_DIR > preference > <data>/models
-  default model    models.default.default_model_id  preference (when its files are present) > the rule
+  data folder      locations.app_data_dir            SD_DESK_DATA_DIR > preference > platform folder
+  models folder    locations.app_models_dir          SD_DESK_MODELS_DIR > preference > <data>/models
+  default model    default_model.default_model_id    preference (when its files are present) > the rule
   preview          asked each time the window makes a request (request.preview)
   theme            applied by the window (gui/theme.py)
   compute backend  compute.selection (its own key, read before Keras)
@@ -20,7 +20,8 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from engine.models import locations, registry
+from engine import locations
+from engine.models import registry
 from engine.out_folder import prepare_folder
 from engine.settings_file import read_settings, update_settings
 
@@ -48,7 +49,7 @@ def folder(key: str) -> Optional[Path]:
 
 
 def default_model() -> Optional[str]:
-    """The model chosen as the default; None for the rule (engine.models.default)."""
+    """The model chosen as the default; None for the rule (engine.default_model)."""
     value = read_settings().get(DEFAULT_MODEL)
     return value if isinstance(value, str) and value in registry.all_model_ids() else None
 
@@ -64,7 +65,7 @@ def theme() -> str:
 
 
 def apply_folders() -> None:
-    """Hands the saved folders to engine.models.locations; once, before anything writes."""
+    """Hands the saved folders to engine.locations; once, before anything writes."""
     locations.set_data_dir_setting(folder(DATA_DIR))
     locations.set_models_dir_setting(folder(MODELS_DIR))
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Optional, TextIO
 
-from engine.models.locations import app_data_dir
+from engine.locations import app_data_dir
 
 LOG_NAME = "sd-desk.log"
 # One previous log is kept as sd-desk.log.1; together they stay small.

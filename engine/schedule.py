@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from engine.backends.kerascv_modules import constants
+from engine.kerascv_files import constants
 
 TRAIN_TIMESTEPS = 1000
 ALPHAS_CUMPROD: tuple[float, ...] = tuple(constants()._ALPHAS_CUMPROD)

@@ -1,6 +1,6 @@
 """The app's own small settings that must be readable before Qt or Keras start.
 
-A JSON object in `<settings folder>/settings.json` (engine.models.locations.settings_dir:
+A JSON object in `<settings folder>/settings.json` (engine.locations.settings_dir:
 SD_DESK_DATA_DIR, else the platform's user data folder; never the data folder preference,
 which it holds). The window keeps its layout in QSettings; what lives here is read by
 main.py before anything imports Keras (the compute backend, the folders), so the CLI and
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import json_file
-from engine.models.locations import settings_dir
+from engine.locations import settings_dir
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from engine import preferences
-from engine.models.locations import settings_dir
+from engine.locations import settings_dir
 from engine.resources import resources_dir
 from gui.linux_libraries import check_before_qt
 from gui.theme import apply_theme

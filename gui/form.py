@@ -295,7 +295,7 @@ class GenerationForm(QWidget):
             self.model_note.setVisible(bool(note))
 
     def set_examples(self, prompt: str, negative: str) -> None:
-        """Placeholders from the chosen model's own examples (engine.models.examples)."""
+        """Placeholders from the chosen model's own examples (engine.examples)."""
         self.prompt.setPlaceholderText(f"Describe the image, e.g. \u201c{prompt}\u201d")
         self.negative.setPlaceholderText(
             f"What to avoid, e.g. \u201c{negative}\u201d (optional)" if negative

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QMessageBox
 
-from engine.models.examples import demo_words
+from engine.examples import demo_words
 
 if TYPE_CHECKING:
     from gui.mainwindow import MainWindow

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QFileDialog, QHBoxLayout
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from engine import preferences
-from engine.models.examples import examples_for
+from engine.examples import examples_for
 from gui.clamped_label import ClampedLabel
 from gui.help_dialogs import show_demo_words
 from gui.model_note import ModelNote
@@ -353,8 +353,8 @@ class MainWindow(QMainWindow):
         self._update_generate()
 
     def _default_model(self, infos: list[ModelInfo]) -> str:
-        """engine.models.default's rule, from the states the model list already holds."""
-        from engine.models.default import default_model_id
+        """engine.default_model's rule, from the states the model list already holds."""
+        from engine.default_model import default_model_id
         present = {m.id for m in infos if m.has_files}
         chosen = default_model_id(has_files=present.__contains__)
         listed = [m.id for m in infos]

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDia
 
 from engine import preferences
 from engine.compute import selection
-from engine.models import locations
+from engine import locations
 from gui.services import ModelInfo
 from gui.stack import stacked
 

@@ -10,7 +10,7 @@ Stall: in this process, builds the real window with the real worker and engine,
 and runs a 10 ms QTimer on the GUI thread while the engine loads and while a
 generation runs. A timer that fires late means the event loop was blocked for
 that long (repaints, clicks and typing wait just as long). Reports p50, p99 and
-max lateness. Uses the app's default model (engine.models.default), else Stable
+max lateness. Uses the app's default model (engine.default_model), else Stable
 Diffusion 1.4 with random weights (same computation, meaningless pictures).
 """
 from __future__ import annotations

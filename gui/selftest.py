@@ -24,9 +24,9 @@ def _say(text: str) -> None:
 
 
 def choose_model(models) -> tuple[str, bool]:
-    """(model id, needs random weights): the app's own default (engine.models.default),
+    """(model id, needs random weights): the app's own default (engine.default_model),
     or Stable Diffusion untrained when even that has no files (a build without the demo)."""
-    from engine.models.default import default_model_id
+    from engine.default_model import default_model_id
     present = {m.id for m in models if m.has_files}
     chosen = default_model_id(has_files=present.__contains__)
     by_id = {m.id: m for m in models}

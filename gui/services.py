@@ -28,7 +28,7 @@ class ModelInfo:
 
     @property
     def has_files(self) -> bool:
-        """Every file present and sound (hashed or not): what engine.models.default asks."""
+        """Every file present and sound (hashed or not): what engine.default_model asks."""
         return self.state in ("installed", "unverified")
 
     @property

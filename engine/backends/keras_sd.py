@@ -10,7 +10,8 @@ import numpy as np
 import psutil
 
 from engine import compute, schedule
-from engine.backends.kerascv_modules import constants, load
+from engine.backends.kerascv_modules import load
+from engine.kerascv_files import constants
 from engine.models.registry import ModelSpec
 from engine.request import MAX_TOKENS  # KerasCV's context length, stated once
 

@@ -9,7 +9,7 @@ from typing import Callable, Optional
 import h5py
 
 from engine.backends.keras_sd import Components
-from engine.models.locations import find_file, search_dirs
+from engine.locations import find_file, search_dirs
 from engine.models.registry import SD_V1_4, SD_V2_1, VOCABULARY, ModelSpec
 
 # The networks' weights are the same at every size; this one builds fastest.

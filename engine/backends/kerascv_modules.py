@@ -18,33 +18,11 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from engine.kerascv_files import kerascv_root
+
 PACKAGE = "keras_cv.src.models.stable_diffusion"
 # The packages above the Stable Diffusion modules whose __init__ must not run.
 _PARENTS = ("keras_cv", "keras_cv.src", "keras_cv.src.models", PACKAGE)
-
-
-def _root() -> Path:
-    loaded = sys.modules.get("keras_cv")
-    if loaded is not None and getattr(loaded, "__path__", None):
-        # The real package or the plain one registered below (which has no spec to find).
-        return Path(list(loaded.__path__)[0])
-    spec = importlib.util.find_spec("keras_cv")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("keras-cv is not installed: pip install keras-cv==0.9.0")
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def constants() -> ModuleType:
-    """KerasCV's SD constants (schedule, unconditional tokens): a data file that
-    imports nothing, read without loading Keras or KerasCV at all."""
-    name = "_sd_desk_kerascv_constants"
-    if name not in sys.modules:
-        path = _root() / "src" / "models" / "stable_diffusion" / "constants.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
 
 
 def load(name: str) -> ModuleType:
@@ -67,7 +45,7 @@ def _package(name: str, folder: Path) -> ModuleType:
 def _register_without_tensorflow() -> None:
     import keras
 
-    root = _root()
+    root = kerascv_root()
     folders = (root, root / "src", root / "src" / "models", root / "src" / "models" / "stable_diffusion")
     for name, folder in zip(_PARENTS, folders):
         sys.modules[name] = _package(name, folder)

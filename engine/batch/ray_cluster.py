@@ -95,7 +95,7 @@ def _worker_class(ray):
             """`board`: the StepBoard to tell each step (a task argument, not a constructor
             one: Ray restarts a dead actor from its constructor arguments, and keeps an
             actor handle among them in the object store, where a restart may not find it)."""
-            from engine.events import EngineError
+            from engine.errors import EngineError
             from engine.pngmeta import png_info
             from engine.request import GenerationRequest
             from PIL import Image

@@ -18,7 +18,8 @@ import numpy as np
 
 from engine.benchmark import kerascv, system
 from engine.benchmark.settings import CONFIGS, BenchmarkSettings
-from engine.events import CancelToken, EngineError, Progress
+from engine.events import CancelToken, Progress
+from engine.errors import EngineError
 from engine.request import GenerationRequest
 from engine.versions import versions
 

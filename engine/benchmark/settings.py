@@ -55,7 +55,7 @@ class BenchmarkSettings:
 def prompt_for(model_id: str) -> str:
     """The tutorial's prompt where the model can draw it; else the model's own example
     (the demo knows a few dozen words, none of the tutorial's)."""
-    from engine.models.examples import examples_for
+    from engine.examples import examples_for
     example = examples_for(model_id)
     return example.prompt if example.words is not None else TUTORIAL_PROMPT
 

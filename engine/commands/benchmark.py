@@ -84,7 +84,7 @@ def run(args) -> int:
         return checkpoints(args.size, args.steps if args.steps != BenchmarkSettings().steps else 2,
                            args.json, args.checkpoint)
     from engine.benchmark import chart, report, runner
-    from engine.events import EngineError
+    from engine.errors import EngineError
     from engine.request import GenerationRequest
 
     settings = settings_from(args)

@@ -127,7 +127,7 @@ def source_store(args):
 def build_request(args) -> GenerationRequest:
     import secrets
 
-    from engine.models.default import default_model_id
+    from engine.default_model import default_model_id
     use_checkpoint_dirs(args)
     # None is "not given"; an empty --model "" is a mistake that validation names.
     model = args.model if args.model is not None else default_model_id(args.weights_dir)
@@ -164,7 +164,7 @@ def with_source(args, request: GenerationRequest) -> GenerationRequest:
 def invocation_problems(args, request: GenerationRequest) -> list[str]:
     """Everything that can be known wrong before TensorFlow starts (this imports none of it):
     the request's values, the model and its files' structure, the output folder."""
-    from engine.events import EngineError
+    from engine.errors import EngineError
     from engine.models import registry
     from engine.models.status import require_image_encoder, require_installed
     from engine.out_folder import folder_problem

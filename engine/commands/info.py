@@ -29,7 +29,7 @@ def static_facts() -> dict:
     """All that needs no framework import."""
     from engine.compute import selection
     from engine.compute.nvidia_smi import nvidia_gpus
-    from engine.models.locations import app_models_dir, keras_cache_dir
+    from engine.locations import app_models_dir, keras_cache_dir
     from engine.paths import data_dir, history_location
     from engine.settings_file import settings_path
     from engine.versions import versions

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from engine.events import CancelToken, EngineError
+from engine.events import CancelToken
+from engine.errors import EngineError
 from engine.commands.generate import add_checkpoint_dirs, use_checkpoint_dirs
 from engine.commands.progress_bar import ProgressBar
 from engine.models.errors import human_size

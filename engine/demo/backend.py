@@ -16,7 +16,7 @@ from engine.models.registry import DEMO
 from engine.demo.model import CHANNELS, IMAGE_SIZE, build_text_encoder, build_unet
 from engine.resources import demo_dir
 from engine.demo.upsampler import build_upsampler, sharp_resize
-from engine.events import EngineError
+from engine.errors import EngineError
 from engine.schedule import alpha_cumprod_at
 
 WEIGHT_FILES = ("text_encoder.weights.h5", "unet.weights.h5", "upsampler.weights.h5")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from engine.events import EngineError
+from engine.errors import EngineError
 
 # Far above any canvas (1024 px a side) but small enough to decode in memory at once;
 # Pillow's own decompression-bomb limit (about 89 Mpx) stays below its error threshold.

@@ -1,7 +1,7 @@
 """An error as a title and a message a person can act on; the engine's own errors already carry one."""
 from __future__ import annotations
 
-from engine.events import EngineError, InvalidRequest, MissingWeights, OutOfMemory
+from engine.errors import EngineError, InvalidRequest, MissingWeights, OutOfMemory
 
 OUT_OF_MEMORY_HINT = ("The computer ran out of memory. Try a smaller size, a batch of 1 or "
                       "mixed precision.")

@@ -18,7 +18,8 @@ import time
 import traceback
 from typing import Any, Callable, Optional
 
-from engine.events import CancelToken, EngineError, Progress
+from engine.events import CancelToken, Progress
+from engine.errors import EngineError
 from engine.jobs.errors import describe_error
 from engine.jobs.eta import EtaClock
 from engine.jobs.events import (Cancelled, EngineFailed, EngineLoading, EngineReady, Failed,

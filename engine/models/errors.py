@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.events import EngineError
+from engine.errors import EngineError
 
 
 def human_size(n: float) -> str:

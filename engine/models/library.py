@@ -25,7 +25,7 @@ from engine import json_file
 from engine.models import families, ldm_import
 from engine.models.builtin import BUILT_IN_IDS
 from engine.models.hashing import HashProgress, sha256_file
-from engine.models.locations import app_models_dir
+from engine.locations import app_models_dir
 from engine.models.safetensors_file import SafetensorsError, SafetensorsFile
 from engine.settings_file import read_settings, update_settings
 

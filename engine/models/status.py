@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Union
 
-from engine.events import CancelToken, MissingWeights
+from engine.events import CancelToken
+from engine.errors import MissingWeights
 from engine.models.errors import CorruptWeights, human_size
-from engine.models.locations import app_models_dir, find_file, search_dirs
+from engine.locations import app_models_dir, find_file, search_dirs
 from engine.models.registry import ModelSpec, WeightFile, get_model
 from engine.models.structure import check_structure, structure_problem
 from engine.models.verify import HashCancelled, VerifiedCache, verify_file

@@ -15,7 +15,7 @@ from typing import Optional
 
 from engine import json_file
 from engine.events import CancelToken
-from engine.models.locations import app_data_dir
+from engine.locations import app_data_dir
 from engine.models.errors import CorruptWeightFile
 from engine.models.hashing import CHUNK, HashCancelled, HashProgress, sha256_file  # noqa: F401 (re-exported)
 from engine.models.registry import WeightFile, all_models

@@ -15,7 +15,7 @@ from PIL import Image
 
 from engine import schedule
 from engine.backends.placeholder_vocab import write_placeholder_vocabulary
-from engine.events import EngineError
+from engine.errors import EngineError
 from engine.models import library as library_module
 from engine.models import registry
 from engine.models.library import Library

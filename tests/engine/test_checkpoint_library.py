@@ -258,7 +258,7 @@ def test_sd15_is_downloadable_and_its_file_is_judged_by_its_header(tmp_path, mon
 
 
 def test_a_checkpoint_is_the_default_before_the_demo(library, sd1):
-    from engine.models.default import default_model_id
+    from engine.default_model import default_model_id
     assert default_model_id(has_files=lambda model_id: False, preferred=None) == "demo"
     library.add(sd1)
     assert default_model_id(preferred=None, weights_dir=sd1.parent) == "dreamshaper_8"

@@ -132,7 +132,7 @@ def test_unknown_words_are_named_in_the_message(backend):
 
 @pytest.mark.parametrize("prompt", ["🦊🦊🦊", "שלום עולם"])
 def test_the_engine_refuses_a_prompt_the_demo_would_silently_ignore(prompt):
-    from engine.events import InvalidRequest
+    from engine.errors import InvalidRequest
     from engine.pipeline import Engine
 
     with pytest.raises(InvalidRequest, match="knows none of the words"):

@@ -141,7 +141,7 @@ def test_a_cancel_between_steps_stops_image_to_image(engine, store):
 
 
 def test_a_request_whose_source_left_the_store_fails_with_a_message(engine, tmp_path):
-    from engine.events import EngineError
+    from engine.errors import EngineError
     from engine.pipeline import Engine
     other = SourceStore(tmp_path / "other")
     prepared = prepare(other, blue_image())

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from engine.events import MissingWeights
+from engine.errors import MissingWeights
 from engine.img2img.prepare import prepare
 from engine.img2img.store import SourceStore
 from engine.request import GenerationRequest

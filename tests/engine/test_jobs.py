@@ -6,7 +6,8 @@ import threading
 import numpy as np
 import pytest
 
-from engine.events import CancelToken, GeneratedImage, GenerationResult, OutOfMemory, Progress
+from engine.events import CancelToken, GeneratedImage, GenerationResult, Progress
+from engine.errors import OutOfMemory
 from engine.jobs import (Cancelled, EngineReady, Failed, Finished, JobProgress, JobQueue,
                          JobState, Queued, QueueChanged, Runner, Started)
 from engine.request import GenerationRequest

@@ -1,6 +1,9 @@
-"""The engine is usable from a script, the CLI and the GUI alike: it never imports Qt or gui/."""
+"""The engine's layers: it never imports Qt or gui/, only compute/ names a framework, and
+no import cycle joins two of its modules or folders (a script, the CLI and the GUI use it alike)."""
 import ast
 from pathlib import Path
+
+from tests.import_graph import cycles, describe, folder_graph, folder_of, module_graph
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
 FORBIDDEN = ("PySide6", "shiboken6", "gui")
@@ -39,3 +42,25 @@ def test_only_engine_compute_names_a_framework():
         if name.split(".")[0] in FRAMEWORKS
     ]
     assert offenders == []
+
+
+def test_no_import_cycle_between_engine_modules():
+    graph = module_graph("engine")
+    found = cycles(graph)
+    assert not found, "import cycles:\n" + "\n".join(describe(found, graph))
+
+
+def test_no_import_cycle_between_engine_folders():
+    """Each folder of engine/ (and each module directly in it) is a layer: imports between
+    them run one way, so a reader can see what sits on what."""
+    modules = module_graph("engine")
+    found = cycles(folder_graph("engine", modules))
+    assert not found, "import cycles between folders:\n" + "\n".join(
+        describe(found, modules, lambda module: folder_of(module, "engine")))
+
+
+def test_the_cycle_check_sees_a_cycle():
+    """The check itself: a graph with a cycle through three modules is reported."""
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert describe(cycles(graph), graph) == ["a <-> b <-> c:\n    a -> b\n    b -> c\n    c -> a"]

@@ -11,7 +11,7 @@ import pytest
 from engine.events import CancelToken
 from engine.models.download import Downloader, download_model
 from engine.models.errors import ChecksumMismatch, DiskFull, DownloadError, HttpError, NetworkError
-from engine.models.locations import find_file, search_dirs
+from engine.locations import find_file, search_dirs
 from engine.models.status import model_status
 from tests.engine.weights_server import (  # noqa: F401  (fixtures)
     loopback_only, sandbox, server, spec_and_files, write_files)

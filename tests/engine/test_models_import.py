@@ -9,7 +9,7 @@ import pytest
 from engine.events import CancelToken
 from engine.models import importer
 from engine.models.errors import ImportFolderError
-from engine.models.locations import find_file, search_dirs
+from engine.locations import find_file, search_dirs
 from engine.models.status import model_status
 from tests.engine.weights_server import loopback_only, sandbox, spec_and_files, write_files  # noqa: F401
 

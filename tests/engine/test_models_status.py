@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.events import CancelToken, MissingWeights
-from engine.models import locations, registry, verify
+from engine.events import CancelToken
+from engine.errors import MissingWeights
+from engine import locations
+from engine.models import registry, verify
 from engine.models.errors import CorruptWeights
-from engine.models.locations import find_file, search_dirs
+from engine.locations import find_file, search_dirs
 from engine.models.registry import ModelSpec
 from engine.models.status import model_status, require_installed
 from engine.models.verify import VerifiedCache

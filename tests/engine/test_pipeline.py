@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.events import CancelToken, InvalidRequest, MissingWeights, OutOfMemory
+from engine.events import CancelToken
+from engine.errors import InvalidRequest, MissingWeights, OutOfMemory
 from tests.engine.sd_fixtures import weight_fingerprint
 
 
@@ -113,7 +114,7 @@ def test_out_of_memory_is_reported_and_the_model_unloaded(small_request, monkeyp
 
 
 def test_a_damaged_file_in_the_keras_cache_is_refused_before_loading(small_request, monkeypatch, tmp_path):
-    from engine.events import EngineError
+    from engine.errors import EngineError
     from engine.models.registry import get_model
     from engine.pipeline import Engine
 

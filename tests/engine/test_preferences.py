@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from engine import preferences
-from engine.models import locations
-from engine.models.default import default_model_id
+from engine import locations
+from engine.default_model import default_model_id
 from engine.settings_file import read_settings, settings_path
 
 ROOT = Path(__file__).resolve().parents[2]

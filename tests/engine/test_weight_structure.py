@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine.models import structure
-from engine.models.default import default_model_id
+from engine.default_model import default_model_id
 from engine.models.errors import DamagedWeightFile
 from engine.models.registry import SD_V1_4, SD_V2_1
 from engine.models.status import CORRUPT, model_status, require_installed

@@ -16,8 +16,8 @@ from typing import Iterable, Optional
 import numpy as np
 
 from engine import pngmeta
-from engine.events import (CancelToken, GeneratedImage, GenerationResult, InvalidRequest,
-                           MissingWeights, OutOfMemory, Progress)
+from engine.events import CancelToken, GeneratedImage, GenerationResult, Progress
+from engine.errors import InvalidRequest, MissingWeights, OutOfMemory
 from engine.request import GenerationRequest
 from gui.history import Entry
 from gui.services import ModelInfo, Services, read_recipe

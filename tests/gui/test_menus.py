@@ -5,7 +5,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 
 from engine.demo.text import vocabulary_problem
-from engine.models.examples import examples_for
+from engine.examples import examples_for
 
 
 def test_every_menu_action_shows_its_usual_shortcut(window):

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QApplication, QLabel
 
 from engine import preferences
 from engine.compute import selection
-from engine.models import locations
+from engine import locations
 from engine.settings_file import read_settings, settings_path
 from gui.preferences import RESTART_NOTE, PreferencesDialog, compute_status
 from tests.gui.fakes import fake_models

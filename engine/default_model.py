@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from engine.models import registry
-from engine.models.locations import find_file, search_dirs
+from engine.locations import find_file, search_dirs
 from engine.models.structure import structure_problem
 
 PREFERRED = "sd-v1.4"
