@@ -23,7 +23,11 @@ from gui.gallery import GalleryModel, ThumbnailLoader, UntintedThumbnails
 from gui.history import Entry
 from gui.menus import build_menus
 from gui.preferences import compute_status
-from gui.panels import Banner, DetailsPane, FirstRunPanel, PreviewLabel, QueuePanel
+from gui.banner import Banner
+from gui.details_pane import DetailsPane
+from gui.first_run import FirstRunPanel
+from gui.preview_label import PreviewLabel
+from gui.queue_panel import QueuePanel
 from engine.models.registry import DEMO
 from engine.prompt_rules import PromptRules, rules_for
 from gui.services import ModelInfo, Services
@@ -703,7 +707,7 @@ class MainWindow(QMainWindow):
         return box
 
     def show_entry_in_folder(self, entry: Entry) -> None:
-        from gui.panels import show_in_folder
+        from gui.desktop import show_in_folder
         if not show_in_folder(entry.path):
             self.show_error("Cannot show the folder", f"No file manager opened {entry.path.parent}.")
 

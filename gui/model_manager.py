@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialo
 from engine.models.errors import human_size
 from engine.models.families import BY_ID
 from engine.models.library import Checkpoint, LibraryError, checkpoints_dir, library
-from gui.panels import show_in_folder
+from gui.desktop import show_in_folder
 from gui.tasks import Task, on_own_thread
 
 COLUMNS = ("Name", "Kind", "Predicts", "Size", "Hash", "File")

@@ -132,8 +132,8 @@ def test_images_drag_out_as_files(qtbot, window, history, tmp_path):
 def test_when_show_in_folder_fails_the_window_says_so(qtbot, window, history, tmp_path, monkeypatch):
     _fill(window, history, tmp_path, n=1)
     window.gallery_view.setCurrentIndex(window.gallery.index(0))
-    import gui.panels
-    monkeypatch.setattr(gui.panels, "show_in_folder", lambda path: False)
+    import gui.desktop
+    monkeypatch.setattr(gui.desktop, "show_in_folder", lambda path: False)
     window.details.folder_button.click()
     assert window.banner.isVisible() and window.banner.kind == "error"
     assert "Cannot show the folder" in window.banner.title.text()

@@ -1,0 +1,54 @@
+"""The message across the top of the window: errors stay until dismissed, notes can
+carry an action."""
+from __future__ import annotations
+
+from typing import Optional
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
+
+
+class Banner(QFrame):
+    """A message across the top: errors stay until dismissed, notes can carry an action."""
+
+    action = Signal()
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.title = QLabel()
+        self.title.setObjectName("bannerTitle")
+        self.text = QLabel()
+        self.text.setObjectName("bannerText")
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.button = QPushButton()
+        self.button.setObjectName("bannerAction")
+        self.button.clicked.connect(self.action)
+        close = QToolButton()
+        close.setText("\u2715")
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        column = QVBoxLayout()
+        column.addWidget(self.title)
+        column.addWidget(self.text)
+        row = QHBoxLayout(self)
+        row.addLayout(column, 1)
+        row.addWidget(self.button, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_message(self, kind: str, title: str, text: str, action: str = "") -> None:
+        self.setProperty("kind", kind)  # "error" or "info", styled by the stylesheet
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self.title.setText(title)
+        self.title.setVisible(bool(title))
+        self.text.setText(text)
+        self.button.setText(action)
+        self.button.setVisible(bool(action))
+        self.show()
+
+    @property
+    def kind(self) -> str:
+        return str(self.property("kind") or "")
