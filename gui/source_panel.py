@@ -15,25 +15,23 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import (QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QPushButton,
-                               QSlider, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.img2img.canvas import nothing_to_repaint
 from engine.img2img.images import ImageProblem
 from engine.img2img.prepare import Prepared, canvas_size, load_pixels, prepare
-from engine.request import MASK_BLUR_RANGE, MAX_SIDE, SIDE_STEP, STRENGTH_RANGE, Source, check_field
+from engine.request import Source, check_field
 from gui.folders import remember_folder, start_folder
 from gui.mask_editor import MaskEditor, rgb_qimage, thumbnail
-from gui.tasks import Task, on_own_thread
+from gui.newest_work import NewestWork
+from gui.source_reading import fit, guarded, read_image, read_mask
+from gui.source_settings import SourceSettings
 
 log = logging.getLogger(__name__)
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff);;All files (*)"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 THUMBNAIL = 180
-_DEFAULT = Source(image="")  # the request's own defaults: strength, mask blur
-STRENGTH_TICKS = 100  # the slider's steps across STRENGTH_RANGE
-MARGIN_NAMES = ("left", "top", "right", "bottom")
 
 # Called on the GUI thread with what prepare() made for Generate, or None and why not
 # ("" when a newer image replaced the one being prepared).
@@ -66,10 +64,7 @@ class SourcePanel(QWidget):
         self._canvas_problem = ""
         self._message = ""  # why the last image or mask opened could not be used
         self._form_problems = ""
-        self._busy = ""
-        self._ticket = 0
-        self._pending: dict[int, PreparedCallback] = {}
-        self._threads: list[tuple[Any, Task]] = []
+        self.reader = NewestWork("source-image", self)
 
         title = QLabel("Source image")
         title.setProperty("role", "caption")
@@ -96,27 +91,7 @@ class SourcePanel(QWidget):
         self.clear_button.setObjectName("clearSource")
         self.clear_button.setToolTip("Back to text to image (the mask goes with the image)")
 
-        self.strength = QSlider(Qt.Orientation.Horizontal)
-        self.strength.setObjectName("strength")
-        self.strength.setRange(0, STRENGTH_TICKS)
-        self.strength.setValue(_ticks(_DEFAULT.strength))
-        self.strength.setToolTip("How much to change: 0 keeps the source, 1 repaints it all")
-        self.strength_value = QLabel()
-        self.strength_value.setMinimumWidth(32)
-        self.mask_blur = QSpinBox()
-        self.mask_blur.setObjectName("mask_blur")
-        self.mask_blur.setRange(*MASK_BLUR_RANGE)
-        self.mask_blur.setValue(_DEFAULT.mask_blur)
-        self.mask_blur.setSuffix(" px")
-        self.mask_blur.setToolTip("How softly the repainted part blends into the rest")
-        self.margins = {}
-        for name in MARGIN_NAMES:
-            box = QSpinBox()
-            box.setObjectName(f"outpaint_{name}")
-            box.setRange(0, MAX_SIDE)
-            box.setSingleStep(SIDE_STEP)
-            box.setToolTip(f"Outpainting: pixels added on the {name}, repainted (multiples of {SIDE_STEP})")
-            self.margins[name] = box
+        self.options = SourceSettings()
 
         self.notes = QLabel()
         self.notes.setObjectName("sourceNotes")
@@ -135,32 +110,13 @@ class SourcePanel(QWidget):
         buttons.addWidget(self.mask_button)
         buttons.addWidget(self.clear_button)
         buttons.addStretch(1)
-        strength_row = QHBoxLayout()
-        strength_row.addWidget(self.strength, 1)
-        strength_row.addWidget(self.strength_value)
-        # Two by two: four boxes in a row would not fit the form's column.
-        margin_grid = QGridLayout()
-        margin_grid.setContentsMargins(0, 0, 0, 0)
-        for index, name in enumerate(MARGIN_NAMES):
-            row, column = divmod(index, 2)
-            label = QLabel(name.capitalize())
-            label.setProperty("role", "hint")
-            margin_grid.addWidget(label, row, 2 * column)
-            margin_grid.addWidget(self.margins[name], row, 2 * column + 1)
-        margin_grid.setColumnStretch(1, 1)
-        margin_grid.setColumnStretch(3, 1)
         self.controls = QWidget()
         grid = QFormLayout(self.controls)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.addRow(self.thumb)
         grid.addRow(self.size_label)
         grid.addRow(buttons)
-        grid.addRow("Strength", strength_row)
-        grid.addRow("Mask blur", self.mask_blur)
-        outpaint_caption = QLabel(f"Outpaint: pixels added on each side (multiples of {SIDE_STEP})")
-        outpaint_caption.setWordWrap(True)
-        grid.addRow(outpaint_caption)
-        grid.addRow(margin_grid)
+        grid.addRow(self.options)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(title)
@@ -173,10 +129,9 @@ class SourcePanel(QWidget):
         self.clear_button.clicked.connect(self.clear)
         self.mask_button.clicked.connect(self.edit_mask)
         self.thumb.clicked.connect(self.edit_mask)
-        self.strength.valueChanged.connect(self._on_setting)
-        self.mask_blur.valueChanged.connect(self._on_setting)
-        for box in self.margins.values():
-            box.valueChanged.connect(self._on_margins)
+        self.options.changed.connect(self._on_setting)
+        self.options.margins_changed.connect(self._on_margins)
+        self.reader.settled.connect(self._on_read)
         self.editor.canvas.changed.connect(self._on_mask)
         self.editor.load_requested.connect(self.open_mask_dialog)
         self._show()
@@ -189,22 +144,16 @@ class SourcePanel(QWidget):
 
     @property
     def busy(self) -> bool:
-        return bool(self._busy)
-
-    def strength_value_now(self) -> float:
-        low, high = STRENGTH_RANGE
-        return round(low + (high - low) * self.strength.value() / STRENGTH_TICKS, 4)
-
-    def margins_now(self) -> tuple[int, int, int, int]:
-        return tuple(self.margins[name].value() for name in MARGIN_NAMES)
+        return self.reader.busy
 
     def current_source(self) -> Optional[Source]:
         """The source with the settings shown. Its mask is the one stored last: Generate
         stores the painted one (prepare_for_generate), and so does saving the form."""
         if self._source is None:
             return None
-        return self._source.replace(strength=self.strength_value_now(),
-                                    mask_blur=self.mask_blur.value(), outpaint=self.margins_now())
+        options = self.options
+        return self._source.replace(strength=options.strength_now(), mask_blur=options.mask_blur.value(),
+                                    outpaint=options.margins_now())
 
     def painted_mask(self) -> Optional[np.ndarray]:
         """The mask as painted, at the source's size; None when nothing is painted (then the
@@ -218,7 +167,7 @@ class SourcePanel(QWidget):
 
     def busy_text(self) -> str:
         """What is being read or stored now; Generate waits for it."""
-        return self._busy
+        return self.reader.busy_text
 
     def show_problems(self, text: str) -> None:
         """The request's problems with the source (strength, margins…), from the form,
@@ -241,23 +190,14 @@ class SourcePanel(QWidget):
     def open_file(self, path: Path, edit_mask: bool = False) -> None:
         """Reads, checks and stores the image on a thread; shows it, or prepare()'s message.
         With `edit_mask` the mask editor opens once it is shown (Inpaint)."""
-        store, strength, blur, margins = self.store, self.strength_value_now(), \
-            self.mask_blur.value(), self.margins_now()
-
-        def work():
-            # The margins are applied afterwards (canvas_size): margins too wide for
-            # this image are said then, and do not stop it from opening.
-            prepared = prepare(store, Path(path), None, strength=strength, mask_blur=blur)
-            image, mask = load_pixels(store, prepared.source)
-            size_notes = canvas_size(image.shape[1], image.shape[0])[2]
-            return prepared, image, mask, [n for n in prepared.notes if n not in size_notes]
+        store, strength, blur = self.store, self.options.strength_now(), self.options.mask_blur.value()
 
         def done(payload) -> None:
             prepared, image, mask, notes = payload
             self._take(prepared.source, image, mask, notes)
             if edit_mask:
                 self.edit_mask()
-        self._start("Reading the source image\u2026", work, done)
+        self._start("Reading the source image\u2026", lambda: read_image(store, Path(path), strength, blur), done)
 
     def use_source(self, source: Optional[Source], quiet: bool = False) -> None:
         """Shows a request's source (a reused image, a saved form) from the store. One
@@ -269,28 +209,23 @@ class SourcePanel(QWidget):
             return  # already shown: a mask painted since stays (a dropped recipe keeps the source)
         store = self.store
 
-        def work():
-            image, mask = load_pixels(store, source)
-            return image, mask
-
         def done(payload) -> None:
             image, mask = payload
-            self._set_settings(source)
+            self.options.set_from(source)
             self._take(source, image, mask, [])
 
         def gone(message: str) -> None:
             self.clear()
             self._image_notes = [message]
             self._show()
-        self._start("Reading the source image\u2026", work, done, gone)
+        self._start("Reading the source image\u2026", lambda: load_pixels(store, source), done, gone)
 
     def clear(self) -> None:
-        self._ticket += 1  # what is still being read for the old image is dropped
-        self._release_pending()
+        self.reader.drop()  # what is still being read for the old image is dropped
         was_set = self._source is not None
         self._source = None
         self._pixels = None
-        self._image_notes, self._size_notes, self._canvas_problem, self._busy = [], [], "", ""
+        self._image_notes, self._size_notes, self._canvas_problem = [], [], ""
         self._message = ""
         self.editor.hide()
         self.editor.canvas.set_image(rgb_qimage(np.zeros((1, 1, 3), np.uint8)))
@@ -314,24 +249,17 @@ class SourcePanel(QWidget):
             self.load_mask_file(Path(chosen))
 
     def load_mask_file(self, path: Path) -> None:
-        """A mask file into the editor, at the source's size; prepare() judges it (unreadable,
-        all black, another size) with the message and note it gives the CLI."""
+        """A mask file into the editor, at the source's size (source_reading.read_mask)."""
         if self._pixels is None:
             return
         store, pixels = self.store, self._pixels
-
-        def work():
-            prepared = prepare(store, pixels, Path(path))
-            _, mask = load_pixels(store, prepared.source)
-            return _fit(mask, pixels.shape[:2]), [n for n in prepared.notes
-                                                  if n not in canvas_size(pixels.shape[1], pixels.shape[0])[2]]
 
         def done(payload) -> None:
             mask, notes = payload
             self.editor.canvas.replace_mask(mask)
             self._image_notes = [n for n in self._image_notes if n not in notes] + notes
             self._show()
-        self._start("Reading the mask\u2026", work, done)
+        self._start("Reading the mask\u2026", lambda: read_mask(store, pixels, Path(path)), done)
 
     # ---- Generate --------------------------------------------------------------------
 
@@ -339,10 +267,11 @@ class SourcePanel(QWidget):
         """The source as Generate sends it: prepare() with the painted mask, on a thread;
         `done(prepared, "")`, or `done(None, message)` when it cannot be used."""
         if self._pixels is None or self.busy:
-            done(None, self._busy or "No source image is set.")
+            done(None, self.reader.busy_text or "No source image is set.")
             return
         store, pixels, mask = self.store, self._pixels, self.painted_mask()
-        strength, blur, margins = self.strength_value_now(), self.mask_blur.value(), self.margins_now()
+        options = self.options
+        strength, blur, margins = options.strength_now(), options.mask_blur.value(), options.margins_now()
 
         def work():
             return prepare(store, pixels, mask, strength=strength, mask_blur=blur, outpaint=margins)
@@ -352,7 +281,7 @@ class SourcePanel(QWidget):
             self._show(result.notes)
             done(result, "")
         self._start("Preparing the source image\u2026", work, prepared, lambda message: done(None, message),
-                    callback=done)
+                    replaced=lambda: done(None, ""))
 
     # ---- the form's state ------------------------------------------------------------
 
@@ -385,24 +314,11 @@ class SourcePanel(QWidget):
         self._pixels = np.ascontiguousarray(image[..., :3])
         self._image_notes = list(notes)
         qimage = rgb_qimage(self._pixels)
-        self.editor.canvas.set_image(qimage, None if mask is None else _fit(mask, self._pixels.shape[:2]))
+        self.editor.canvas.set_image(qimage, None if mask is None else fit(mask, self._pixels.shape[:2]))
         self._apply_canvas()
         if not was_set:
             self.active_changed.emit(True)
         self.changed.emit()
-
-    def _set_settings(self, source: Source) -> None:
-        widgets = [self.strength, self.mask_blur, *self.margins.values()]
-        for widget in widgets:
-            widget.blockSignals(True)
-        try:
-            self.strength.setValue(_ticks(source.strength))
-            self.mask_blur.setValue(int(source.mask_blur))
-            for name, value in zip(MARGIN_NAMES, source.outpaint):
-                self.margins[name].setValue(int(value))
-        finally:
-            for widget in widgets:
-                widget.blockSignals(False)
 
     def _apply_canvas(self) -> None:
         if self._pixels is None:
@@ -410,7 +326,7 @@ class SourcePanel(QWidget):
             return
         height, width = self._pixels.shape[:2]
         try:
-            canvas_w, canvas_h, self._size_notes = canvas_size(width, height, self.margins_now())
+            canvas_w, canvas_h, self._size_notes = canvas_size(width, height, self.options.margins_now())
             self._canvas_problem = ""
         except ImageProblem as error:
             self._canvas_problem, self._size_notes = str(error), []
@@ -437,7 +353,6 @@ class SourcePanel(QWidget):
         self.drop_hint.setVisible(not active)
         self.open_button.setText("Open another\u2026" if active else "Open image\u2026")
         self.open_button.setEnabled(not self.busy)
-        self.strength_value.setText(f"{self.strength_value_now():.2f}")
         if active and self._pixels is not None:
             canvas = self.editor.canvas
             masked = self.painted_mask() is not None
@@ -449,84 +364,31 @@ class SourcePanel(QWidget):
         for note in [*self._image_notes, *self._size_notes, *(extra_notes or [])]:
             if note not in notes:
                 notes.append(note)
-        if self._busy:
-            notes.append(self._busy)
+        if self.busy:
+            notes.append(self.reader.busy_text)
         self.notes.setText("\n".join(notes))
         self.notes.setVisible(bool(notes))
         self.show_problems(self._form_problems)
 
     def _start(self, busy: str, work: Callable[[], Any], done: Callable[[Any], None],
                failed: Optional[Callable[[str], None]] = None,
-               callback: Optional[PreparedCallback] = None) -> None:
+               replaced: Optional[Callable[[], None]] = None) -> None:
         """Runs `work` on its own thread; `done(result)` or `failed(message)` (else the message
-        under the panel) on the GUI thread, unless newer work has started meanwhile."""
-        self._ticket += 1
-        ticket = self._ticket
-        self._release_pending()
-        if callback is not None:
-            self._pending[ticket] = callback
-        self._busy = busy
+        under the panel) on the GUI thread, unless newer work has started meanwhile (then
+        `replaced()`: Generate waits on prepared work and must be told)."""
+        # `failed` says it where the person will look (the banner, a note).
+        self.reader.start(busy, guarded(work), done, failed or self._keep_message, replaced)
         self._message = ""
-        self._handlers = (ticket, done, failed)
         self._show()
         self.changed.emit()
 
-        def run(_progress, _cancel):
-            try:
-                return ticket, work()
-            except ImageProblem as error:
-                return ticket, error
-            except Exception as error:  # noqa: BLE001 - shown as a message, logged with its traceback
-                log.exception("reading a source image failed")
-                return ticket, RuntimeError(f"The image could not be used: {error}")
+    def _keep_message(self, message: str) -> None:
+        self._message = message
 
-        task = Task()
-        task.finished.connect(self._work_done)
-        self._threads = [(t, k) for t, k in self._threads if not t.isFinished()]
-        self._threads.append((on_own_thread(task, "source-image", run), task))
-
-    def _work_done(self, payload) -> None:
-        ticket, result = payload
-        if ticket != self._ticket:
-            return  # a newer image, or Clear, came first
-        self._pending.pop(ticket, None)
-        _, done, failed = self._handlers
-        self._busy = ""
-        if isinstance(result, Exception):
-            message = str(result)
-            if failed is not None:
-                failed(message)  # says it where the person will look (the banner, a note)
-            else:
-                self._message = message
-            self._show()
-            self.changed.emit()
-            return
-        done(result)
+    def _on_read(self) -> None:
         self._show()
         self.changed.emit()
-
-    def _release_pending(self) -> None:
-        """Generate waits on prepared work that newer work replaced: tell it."""
-        for ticket in [t for t in self._pending if t != self._ticket]:
-            self._pending.pop(ticket)(None, "")
 
     def shutdown(self, timeout_ms: int = 30_000) -> None:
         """For closing the window: what is being read finishes, and nothing is shown of it."""
-        self._ticket += 1
-        for thread, _task in self._threads:
-            thread.wait(timeout_ms)
-        self._threads.clear()
-
-
-def _ticks(strength: float) -> int:
-    low, high = STRENGTH_RANGE
-    return int(round((strength - low) / (high - low) * STRENGTH_TICKS))
-
-
-def _fit(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A stored mask at the source's size for the editor (the engine resizes it the same
-    way, bilinearly, onto the canvas)."""
-    if mask.shape[:2] == tuple(shape):
-        return mask
-    from PIL import Image
-    return np.asarray(Image.fromarray(mask).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
+        self.reader.shutdown(timeout_ms)

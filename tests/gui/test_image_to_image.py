@@ -54,13 +54,13 @@ def test_an_opened_image_sets_the_size_and_says_it_was_snapped(qtbot, window, se
     assert services.sources.find(request.source.image) is not None  # stored, by its hash
     assert window.generate_button.isEnabled()
 
-    window.form.source_panel.margins["right"].setValue(128)
+    window.form.source_panel.options.margins["right"].setValue(128)
     assert window.form.request().width == 192 + 128 and window.form.request().source.outpaint == (0, 0, 128, 0)
-    panel.margins["right"].setValue(100)  # not a multiple of 64: the request's own check says so
+    panel.options.margins["right"].setValue(100)  # not a multiple of 64: the request's own check says so
     assert "multiple of 64" in panel.error.text() and not window.generate_button.isEnabled()
-    panel.margins["right"].setValue(960)  # no room left for the source on the largest canvas
+    panel.options.margins["right"].setValue(960)  # no room left for the source on the largest canvas
     assert "smaller margins" in panel.error.text() and not window.generate_button.isEnabled()
-    panel.margins["right"].setValue(0)
+    panel.options.margins["right"].setValue(0)
     assert window.generate_button.isEnabled()
 
     # Issue 31: beside "Paint mask…" the button said only "Clear", and took the whole image.
@@ -97,7 +97,7 @@ def test_generate_sends_the_painted_mask_through_prepare(qtbot, window, engine, 
     assert "masked" in panel.size_label.text()
     window.form.prompt.setPlainText("a red circle")
     window.form.steps.setValue(4)
-    panel.strength.setValue(60)
+    panel.options.strength.setValue(60)
     with qtbot.waitSignal(window.job_over, timeout=10_000):
         window.generate()
     sent = engine.requests[-1]
@@ -178,7 +178,7 @@ def test_reuse_restores_the_source_from_the_store_or_says_it_is_gone(qtbot, wind
     qtbot.waitUntil(lambda: panel.is_set and not panel.busy, timeout=10_000)
     got = window.form.request()
     assert got.source == prepared.source and (got.width, got.height) == (192, 128)
-    assert panel.strength_value_now() == 0.4 and panel.mask_blur.value() == 9
+    assert panel.options.strength_now() == 0.4 and panel.options.mask_blur.value() == 9
     assert np.array_equal(panel.editor.canvas.mask(), mask)
 
     panel.clear()
@@ -203,7 +203,7 @@ def test_the_source_is_kept_with_the_form_and_dropped_quietly_when_gone(qtbot, s
     panel.editor.brush_size.setValue(10)
     drag(qtbot, panel.editor.canvas, [(10, 10), (50, 10)])
     painted = panel.editor.canvas.mask()
-    panel.strength.setValue(30)
+    panel.options.strength.setValue(30)
     first.close()
     saved = json.loads(settings.value("form/source"))
     assert len(saved["image"]) == 64 and saved["mask"] and saved["strength"] == 0.3
@@ -211,7 +211,7 @@ def test_the_source_is_kept_with_the_form_and_dropped_quietly_when_gone(qtbot, s
     second = open_window()
     panel = second.form.source_panel
     qtbot.waitUntil(lambda: panel.is_set and not panel.busy, timeout=10_000)
-    assert np.array_equal(panel.editor.canvas.mask(), painted) and panel.strength_value_now() == 0.3
+    assert np.array_equal(panel.editor.canvas.mask(), painted) and panel.options.strength_now() == 0.3
     second.close()
 
     services.sources.path(saved["image"]).unlink()
