@@ -38,10 +38,11 @@ def test_v_prediction_becomes_the_noise_it_implies():
         np.testing.assert_allclose(schedule.noise_from_v(v, seen, t), noise, atol=1e-5)
 
 
-@pytest.fixture
-def vocabulary_dir(tmp_path):
-    write_placeholder_vocabulary(tmp_path / registry.VOCABULARY.name)
-    return tmp_path
+@pytest.fixture(scope="module")
+def vocabulary_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vocabulary")
+    write_placeholder_vocabulary(folder / registry.VOCABULARY.name)
+    return folder
 
 
 def test_missing_vocabulary_offline_is_one_clear_message(library, tmp_path, monkeypatch, loopback_only):
@@ -73,17 +74,39 @@ def only_png(folder: Path) -> Path:
     return files[0]
 
 
-def test_cli_generates_from_a_checkpoint_and_names_its_hash(checkpoint_files, vocabulary_dir, tmp_path,
-                                                           monkeypatch):
+# What every CLI generation below asks for; only the model (and its files) and the backend vary.
+IMAGE_ARGS = ("generate", "--prompt", "a lighthouse", "--steps", "2", "--width", "128", "--height",
+              "128", "--seed", "7", "--sampler", "ddim", "--no-preview")
+
+
+@dataclasses.dataclass(frozen=True)
+class CliRun:
+    sandbox: Path  # its models and data folders
+    done: subprocess.CompletedProcess
+
+    @property
+    def png(self) -> Path:
+        assert self.done.returncode == 0, self.done.stderr[-3000:]
+        return only_png(self.sandbox / "out")
+
+
+@pytest.fixture(scope="module")
+def tensorflow_run(checkpoint_files, vocabulary_dir, tmp_path_factory) -> CliRun:
+    """One TensorFlow generation from the SD 1.x checkpoint, which three tests read (its
+    metadata, the export's comparison, the other backends'): each run builds SD anew."""
+    sandbox = tmp_path_factory.mktemp("tensorflow-run")
     folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
-    done = cli(tmp_path, "generate", "--prompt", "a lighthouse", "--model", name, "--steps", "2",
-               "--width", "128", "--height", "128", "--seed", "3", "--checkpoints-dir", str(folder),
-               "--weights-dir", str(vocabulary_dir), "--out", str(tmp_path / "out"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    png = only_png(tmp_path / "out")
+    done = cli(sandbox, *IMAGE_ARGS, "--model", name, "--checkpoints-dir", str(folder),
+               "--weights-dir", str(vocabulary_dir), "--out", str(sandbox / "out"))
+    return CliRun(sandbox, done)
+
+
+def test_cli_generates_from_a_checkpoint_and_names_its_hash(checkpoint_files, tensorflow_run, monkeypatch):
+    folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
+    png = tensorflow_run.png
     assert np.asarray(Image.open(png)).std() > 5  # an image, not a blank
     meta = read_png_metadata(png)
-    seen = Library(tmp_path / "models")  # the library the CLI used, with its remembered hash
+    seen = Library(tensorflow_run.sandbox / "models")  # the library the CLI used, with its remembered hash
     seen.add_folders([folder])
     short = seen.find(name).short_hash
     assert short and f"Model hash: {short}, Model: {name}" in meta.parameters_text
@@ -176,7 +199,7 @@ def test_a_v_prediction_model_runs_every_sampler_through_the_one_conversion(
         assert found["shapes"][sampler] == [SIZE, SIZE, 3] and found["spread"][sampler] > 1, sampler
 
 
-def test_export_loads_into_kerascv_and_gives_the_same_image(checkpoint_files, vocabulary_dir, tmp_path):
+def test_export_loads_into_kerascv_and_gives_the_same_image(checkpoint_files, tensorflow_run, tmp_path):
     from engine.models.structure import structure_problem
 
     folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
@@ -187,30 +210,20 @@ def test_export_loads_into_kerascv_and_gives_the_same_image(checkpoint_files, vo
         if wf.role != "vocabulary":
             assert structure_problem(out / wf.name, wf) is None, wf.name
     write_placeholder_vocabulary(out / registry.VOCABULARY.name)
-    common = ("generate", "--prompt", "a lighthouse", "--steps", "2", "--width", "128", "--height",
-              "128", "--seed", "3", "--sampler", "ddim", "--no-history")
-    direct = cli(tmp_path, *common, "--model", name, "--checkpoints-dir", str(folder),
-                 "--weights-dir", str(vocabulary_dir), "--out", str(tmp_path / "a"))
-    exported = cli(tmp_path, *common, "--model", "sd-v1.4", "--weights-dir", str(out),
-                   "--out", str(tmp_path / "b"))
-    assert direct.returncode == 0 and exported.returncode == 0, direct.stderr + exported.stderr
-    a = np.asarray(Image.open(only_png(tmp_path / "a")))
-    b = np.asarray(Image.open(only_png(tmp_path / "b")))
-    np.testing.assert_array_equal(a, b)
+    exported = cli(tmp_path, *IMAGE_ARGS, "--no-history", "--model", "sd-v1.4", "--weights-dir", str(out),
+                   "--out", str(tmp_path / "out"))
+    direct = np.asarray(Image.open(tensorflow_run.png))
+    np.testing.assert_array_equal(direct, np.asarray(Image.open(CliRun(tmp_path, exported).png)))
 
 
 @pytest.mark.parametrize("backend", OTHERS)
 def test_a_checkpoint_draws_the_same_image_on_every_backend(backend, checkpoint_files, vocabulary_dir,
-                                                            tmp_path):
+                                                            tensorflow_run, tmp_path):
     folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
-    args = ("generate", "--prompt", "a lighthouse", "--model", name, "--steps", "2", "--width",
-            "128", "--height", "128", "--seed", "7", "--sampler", "ddim", "--no-history",
-            "--no-preview", "--checkpoints-dir", str(folder), "--weights-dir", str(vocabulary_dir))
-    tf = cli(tmp_path / "tf", *args, "--out", str(tmp_path / "tf-out"))
-    other = cli(tmp_path / backend, *args, "--out", str(tmp_path / "other-out"), backend=backend)
-    assert tf.returncode == 0 and other.returncode == 0, tf.stderr[-2000:] + other.stderr[-2000:]
-    theirs = np.asarray(Image.open(only_png(tmp_path / "tf-out"))).astype(int)
-    ours = np.asarray(Image.open(only_png(tmp_path / "other-out"))).astype(int)
+    other = cli(tmp_path, *IMAGE_ARGS, "--no-history", "--model", name, "--checkpoints-dir", str(folder),
+                "--weights-dir", str(vocabulary_dir), "--out", str(tmp_path / "out"), backend=backend)
+    theirs = np.asarray(Image.open(tensorflow_run.png)).astype(int)
+    ours = np.asarray(Image.open(CliRun(tmp_path, other).png)).astype(int)
     difference = report(backend, "checkpoint sd-v1", theirs, ours)
     assert theirs.std() > 10
     assert difference.max() <= SD_LARGEST and difference.mean() <= SD_MEAN
