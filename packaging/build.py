@@ -47,9 +47,9 @@ def disk_usage(folder: Path) -> int:
     return total
 
 
-def build(dist: Path, work: Path, name: str = NAME, clean: bool = False,
-          log=None, backends: Optional[str] = None) -> float:
-    """Runs PyInstaller on the spec; returns the seconds it took. Raises on failure."""
+def command(dist: Path, work: Path, name: str = NAME, clean: bool = False,
+            backends: Optional[str] = None) -> list[str]:
+    """The PyInstaller command line for the spec (run from the repository root)."""
     command = [sys.executable, "-m", "PyInstaller", str(SPEC), "--noconfirm",
                "--distpath", str(dist), "--workpath", str(work), "--log-level", "WARN"]
     if clean:
@@ -57,8 +57,15 @@ def build(dist: Path, work: Path, name: str = NAME, clean: bool = False,
     command += ["--", "--name", name]
     if backends:
         command += ["--backends", backends]
+    return command
+
+
+def build(dist: Path, work: Path, name: str = NAME, clean: bool = False,
+          log=None, backends: Optional[str] = None) -> float:
+    """Runs PyInstaller on the spec; returns the seconds it took. Raises on failure."""
     started = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, check=True, stdout=log, stderr=log)
+    subprocess.run(command(dist, work, name, clean, backends), cwd=ROOT, check=True,
+                   stdout=log, stderr=log)
     return time.perf_counter() - started
 
 

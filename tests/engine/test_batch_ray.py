@@ -20,9 +20,10 @@ from engine.request import GenerationRequest
 from tests.engine.test_batch_cli import PROMPTS, SMALL, check_outputs
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_ray():
-    """One small Ray instance for the session: two CPU workers, little shared memory."""
+    """One small Ray instance for this file: two CPU workers, little shared memory. Shut down
+    after it, so its daemons do not take CPU from the rest of the session."""
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              object_store_memory=80 * 1024**2, logging_level="ERROR")
     yield ray

@@ -1,12 +1,19 @@
-"""Builds the frozen app once for every test in this folder."""
+"""Builds the frozen app once for every test in this folder.
+
+The build (minutes, mostly PyInstaller's single-threaded module analysis) starts in the
+background as soon as the session knows a test needs it, so it runs beside the engine and
+GUI tests instead of after them.
+"""
 from __future__ import annotations
 
 import importlib.util
 import os
 import shutil
+import subprocess
+import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import pytest
 
@@ -36,9 +43,56 @@ def pytest_configure(config) -> None:
                    "deselect with -m 'not packaging'")
 
 
+class BackgroundBuild:
+    """PyInstaller running in a process of its own, in a folder deleted afterwards."""
+
+    def __init__(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="sd-desk-frozen-"))
+        self.log_path = self.base / "build.log"
+        self._log = open(self.log_path, "w")
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            packaging_build.command(self.base / "dist", self.base / "work"),
+            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait(self) -> float:
+        """Seconds from start to finish; fails the test with PyInstaller's output if it failed."""
+        code = self.process.wait()
+        seconds = time.perf_counter() - self.started
+        self._log.close()
+        if code != 0:
+            pytest.fail(f"PyInstaller build failed (exit {code}); its output:\n"
+                        + self.log_path.read_text(errors="replace")[-6000:])
+        return seconds
+
+    def discard(self) -> None:
+        if self.process.poll() is None:  # the session ended early: do not leave it running
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+        # 1.6 GB each: pytest's own temporary folders would keep the last three.
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+_build: Optional[BackgroundBuild] = None
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    global _build
+    wanted = any("frozen_app" in getattr(item, "fixturenames", ()) for item in items)
+    if wanted and _build is None and not os.environ.get(REUSE_ENV) \
+            and importlib.util.find_spec("PyInstaller") is not None:
+        _build = BackgroundBuild()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if _build is not None:
+        _build.discard()
+
+
 @pytest.fixture(scope="session")
-def frozen_app(tmp_path_factory, pytestconfig) -> Iterator[Path]:
-    """The frozen executable, built once per session and deleted afterwards."""
+def frozen_app(pytestconfig) -> Iterator[Path]:
+    """The frozen executable, built once per session (in the background, from the start)."""
     pytest.importorskip("PyInstaller", reason="needs the test extra: pip install -e '.[test]'")
     reuse = os.environ.get(REUSE_ENV)
     if reuse:
@@ -46,13 +100,13 @@ def frozen_app(tmp_path_factory, pytestconfig) -> Iterator[Path]:
         assert exe.is_file(), f"{REUSE_ENV}={reuse} holds no built app ({exe})"
         yield exe
         return
-    base = tmp_path_factory.mktemp("frozen")
-    try:
-        yield _build(base, pytestconfig)
-    finally:
-        # pytest keeps the last three sessions' temporary folders: 1.6 GB each, here.
-        shutil.rmtree(base / "dist", ignore_errors=True)
-        shutil.rmtree(base / "work", ignore_errors=True)
+    assert _build is not None, "the build starts when collection finds a test that needs it"
+    seconds = _build.wait()
+    dist = _build.base / "dist"
+    size = packaging_build.disk_usage(dist / packaging_build.NAME)
+    report(pytestconfig, f"\nfrozen build (in the background, beside other tests): {seconds:.0f} s, "
+                         f"{size / 2**20:.0f} MiB on disk")
+    yield packaging_build.executable(dist)
 
 
 @pytest.fixture
@@ -72,19 +126,3 @@ def report(config, text: str) -> None:
         return
     with capture.global_and_fixture_disabled():
         terminal.write_line(text)
-
-
-def _build(base: Path, config) -> Path:
-    log_path = base / "build.log"
-    with open(log_path, "w") as log:
-        try:
-            seconds = packaging_build.build(base / "dist", base / "work", log=log)
-        except Exception as exc:
-            pytest.fail(f"PyInstaller build failed ({exc}); its output:\n"
-                        + log_path.read_text(errors="replace")[-6000:])
-    exe = packaging_build.executable(base / "dist")
-    size = packaging_build.disk_usage(base / "dist" / packaging_build.NAME)
-    report(config, f"\nfrozen build: {seconds:.0f} s, {size / 2**20:.0f} MiB on disk")
-    (base / "figures.txt").write_text(f"build_s={seconds:.1f}\nsize_bytes={size}\n"
-                                      f"at={time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-    return exe
