@@ -1,4 +1,5 @@
-"""Starting the desktop app: application object, style, settings, the window."""
+"""Starting the desktop app: application object, style, settings, the window. The one place
+that builds the main window (the probe and the self-test ask here too)."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +10,7 @@ from typing import Optional
 
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMainWindow
 
 from engine import preferences
 from engine.locations import settings_dir
@@ -43,6 +44,13 @@ def window_settings() -> QSettings:
     return QSettings(str(settings_dir() / WINDOW_SETTINGS), QSettings.Format.IniFormat)
 
 
+def make_window(services, settings: QSettings) -> QMainWindow:
+    """The main window (gui/mainwindow.py) over `services` (gui.services.Services); call once
+    the QApplication exists. None of its modules import TensorFlow."""
+    from gui.mainwindow import MainWindow
+    return MainWindow(services, settings)
+
+
 def run_app(argv: Optional[list[str]] = None) -> int:
     logging.basicConfig(level=os.environ.get("SD_DESK_LOG", "WARNING"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -51,11 +59,9 @@ def run_app(argv: Optional[list[str]] = None) -> int:
         print(problem, file=sys.stderr)
         return 1
     app = make_application(argv)
-    # Imported after the QApplication exists; none of these import TensorFlow.
-    from gui.mainwindow import MainWindow
     from gui.services import default_services
 
-    window = MainWindow(default_services(), window_settings())
+    window = make_window(default_services(), window_settings())
     window.show()
     if os.environ.get(SHOWN_ENV):
         # Runs once the event loop has painted the first frame.

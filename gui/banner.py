@@ -2,20 +2,20 @@
 carry an action."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 
 class Banner(QFrame):
-    """A message across the top: errors stay until dismissed, notes can carry an action."""
-
-    action = Signal()
+    """A message across the top: errors stay until dismissed, notes can carry an action,
+    which the part that showed the message runs."""
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setObjectName("banner")
+        self._on_action: Optional[Callable[[], None]] = None
         self.title = QLabel()
         self.title.setObjectName("bannerTitle")
         self.text = QLabel()
@@ -24,7 +24,7 @@ class Banner(QFrame):
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.button = QPushButton()
         self.button.setObjectName("bannerAction")
-        self.button.clicked.connect(self.action)
+        self.button.clicked.connect(self._act)
         close = QToolButton()
         close.setText("\u2715")
         close.setToolTip("Dismiss")
@@ -38,7 +38,10 @@ class Banner(QFrame):
         row.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 
-    def show_message(self, kind: str, title: str, text: str, action: str = "") -> None:
+    def show_message(self, kind: str, title: str, text: str, action: str = "",
+                     on_action: Optional[Callable[[], None]] = None) -> None:
+        """`action` names the button, which calls `on_action`; none without it."""
+        self._on_action = on_action
         self.setProperty("kind", kind)  # "error" or "info", styled by the stylesheet
         self.style().unpolish(self)
         self.style().polish(self)
@@ -52,3 +55,7 @@ class Banner(QFrame):
     @property
     def kind(self) -> str:
         return str(self.property("kind") or "")
+
+    def _act(self) -> None:
+        if self._on_action is not None:
+            self._on_action()

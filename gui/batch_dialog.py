@@ -1,18 +1,15 @@
 """Tools > Batch / X-Y plot: prompts and up to two grid axes, made into jobs on the window's
-queue exactly as `python main.py batch` makes them (engine.batch), and the labelled grid
-saved and shown once every job of the batch has ended.
+queue exactly as `python main.py batch` makes them (engine.batch); gui/batch_run.py follows
+them and shows the labelled grid once every job of the batch has ended.
 
-The dialog only gathers text: engine.batch parses it and words every problem. A BatchRun
-follows the batch's jobs through the worker's event stream; the grid is composed and saved
-on its own thread (gui/tasks.py), so a large plot never stalls the window.
+The dialog only gathers text: engine.batch parses it and words every problem.
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGridLayout,
                                QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
                                QVBoxLayout, QWidget)
@@ -21,15 +18,8 @@ from engine.batch import BatchError
 from engine.batch.axes import AXIS_NAMES, parse_axes
 from engine.batch.plan import BatchPlan, plan_batch
 from engine.batch.prompts import parse_prompts, read_prompt_file
-from engine.jobs import Cancelled, Failed, Finished
 from engine.request import GenerationRequest
 from gui.folders import remember_folder, start_folder
-from gui.tasks import Task, on_own_thread
-
-if TYPE_CHECKING:
-    from gui.mainwindow import MainWindow
-
-log = logging.getLogger(__name__)
 
 NO_AXIS = ""
 AXIS_TITLES = ("Columns (X)", "Rows (Y)")  # the grid's first axis heads its columns
@@ -203,147 +193,3 @@ class BatchDialog(QDialog):
             return
         self.planned.emit(self.plan)
         super().accept()
-
-
-class BatchRun(QObject):
-    """One queued batch: which window jobs are its own, how each ended, and its grid.
-
-    `grids_shown(paths)` once the grids are saved and open in the viewer;
-    `over()` when nothing more will happen (grids shown, none to make, or saving failed).
-    """
-
-    grids_shown = Signal(list)
-    over = Signal()
-
-    def __init__(self, plan: BatchPlan, window: "MainWindow", grids_dir: Path) -> None:
-        super().__init__(window)
-        from engine.batch.output import BatchOutput
-        self.plan = plan
-        self.window = window
-        self.grids_dir = Path(grids_dir)
-        # The history keeps the images; the output folder receives only the grids (and a
-        # cell's image when there is no history to take it from).
-        self.output = BatchOutput(plan, self.grids_dir)
-        self.jobs: dict[int, object] = {}  # window job id -> BatchJob, while it has not ended
-        self._results: dict[str, object] = {}  # BatchJob id -> result the history did not keep
-        self.grid_paths: list[Path] = []
-        self.viewer = None
-        self._task: Optional[Task] = None
-        self._thread = None
-        self._stopped = False
-
-    def start(self) -> "BatchRun":
-        # Subscribed before queueing: a job's end cannot overtake its id (both reach us
-        # through this thread's event loop, after this method returns).
-        self.window.worker.event.connect(self._on_event)
-        self.window.jobs_removed.connect(self._on_removed)
-        ids = self.window.enqueue([job.request for job in self.plan.jobs])
-        self.jobs = dict(zip(ids, self.plan.jobs))
-        self._say()
-        return self
-
-    @property
-    def ended(self) -> int:
-        return len(self.plan.jobs) - len(self.jobs)
-
-    def _on_event(self, event, _images: list) -> None:
-        job = self.jobs.get(getattr(event, "job_id", None))
-        if job is None:
-            return
-        if isinstance(event, Finished):
-            paths = [self._path_of(entry_id) for entry_id in event.entry_ids]
-            if paths and all(paths):
-                self.output.record(job, paths, event.result.model_label)
-            else:  # no history, or it could not keep them: the grid's folder takes them
-                self._results[job.id] = event.result
-        elif isinstance(event, Failed):
-            self.output.fail(job, event.message)
-        elif isinstance(event, Cancelled):
-            if event.interrupted:  # still queued, for the next start: no longer this run's
-                return
-            self.output.fail(job, "Cancelled.")
-        else:
-            return
-        del self.jobs[event.job_id]
-        self._job_ended()
-
-    def _on_removed(self, job_ids: list) -> None:
-        mine = [self.jobs.pop(job_id) for job_id in job_ids if job_id in self.jobs]
-        for job in mine:
-            self.output.fail(job, "Removed from the queue.")
-        if mine:
-            self._job_ended()
-
-    def _path_of(self, entry_id) -> Optional[Path]:
-        store = self.window.store
-        entry = store.get(entry_id) if store is not None else None
-        return Path(entry.path) if entry is not None else None
-
-    def _job_ended(self) -> None:
-        self._say()
-        if self.jobs or self._stopped:
-            return
-        self.window.worker.event.disconnect(self._on_event)
-        self.window.jobs_removed.disconnect(self._on_removed)
-        if not self.plan.grids():
-            self.over.emit()
-            return
-        self._task = Task()
-        self._task.finished.connect(self._show_grids)
-        self._task.failed.connect(self._grid_failed)
-        self._thread = on_own_thread(self._task, "batch-grid", self._grid_work())
-
-    def _say(self) -> None:
-        self.window.statusBar().showMessage(
-            f"Batch: {self.ended} of {len(self.plan.jobs)} job(s) done", 10_000)
-
-    def _grid_work(self):
-        output, results, folder = self.output, dict(self._results), self.grids_dir
-        by_id = {job.id: job for job in self.plan.jobs}
-
-        def work(_on_progress, _cancel) -> list[Path]:
-            folder.mkdir(parents=True, exist_ok=True)
-            for job_id, result in results.items():
-                output.accept(by_id[job_id], result)
-            return output.save_grids()
-        return work
-
-    def _show_grids(self, paths: list) -> None:
-        from gui.viewer import ImageViewer
-        self._results.clear()
-        self.grid_paths = list(paths)
-        if not paths:
-            self.window.statusBar().showMessage("The batch made no image, so no grid.", 10_000)
-        elif not self._stopped:
-            self.viewer = ImageViewer(lambda: len(self.grid_paths),
-                                      lambda row: (self.grid_paths[row], self.grid_paths[row].stem)
-                                      if 0 <= row < len(self.grid_paths) else None,
-                                      0, self.window)
-            self.viewer.show()
-            self.window.statusBar().showMessage(f"Grid saved to {paths[0].parent}", 10_000)
-        self.grids_shown.emit(self.grid_paths)
-        self.over.emit()
-
-    def _grid_failed(self, message: str) -> None:
-        self.window.show_error("Grid not saved", f"{self.grids_dir}: {message}")
-        self.over.emit()
-
-    def stop(self, timeout_ms: int = 30_000) -> None:
-        """For closing the window: no grid is started any more; one being saved finishes."""
-        self._stopped = True
-        if self._thread is not None:
-            self._thread.wait(timeout_ms)
-
-
-def open_batch_dialog(window: "MainWindow") -> BatchDialog:
-    """The dialog over the form's current settings; on Queue, a BatchRun the window keeps."""
-    from engine.paths import history_location
-    form = window.form
-    dialog = BatchDialog(form.request(), window,
-                         new_seed=None if form.seed.locked else form.seed.randomize,
-                         settings=window.settings)
-    grids_dir = window.services.grids_dir or history_location().grids_dir
-    dialog.planned.connect(lambda plan: window.batch_runs.append(
-        BatchRun(plan, window, grids_dir).start()))
-    dialog.open()
-    return dialog

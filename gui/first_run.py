@@ -1,15 +1,21 @@
 """The first-run panel, in the middle of the window while the chosen model has no weights:
-download them, import a folder that holds them, or try the demo."""
+download them, import a folder that holds them, or try the demo. File > Import Weights
+starts its import too."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable, Optional
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QSettings, Signal
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QVBoxLayout, QWidget)
 
 from engine.durations import format_duration
 from engine.events import CancelToken
+from engine.models.registry import DEMO
+from gui.folders import remember_folder, start_folder
+from gui.model_chooser import ModelChooser
+from gui.notices import Notices
 from gui.services import ModelInfo
 from gui.tasks import Task, on_own_thread
 
@@ -17,17 +23,16 @@ from gui.tasks import Task, on_own_thread
 class FirstRunPanel(QFrame):
     """Shown when the chosen model has no weights: download, import, or try the demo."""
 
-    installed = Signal(str)  # model id, after a download or import
-    use_demo = Signal()
-    import_requested = Signal(str)  # model id
-    # A download or import that failed or left files out: (title, message), which the window
-    # shows as an error dialog (the panel may not even be on screen for File > Import).
-    failed = Signal(str, str)
+    needed = Signal(bool)  # the chosen model has no weights (True), or has them again
 
-    def __init__(self, download: Optional[Callable] = None, import_folder: Optional[Callable] = None,
+    def __init__(self, models: ModelChooser, notices: Notices, settings: QSettings,
+                 download: Optional[Callable] = None, import_folder: Optional[Callable] = None,
                  parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setObjectName("firstRun")
+        self.models = models
+        self.notices = notices
+        self.settings = settings  # where the folder dialog starts
         self._download = download
         self._import = import_folder
         self._task = ""
@@ -63,9 +68,17 @@ class FirstRunPanel(QFrame):
         layout.addStretch(1)
         self.download_button.clicked.connect(self.start_download)
         self.cancel_button.clicked.connect(self.cancel_download)
-        self.import_button.clicked.connect(lambda: self.model and self.import_requested.emit(self.model.id))
-        self.demo_button.clicked.connect(self.use_demo)
+        self.import_button.clicked.connect(lambda: self.model and self.choose_folder(self.model.id))
+        self.demo_button.clicked.connect(lambda: self.models.select(DEMO.id))
+        models.changed.connect(self._follow_chosen)
         self._set_busy(False)
+
+    def _follow_chosen(self) -> None:
+        model = self.models.chosen()
+        needs_weights = model is not None and not model.usable
+        if needs_weights:
+            self.set_model(model, self.models.has(DEMO.id))
+        self.needed.emit(needs_weights)
 
     def set_model(self, model: ModelInfo, demo_available: bool) -> None:
         self.model = model
@@ -86,6 +99,35 @@ class FirstRunPanel(QFrame):
     def start_download(self) -> None:
         if self._download is not None:
             self._start("download", self._download)
+
+    def import_weights(self) -> None:
+        """File > Import Weights: for the chosen model when it needs weights, else the first
+        that does, else the chosen (or first) Stable Diffusion model, to re-import it."""
+        chosen = self.models.chosen()
+        weighted = [m for m in self.models.models() if m.id != DEMO.id]
+        candidates = ([chosen] if chosen is not None and chosen.id != DEMO.id and not chosen.usable
+                      else []) + [m for m in weighted if not m.usable]
+        candidates += [chosen] if chosen is not None and chosen.id != DEMO.id else []
+        candidates += weighted
+        if candidates:
+            self.choose_folder(candidates[0].id)
+
+    def choose_folder(self, model_id: str) -> None:
+        """Asks for the folder that holds the model's weight files, and imports them from it."""
+        model = self.models.get(model_id)
+        if model is None:
+            return
+        if self.busy:
+            self.notices.error_dialog("Import not started",
+                                      "A download or import is already running; wait for it to end.")
+            return
+        folder = QFileDialog.getExistingDirectory(
+            self.window(), f"Folder that holds the weight files for {model.label}",
+            start_folder(self.settings))
+        if folder:
+            remember_folder(self.settings, Path(folder))
+            # Hashing gigabytes happens on the panel's own thread, never here.
+            self.start_import(Path(folder), model)
 
     def start_import(self, folder: Path, model: Optional[ModelInfo] = None) -> None:
         """Imports into `model`, by default the one the panel shows."""
@@ -157,16 +199,19 @@ class FirstRunPanel(QFrame):
             summary = result.summary() if hasattr(result, "summary") else "Import finished."
             self.status.setText(summary)
             if not getattr(result, "complete", True):
-                self.failed.emit("Import incomplete",
-                                 f"{self._target.label} is not ready: not every file was "
-                                 f"imported.\n\n{summary}")
+                # A dialog: the panel may not even be on screen for File > Import.
+                self.notices.error_dialog("Import incomplete",
+                                          f"{self._target.label} is not ready: not every file was "
+                                          f"imported.\n\n{summary}")
                 return
         else:
             self.status.setText("Download complete.")
-        self.installed.emit(self._target.id)
+        self.models.refresh()
+        model = self.models.get(self._target.id)
+        self.notices.status(f"{model.label if model else self._target.id} is ready.", 8000)
 
     def _on_failed(self, message: str) -> None:
         self.status.setText(f"{self._task.capitalize()} failed: {message}")
         what = "imported" if self._task == "import" else "downloaded"
-        self.failed.emit(f"{self._task.capitalize()} failed",
-                         f"{self._target.label} could not be {what}.\n\n{message}")
+        self.notices.error_dialog(f"{self._task.capitalize()} failed",
+                                  f"{self._target.label} could not be {what}.\n\n{message}")

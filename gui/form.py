@@ -5,23 +5,20 @@ can never disagree on what is allowed; each problem is shown under its field.
 """
 from __future__ import annotations
 
-import json
-import random
-from typing import Callable, Optional
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QRegularExpressionValidator
-from PySide6.QtCore import QRegularExpression
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QPlainTextEdit, QSpinBox, QToolButton,
-                               QVBoxLayout, QWidget)
+                               QLabel, QSpinBox, QVBoxLayout, QWidget)
 
 from engine import preferences
-from gui.clamped_label import ClampedLabel
+from engine.examples import examples_for
 from engine.prompt_rules import PromptRules, prompt_problems, rules_for
-from engine.request import (BATCH_RANGE, GUIDANCE_RANGE, MAX_SEED, STEPS_RANGE, GenerationRequest,
-                            Problem)
+from engine.request import BATCH_RANGE, GUIDANCE_RANGE, STEPS_RANGE, GenerationRequest, Problem
 from engine.samplers import names as sampler_names
+from gui.form_fields import PromptEdit, SeedEdit, caption, error_label
+from gui.model_chooser import ModelChooser
 from gui.source_panel import SourcePanel
 from gui.stack import stacked
 
@@ -35,105 +32,31 @@ SIZE_PRESETS = [
     ("Tiny 128 (quick tests)", 128, 128),
 ]
 CUSTOM = "Custom\u2026"
-PROMPT_BOXES = ("prompt", "negative_prompt")
 
 # model id -> that model's prompt rules (engine/prompt_rules.py), with a counter once one is loaded
 RulesSource = Callable[[str], PromptRules]
 
 
-_DEFAULTS = GenerationRequest("")  # what a new user starts from
+DEFAULTS = GenerationRequest("")  # what a new user starts from
 # The request's problems the source panel shows, under itself.
 SOURCE_FIELDS = ("source", "strength", "mask_blur", "outpaint")
-
-
-class PromptEdit(QPlainTextEdit):
-    """A prompt box where Ctrl+Enter submits instead of inserting a line break."""
-
-    submit = Signal()
-
-    def __init__(self, placeholder: str, parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent)
-        self.setPlaceholderText(placeholder)
-        self.setTabChangesFocus(True)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and \
-                event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.submit.emit()
-            event.accept()
-            return
-        super().keyPressEvent(event)
-
-
-class SeedEdit(QWidget):
-    """Digits in a line edit: QSpinBox stops at 2**31 - 1, and seeds go to 2**32 - 1 (or beyond)."""
-
-    changed = Signal()
-
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent)
-        self.edit = QLineEdit("0")
-        self.edit.setObjectName("seed")
-        self.edit.setValidator(QRegularExpressionValidator(QRegularExpression(r"\d{0,20}")))
-        self.edit.setToolTip(f"Seed, 0 to {MAX_SEED}. The same seed and settings give the same image.")
-        self.dice = QToolButton()
-        self.dice.setText("\u2684")
-        self.dice.setObjectName("randomizeSeed")
-        self.dice.setToolTip("New random seed")
-        self.lock = QCheckBox("Lock")
-        self.lock.setObjectName("lockSeed")
-        self.lock.setToolTip("Keep this seed for the next generations; unlocked, each Generate draws a new one.")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.edit, 1)
-        row.addWidget(self.dice)
-        row.addWidget(self.lock)
-        self.edit.textChanged.connect(self.changed)
-        self.dice.clicked.connect(self.randomize)
-
-    def value(self) -> Optional[int]:
-        text = self.edit.text().strip()
-        return int(text) if text else None
-
-    def set_value(self, seed: int) -> None:
-        self.edit.setText(str(int(seed)))
-
-    def randomize(self) -> int:
-        seed = random.randrange(MAX_SEED + 1)
-        self.set_value(seed)
-        return seed
-
-    @property
-    def locked(self) -> bool:
-        return self.lock.isChecked()
-
-
-def _error_label(name: str) -> QLabel:
-    if name in PROMPT_BOXES:
-        # One line, kept when empty: its problems come and go as the person types, and
-        # must not push the rest of the form about (the whole message is its tooltip, and
-        # the window's line under Generate).
-        label = ClampedLabel(1)
-    else:
-        label = QLabel()
-        label.setWordWrap(True)
-    label.setObjectName(f"error_{name}")
-    label.setProperty("role", "fieldError")
-    label.setVisible(False)
-    return label
 
 
 class GenerationForm(QWidget):
     changed = Signal()
     submit_requested = Signal()
 
-    def __init__(self, models: list[tuple[str, str]], rules: RulesSource = rules_for,
+    def __init__(self, models: ModelChooser, rules: RulesSource = rules_for,
                  parent: Optional[QWidget] = None,
-                 preview: Callable[[], bool] = preferences.preview_enabled, sources=None) -> None:
-        """`preview` answers whether requests ask for per-step previews: the preference,
+                 preview: Callable[[], bool] = preferences.preview_enabled, sources=None,
+                 settings: Optional[QSettings] = None) -> None:
+        """`models`: the model chooser, shown in the form's Model row.
+        `preview` answers whether requests ask for per-step previews: the preference,
         asked at each request so a change in Edit > Preferences counts at once.
-        `sources`: the SourceStore the source panel keeps images in (the history's)."""
+        `sources`: the SourceStore the source panel keeps images in (the history's);
+        `settings`: where its file dialogs start."""
         super().__init__(parent)
+        self.models = models
         self._rules_source = rules
         self._preview = preview
         self._loading = False
@@ -160,14 +83,14 @@ class GenerationForm(QWidget):
         self.steps = QSpinBox()
         self.steps.setObjectName("steps")
         self.steps.setRange(*STEPS_RANGE)
-        self.steps.setValue(_DEFAULTS.steps)
+        self.steps.setValue(DEFAULTS.steps)
         self.sampler = QComboBox()
         self.sampler.setObjectName("sampler")
         for sampler_id in sampler_names.IDS:
             written, about = sampler_names.SAMPLERS[sampler_id]
             self.sampler.addItem(written, sampler_id)
             self.sampler.setItemData(self.sampler.count() - 1, about, Qt.ItemDataRole.ToolTipRole)
-        self.select_sampler(_DEFAULTS.sampler)
+        self.select_sampler(DEFAULTS.sampler)
         self.guidance = QDoubleSpinBox()
         self.guidance.setObjectName("guidance")
         self.guidance.setRange(*GUIDANCE_RANGE)
@@ -199,13 +122,6 @@ class GenerationForm(QWidget):
         self.batch = QSpinBox()
         self.batch.setObjectName("batch")
         self.batch.setRange(*BATCH_RANGE)
-        self.model = QComboBox()
-        self.model.setObjectName("model")
-        self.model_note = QLabel()
-        self.model_note.setObjectName("modelNote")
-        self.model_note.setProperty("role", "hint")
-        self.model_note.setWordWrap(True)
-        self.set_models(models)
         self.mixed_precision = QCheckBox("Mixed precision (float16)")
         self.mixed_precision.setObjectName("mixed_precision")
         self.mixed_precision.setToolTip("Faster and lighter on most GPUs; little gain on a CPU.")
@@ -216,19 +132,19 @@ class GenerationForm(QWidget):
         if sources is None:
             from engine.img2img.store import SourceStore
             sources = SourceStore.of_history()
-        self.source_panel = SourcePanel(sources)
+        self.source_panel = SourcePanel(sources, settings)
 
-        self.errors = {name: _error_label(name) for name in (
+        self.errors = {name: error_label(name) for name in (
             "prompt", "negative_prompt", "seed", "sampler", "steps", "guidance", "width", "height",
             "batch", "model")}
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(_caption("Prompt"))
+        layout.addWidget(caption("Prompt"))
         layout.addWidget(self.prompt)
         layout.addWidget(self.prompt_tokens)
         layout.addWidget(self.errors["prompt"])
-        layout.addWidget(_caption("Negative prompt"))
+        layout.addWidget(caption("Negative prompt"))
         layout.addWidget(self.negative)
         layout.addWidget(self.negative_tokens)
         layout.addWidget(self.errors["negative_prompt"])
@@ -236,7 +152,7 @@ class GenerationForm(QWidget):
 
         grid = QFormLayout()
         grid.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        grid.addRow("Model", stacked(self.model, self.model_note, self.errors["model"]))
+        grid.addRow("Model", stacked(self.models, self.errors["model"]))
         grid.addRow("Seed", stacked(self.seed, self.errors["seed"]))
         grid.addRow("Sampler", stacked(self.sampler, self.errors["sampler"]))
         grid.addRow("Steps", stacked(self.steps, self.errors["steps"]))
@@ -261,9 +177,10 @@ class GenerationForm(QWidget):
         for signal in (self.prompt.textChanged, self.negative.textChanged, self.seed.changed,
                        self.steps.valueChanged, self.sampler.currentIndexChanged,
                        self.guidance.valueChanged,
-                       self.batch.valueChanged, self.model.currentIndexChanged,
+                       self.batch.valueChanged, self.models.changed,
                        self.mixed_precision.toggled, self.xla.toggled):
             signal.connect(self._on_change)
+        self.models.changed.connect(self._show_examples)
         self.source_panel.changed.connect(self._on_change)
         self.source_panel.canvas_changed.connect(self._follow_canvas)
         self.source_panel.active_changed.connect(self._size_follows_source)
@@ -274,45 +191,28 @@ class GenerationForm(QWidget):
 
     # ---- models and token counting ---------------------------------------------------
 
-    def set_models(self, models: list[tuple[str, str]]) -> None:
-        """(id, text shown) pairs; keeps the current choice when it still exists."""
-        current = self.model.currentData()
-        self.model.blockSignals(True)
-        self.model.clear()
-        for model_id, text in models:
-            self.model.addItem(text, model_id)
-        index = self.model.findData(current)
-        self.model.setCurrentIndex(index if index >= 0 else 0)
-        self.model.blockSignals(False)
-
-    def set_model_text(self, model_id: str, text: str, note: str = "") -> None:
-        index = self.model.findData(model_id)
-        if index >= 0:
-            self.model.setItemText(index, text)
-            self.model.setItemData(index, note, Qt.ItemDataRole.ToolTipRole)
-        if model_id == self.model_id():
-            self.model_note.setText(note)
-            self.model_note.setVisible(bool(note))
-
-    def set_examples(self, prompt: str, negative: str) -> None:
+    def _show_examples(self) -> None:
         """Placeholders from the chosen model's own examples (engine.examples)."""
-        self.prompt.setPlaceholderText(f"Describe the image, e.g. \u201c{prompt}\u201d")
+        if self.models.chosen() is None:
+            return
+        examples = examples_for(self.model_id())
+        self.prompt.setPlaceholderText(f"Describe the image, e.g. \u201c{examples.prompt}\u201d")
         self.negative.setPlaceholderText(
-            f"What to avoid, e.g. \u201c{negative}\u201d (optional)" if negative
+            f"What to avoid, e.g. \u201c{examples.negative}\u201d (optional)" if examples.negative
             else "What to avoid (optional; this model has little use for it)")
 
     def model_id(self) -> str:
-        return self.model.currentData() or ""
+        return self.models.model_id()
 
-    def select_model(self, model_id: str) -> bool:
-        index = self.model.findData(model_id)
-        if index >= 0:
-            self.model.setCurrentIndex(index)
-        return index >= 0
+    def count_tokens_with(self, engine) -> None:
+        """Once the engine is loaded: its cached tokenizer counts where a model's rules have
+        no counter of their own."""
+        self.set_prompt_rules(lambda model_id: _with_engine_counter(model_id, engine))
 
     def set_prompt_rules(self, rules: RulesSource) -> None:
         self._rules_source = rules
         self.revalidate()
+        self.changed.emit()
 
     def rules(self) -> PromptRules:
         try:
@@ -360,7 +260,7 @@ class GenerationForm(QWidget):
             self.set_size(int(request.width), int(request.height))
             self.batch.setValue(int(request.batch))
             if request.model:
-                self.select_model(request.model)
+                self.models.select(request.model)
             self.mixed_precision.setChecked(bool(request.mixed_precision))
             self.xla.setChecked(bool(request.xla))
         finally:
@@ -465,51 +365,17 @@ class GenerationForm(QWidget):
             self.size_preset.blockSignals(False)
         self._on_change()
 
-    # ---- persistence -----------------------------------------------------------------
+    # ---- filled from elsewhere (gui/form_settings.py) -------------------------------
 
-    def save_settings(self, settings: QSettings) -> None:
-        r = self.request()
-        settings.beginGroup("form")
-        for key, value in (("prompt", self.prompt.toPlainText()),
-                           ("negative_prompt", self.negative.toPlainText()),
-                           ("seed", self.seed.edit.text()), ("seed_locked", self.seed.locked),
-                           ("steps", r.steps), ("sampler", r.sampler), ("guidance", r.guidance), ("width", r.width),
-                           ("height", r.height), ("batch", r.batch), ("model", r.model),
-                           ("mixed_precision", r.mixed_precision), ("xla", r.xla)):
-            settings.setValue(key, value)
-        source = self.source_panel.saved_state()
-        settings.setValue("source", json.dumps(source) if source is not None else "")
-        settings.endGroup()
-
-    def load_settings(self, settings: QSettings) -> None:
-        settings.beginGroup("form")
+    @contextmanager
+    def filling(self) -> Iterator[None]:
+        """Fields set one after another inside are validated once, at the end (and a prompt
+        set this way is not one the person typed)."""
+        self._loading = True
         try:
-            if not settings.contains("steps"):
-                return
-            get = settings.value
-            self._loading = True
-            self.prompt.setPlainText(str(get("prompt", "")))
-            self.negative.setPlainText(str(get("negative_prompt", "")))
-            self.seed.edit.setText(str(get("seed", "0")))
-            self.seed.lock.setChecked(_bool(get("seed_locked", False)))
-            self.steps.setValue(int(get("steps", _DEFAULTS.steps)))
-            # Forms saved before samplers existed ran DDIM.
-            self.select_sampler(str(get("sampler", "ddim")))
-            self.guidance.setValue(float(get("guidance", 7.5)))
-            self.set_size(int(get("width", 512)), int(get("height", 512)))
-            self.batch.setValue(int(get("batch", 1)))
-            self.select_model(str(get("model", "")))
-            self.mixed_precision.setChecked(_bool(get("mixed_precision", False)))
-            self.xla.setChecked(_bool(get("xla", False)))
-            source = str(get("source", "") or "")
-            if source:
-                # By its stored ids; gone from the history folder, it is dropped with a note.
-                self.source_panel.restore_state(json.loads(source))
-        except (TypeError, ValueError):
-            pass  # a damaged settings file falls back to defaults for what is left
+            yield
         finally:
             self._loading = False
-            settings.endGroup()
         self._on_change()
 
 
@@ -526,12 +392,9 @@ def _safe(count: Optional[Callable[[str], Optional[int]]]):
     return counted
 
 
-def _bool(value) -> bool:
-    # QSettings' INI backend hands booleans back as the strings "true"/"false".
-    return value is True or str(value).lower() in ("true", "1")
-
-
-def _caption(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setProperty("role", "caption")
-    return label
+def _with_engine_counter(model_id: str, engine) -> PromptRules:
+    """The model's rules, counting with the engine's cached tokenizer where they have no counter."""
+    rules = rules_for(model_id)
+    if rules.count_tokens is not None:
+        return rules
+    return rules.with_counter(lambda text: engine.count_tokens(model_id, text))

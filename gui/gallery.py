@@ -1,4 +1,5 @@
-"""The history gallery: rows paged in from the store, thumbnails made off the GUI thread.
+"""The history gallery: rows paged in from the store, thumbnails made off the GUI thread,
+and the grid that shows them.
 
 Only the rows a person scrolls to are read (canFetchMore/fetchMore), and only
 the thumbnails the view asks for are decoded, newest request first, so a
@@ -11,10 +12,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import (QAbstractListModel, QMimeData, QModelIndex, QObject, QRunnable, Qt,
+from PySide6.QtCore import (QAbstractListModel, QMimeData, QModelIndex, QObject, QRunnable, QSize, Qt,
                             QUrl, Signal)
 from PySide6.QtGui import QColor, QIcon, QImage, QImageReader, QPainter, QPixmap
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from gui.history import Entry, HistoryView
 from gui.threads import managed_pool
@@ -156,6 +157,30 @@ class UntintedThumbnails(QStyledItemDelegate):
         painter.setPen(QColor(STAR_COLOUR))
         painter.drawText(corner, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignRight, STAR)
         painter.restore()
+
+
+class GalleryGrid(QListView):
+    """The thumbnails in a grid: many can be selected at once, and dragged out to other
+    apps as files."""
+
+    def __init__(self, thumb_size: int, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("gallery")
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)  # lets the view skip measuring 10,000 rows
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(200)
+        self.setIconSize(QSize(thumb_size, thumb_size))
+        self.setGridSize(QSize(thumb_size + 16, thumb_size + 36))
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QListView.DragDropMode.DragOnly)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.setItemDelegate(UntintedThumbnails(self))
 
 
 def _placeholder(size: int) -> QPixmap:

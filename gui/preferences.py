@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox,
                                QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QMainWindow, QMessageBox, QPushButton, QRadioButton,
+                               QLineEdit, QMessageBox, QPushButton, QRadioButton,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from engine import preferences
@@ -269,13 +269,15 @@ class PreferencesDialog(QDialog):
         super().accept()
 
 
-def open_preferences(window: QMainWindow) -> None:
-    dialog = getattr(window, "preferences_dialog", None)
+def open_preferences(parent: QWidget, models: list[ModelInfo],
+                     shown: Optional[PreferencesDialog] = None) -> PreferencesDialog:
+    """Edit > Preferences: `shown`, the dialog opened before, is raised while it is open."""
+    dialog = shown
     if dialog is None or not dialog.isVisible():
-        dialog = PreferencesDialog(window, models=window.models())
-        window.preferences_dialog = dialog
+        dialog = PreferencesDialog(parent, models=models)
     dialog.show()
     dialog.raise_()
+    return dialog
 
 
 def compute_status(backend: Optional[str], device: str) -> str:

@@ -87,10 +87,13 @@ def measure_stall(steps: int, size: int) -> dict:
     from PySide6.QtCore import QEventLoop, QObject, QSettings, Qt, QTimer, Slot
 
     from engine.request import GenerationRequest
-    from gui.app import make_application
-    from gui.mainwindow import MainWindow
+    from gui.app import make_application, make_window
+    from gui.engine_status import EngineStatus
+    from gui.form import GenerationForm
+    from gui.generation_panel import GenerationPanel
     from gui.selftest import _force_usable, choose_model
     from gui.services import default_services, make_engine
+    from gui.worker import GenerationWorker
 
     class Meter(QObject):
         def __init__(self) -> None:
@@ -143,23 +146,27 @@ def measure_stall(steps: int, size: int) -> dict:
         services.models = _force_usable(services.models, model_id)
     meter, waiter = Meter(), Waiter()
     meter.start()  # from before the window exists: engine loading starts with it
-    window = MainWindow(services, QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
-    window.worker.event.connect(waiter.on_event)
+    window = make_window(services, QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
+    worker: GenerationWorker = window.worker
+    form: GenerationForm = window.form
+    generation: GenerationPanel = window.generation
+    engine_status: EngineStatus = window.engine_status
+    worker.event.connect(waiter.on_event)
     window.show()
     waiter.loop.exec()
     loading = meter.stop()
 
     request = GenerationRequest(prompt="a small red circle on the left, blue background", seed=3,
                                 steps=steps, width=size, height=size, model=model_id)
-    window.form.set_request(request)
-    window.form.seed.lock.setChecked(True)
+    form.set_request(request)
+    form.seed.lock.setChecked(True)
     # The first run also builds the model; the second shows the steady state.
     results = {}
     for label in ("first_generation", "second_generation"):
         waiter.result = None
         meter.start()
         started = time.perf_counter()
-        window.generate()
+        generation.generate()
         waiter.loop.exec()
         samples = meter.stop()
         if isinstance(waiter.result, Exception):
@@ -167,7 +174,7 @@ def measure_stall(steps: int, size: int) -> dict:
         results[label] = {**summarize(samples), "seconds": round(time.perf_counter() - started, 2)}
     window.close()
     return {"model": model_id + (" (random weights)" if random_weights else ""),
-            "device": window.device, "steps": steps, "size": size,
+            "device": engine_status.device, "steps": steps, "size": size,
             "engine_loading": summarize(loading), **results}
 
 

@@ -1,27 +1,35 @@
 """The job queue under the progress bar: the waiting jobs in run order, and what can be
-done with them."""
+done with them. Every request the window runs goes through here (`enqueue`).
+
+Its actions run on the GUI thread and call the worker's queue and runner directly: a slot
+of the worker object would be queued to the worker's thread, which is busy inside a
+generation until the job ends.
+"""
 from __future__ import annotations
 
 from typing import Callable, Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox,
+                               QToolButton, QVBoxLayout, QWidget)
 
-from engine.jobs import Job, JobState
+from engine.jobs import Job, JobState, Queued, QueueChanged, Started
+from gui.notices import Notices
+
+RESUME = "Resume the queue"
 
 
 class QueuePanel(QWidget):
     """Waiting jobs in run order (the running one shows above, in the progress area), and
     what can be done with them: reorder, remove, run an interrupted one again, pause, cancel all."""
 
-    remove = Signal(int)
-    move = Signal(int, int)
-    retry = Signal(int)
-    pause = Signal(bool)  # True: pause, False: resume
-    cancel_all = Signal()
+    jobs_removed = Signal(list)  # ids of waiting jobs taken out of the queue, which never end
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, worker, notices: Notices, parent: Optional[QWidget] = None) -> None:
+        """`worker`: the gui.worker.GenerationWorker that owns the queue and runs its jobs."""
         super().__init__(parent)
+        self.worker = worker
+        self.notices = notices
         self.list = QListWidget()
         self.list.setObjectName("queueList")
         self.list.setMaximumHeight(120)
@@ -45,14 +53,96 @@ class QueuePanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.list)
         self._states: dict[int, JobState] = {}
-        self.up.clicked.connect(lambda: self._act(lambda i: self.move.emit(i, -1)))
-        self.down.clicked.connect(lambda: self._act(lambda i: self.move.emit(i, 1)))
-        self.drop.clicked.connect(lambda: self._act(self.remove.emit))
-        self.again.clicked.connect(lambda: self._act(self.retry.emit))
-        self.pause_button.clicked.connect(lambda checked: self.pause.emit(bool(checked)))
-        self.stop_all.clicked.connect(self.cancel_all)
+        self.up.clicked.connect(lambda: self._act(lambda i: self.move_job(i, -1)))
+        self.down.clicked.connect(lambda: self._act(lambda i: self.move_job(i, 1)))
+        self.drop.clicked.connect(lambda: self._act(self.remove_job))
+        self.again.clicked.connect(lambda: self._act(self.retry_job))
+        self.pause_button.clicked.connect(lambda checked: self.set_paused(bool(checked)))
+        self.stop_all.clicked.connect(lambda: self.cancel_all())
         self.list.currentRowChanged.connect(self._update_buttons)
-        self.set_jobs([])
+        # A bound method: a lambda connected to the worker's signal would run on the worker thread.
+        worker.event.connect(self._on_event)
+        self.refresh()
+
+    # ---- the queue's actions -------------------------------------------------------------
+
+    def enqueue(self, requests: list) -> list[int]:
+        """Puts each request on the queue, in order, and lets the worker go on; their ids."""
+        ids = [self.worker.queue.add(request).id for request in requests]
+        self.worker.wake()
+        return ids
+
+    def remove_job(self, job_id: int) -> None:
+        if self.worker.queue.remove(job_id):
+            self.jobs_removed.emit([job_id])
+
+    def move_job(self, job_id: int, delta: int) -> None:
+        self.worker.queue.move(job_id, delta)
+
+    def retry_job(self, job_id: int) -> None:
+        """Runs an interrupted job again, first in line."""
+        if self.worker.queue.retry(job_id):
+            self.worker.wake()
+
+    def set_paused(self, paused: bool) -> None:
+        if paused:
+            self.worker.queue.pause()
+        else:
+            self.worker.queue.resume()
+            self.worker.wake()
+
+    def cancel_running(self) -> bool:
+        """Stops the running job after its current step (Cancel, Esc); False: none runs.
+        Asks the runner, not the progress view: its "started" may still be on its way."""
+        return self.worker.runner.cancel()
+
+    def cancel_all(self) -> None:
+        count = self.unfinished_jobs()
+        if count > 1 and not self.confirm_cancel_all(count):  # one job goes as Esc's would
+            return
+        removed = self.worker.runner.cancel_all()
+        if removed:
+            self.jobs_removed.emit(removed)
+
+    def confirm_cancel_all(self, count: int) -> bool:
+        """Whether to drop `count` jobs, which cannot be undone; a method so tests can answer."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Cancel all",
+                          f"Cancel all {count} unfinished jobs?", parent=self.window())
+        box.setInformativeText("The running job stops after its current step and the waiting "
+                               "ones are removed from the queue. This cannot be undone.")
+        drop = box.addButton("Cancel all jobs", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep them", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.exec()
+        return box.clickedButton() is drop
+
+    def unfinished_jobs(self) -> int:
+        return len(self.worker.queue.waiting()) + (self.worker.runner.running_job() is not None)
+
+    def offer_leftover_jobs(self) -> None:
+        """Jobs from the last session wait for the person: what stopped the app may stop it again."""
+        left = self.worker.queue.waiting()
+        if not left:
+            return
+        if not self.worker.queue.paused:
+            self.worker.queue.pause()
+        interrupted = sum(1 for job in left if job.state is JobState.INTERRUPTED)
+        note = f" ({interrupted} interrupted: select it and press Run again)" if interrupted else ""
+        self.notices.banner.show_message("info", "", f"{len(left)} job(s) from the last session are "
+                                         f"waiting{note}.", action=RESUME, on_action=self._resume)
+
+    def _resume(self) -> None:
+        self.notices.banner.hide()
+        self.set_paused(False)
+
+    # ---- the list ------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        self.set_jobs(self.worker.queue.waiting(), self.worker.queue.paused)
+
+    def _on_event(self, event, _images: list) -> None:
+        if isinstance(event, (Queued, QueueChanged, Started)):
+            self.refresh()
 
     def selected_id(self) -> Optional[int]:
         item = self.list.currentItem()

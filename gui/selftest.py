@@ -44,9 +44,13 @@ def run_self_test() -> int:
     from PySide6.QtCore import QSettings, QTimer
 
     from engine.request import GenerationRequest
-    from gui.app import make_application
-    from gui.mainwindow import MainWindow
+    from gui.app import make_application, make_window
+    from gui.engine_status import EngineStatus
+    from gui.form import GenerationForm
+    from gui.gallery_panel import GalleryPanel
+    from gui.generation_panel import GenerationPanel
     from gui.services import default_services, make_engine
+    from gui.worker import GenerationWorker
 
     started = time.perf_counter()
     app = make_application([sys.argv[0]])
@@ -56,22 +60,26 @@ def run_self_test() -> int:
         _say("no installed model: using Stable Diffusion 1.4 with random weights")
         services.engine_factory = lambda: make_engine(random_weights=True)
         services.models = _force_usable(services.models, model_id)
-    window = MainWindow(services, QSettings(str(scratch / "settings.ini"),
-                                            QSettings.Format.IniFormat))
+    window = make_window(services, QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
+    worker: GenerationWorker = window.worker
+    form: GenerationForm = window.form
+    generation: GenerationPanel = window.generation
+    gallery: GalleryPanel = window.gallery
+    engine_status: EngineStatus = window.engine_status
     window.show()
     app.processEvents()
     _say(f"window built in {time.perf_counter() - started:.1f} s; model {model_id}")
 
     waiter = _Waiter()
-    window.worker.event.connect(waiter.on_event)
+    worker.event.connect(waiter.on_event)
     outcome, loop = waiter.outcome, waiter.loop
     request = GenerationRequest(prompt=SELF_TEST_PROMPT, seed=1, steps=2, guidance=7.5,
                                 width=128, height=128, batch=1, model=model_id)
-    window.form.set_request(request)
-    window.form.seed.lock.setChecked(True)
-    job = window.generate()
+    form.set_request(request)
+    form.seed.lock.setChecked(True)
+    job = generation.generate()
     if job is None:
-        _say(f"the form refused the request: {window.why_not()}")
+        _say(f"the form refused the request: {generation.why_not()}")
         window.close()
         return 1
     QTimer.singleShot(TIMEOUT_S * 1000, loop.quit)
@@ -81,11 +89,11 @@ def run_self_test() -> int:
     ok = False
     if "done" in outcome:
         done = outcome["done"]
-        stored = window.store.count() if window.store is not None else 0
-        shown = window.gallery.rowCount() if window.gallery is not None else 0
+        stored = gallery.store.count() if gallery.store is not None else 0
+        shown = gallery.model.rowCount() if gallery.model is not None else 0
         files = list((scratch / "history").rglob("*.png"))
         ok = waiter.images == 1 and stored == 1 and shown == 1 and len(files) == 1
-        _say(f"generated {waiter.images} image(s) in {done.seconds:.1f} s on {window.device}; "
+        _say(f"generated {waiter.images} image(s) in {done.seconds:.1f} s on {engine_status.device}; "
              f"history has {stored}, gallery shows {shown}, files {len(files)}")
     else:
         _say(f"generation did not finish: {outcome.get('error', 'timed out')}")

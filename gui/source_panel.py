@@ -52,11 +52,12 @@ class SourcePanel(QWidget):
     canvas_changed = Signal(int, int)  # the request's width and height for this source
     active_changed = Signal(bool)  # a source is set, or no longer
 
-    def __init__(self, store, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, store, settings: Optional[QSettings] = None,
+                 parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setObjectName("sourcePanel")
         self.store = store  # engine.img2img.store.SourceStore
-        self.settings: Optional[QSettings] = None  # for the file dialogs' start folder
+        self.settings = settings  # for the file dialogs' start folder
         self._pixels: Optional[np.ndarray] = None  # uint8 (H, W, 3), as stored
         self._source: Optional[Source] = None  # what prepare() stored last
         self._image_notes: list[str] = []  # about the image itself (its alpha, a mask resized)

@@ -46,14 +46,16 @@ class GenerationWorker(QObject):
 
     def __init__(self, engine_factory: Callable[[], Any],
                  history_factory: Optional[Callable[[], Any]] = None,
-                 queue: Optional[JobQueue] = None, warm_models: tuple[str, ...] = ()) -> None:
+                 queue: Optional[JobQueue] = None) -> None:
         super().__init__()
         # Both factories are called on the worker thread: Keras keeps its dtype
         # policy per thread, and SQLite wants one connection per thread.
         self.queue = queue if queue is not None else JobQueue()
         self.runner = Runner(self.queue, engine_factory, history_factory)
         self.queue.subscribe(self._forward)
-        self._warm_models = tuple(warm_models)
+        # The models whose tokenizers load with the engine; the window may set them until
+        # load_engine runs (it is queued once the window has shown).
+        self.warm_models: tuple[str, ...] = ()
         self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
 
     def _forward(self, event: JobEvent) -> None:
@@ -83,7 +85,7 @@ class GenerationWorker(QObject):
         engine = self.runner.load_engine()
         # Tokenizers load lazily (a vocabulary file to parse): load them here, so the
         # window's first live token count is already cheap.
-        for model_id in self._warm_models if engine is not None else ():
+        for model_id in self.warm_models if engine is not None else ():
             try:
                 engine.count_tokens(model_id, "")
             except Exception:  # noqa: BLE001 - a missing vocabulary only hides the count

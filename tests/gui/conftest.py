@@ -41,28 +41,28 @@ def drop_answers(monkeypatch):
     """Answers "a dropped PNG with a recipe: load it, or use it as the source?" with
     "recipe" (what a drop meant before image to image) unless a test appends another
     answer; records each file asked about."""
-    from gui.mainwindow import MainWindow
+    from gui.image_drops import ImageDrops
     answers: list[str] = []
     asked: list = []
 
     def answer(self, path):
         asked.append(path)
         return answers.pop(0) if answers else "recipe"
-    monkeypatch.setattr(MainWindow, "ask_drop_use", answer)
+    monkeypatch.setattr(ImageDrops, "ask_drop_use", answer)
     return answers, asked
 
 
 @pytest.fixture(autouse=True)
 def cancel_all_answers(monkeypatch):
     """Answers "cancel all N jobs?" with yes unless a test appends False; records each count."""
-    from gui.mainwindow import MainWindow
+    from gui.queue_panel import QueuePanel
     answers: list[bool] = []
     asked: list[int] = []
 
     def answer(self, count):
         asked.append(count)
         return answers.pop(0) if answers else True
-    monkeypatch.setattr(MainWindow, "confirm_cancel_all", answer)
+    monkeypatch.setattr(QueuePanel, "confirm_cancel_all", answer)
     return answers, asked
 
 
@@ -92,7 +92,7 @@ def window(qtbot, services, settings):
     w = MainWindow(services, settings)
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: bool(w.device), timeout=5000)
+    qtbot.waitUntil(lambda: bool(w.engine_status.device), timeout=5000)
     yield w
     w.close()
 

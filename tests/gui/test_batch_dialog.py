@@ -21,13 +21,13 @@ def services(engine, history, tmp_path):
 
 
 def _open(qtbot, window, prompts="a small red circle on the left, blue background"):
-    window.form.select_model("demo")
+    window.model_chooser.select("demo")
     window.form.steps.setValue(2)
     window.form.set_size(128, 128)
     window.form.seed.set_value(7)
     window.form.seed.lock.setChecked(True)
-    window.menu_actions["batch"].trigger()
-    dialog = window.batch_dialog
+    window.menus.actions["batch"].trigger()
+    dialog = window.batches.dialog
     qtbot.waitUntil(dialog.isVisible)
     dialog.prompts.setPlainText(prompts)
     return dialog
@@ -46,7 +46,7 @@ def test_a_bad_axis_value_gets_the_engines_message_and_nothing_is_queued(qtbot, 
     _queue(qtbot, dialog)
     dialog.accept()  # even pressed some other way (Enter), a bad batch stays in the dialog
     assert dialog.isVisible()
-    assert window.worker.queue.jobs() == [] and engine.requests == [] and not window.batch_runs
+    assert window.worker.queue.jobs() == [] and engine.requests == [] and not window.batches.runs
 
 
 def test_a_bad_prompt_line_is_named_by_its_number_and_fixing_it_enables_queue(qtbot, window):
@@ -87,7 +87,7 @@ def test_a_two_by_two_grid_queues_four_jobs_then_saves_and_shows_the_grid(
     assert dialog.summary.text() == "4 jobs, 4 images, 1 grid"
     _queue(qtbot, dialog)
     assert not dialog.isVisible()
-    run = window.batch_runs[-1]
+    run = window.batches.runs[-1]
     with qtbot.waitSignal(run.grids_shown, timeout=20000) as shown:
         pass
     # The CLI's order: the first axis fastest, every other setting from the form.
@@ -120,10 +120,10 @@ def test_a_job_removed_from_the_queue_leaves_its_cell_empty(qtbot, window, engin
     dialog = _open(qtbot, window)
     dialog.set_axis(0, "seed", "1,2,3")
     _queue(qtbot, dialog)
-    run = window.batch_runs[-1]
+    run = window.batches.runs[-1]
     qtbot.waitUntil(engine.holding.is_set, timeout=5000)
     last = max(run.jobs)
-    window.remove_job(last)
+    window.queue_panel.remove_job(last)
     engine.hold_at_step = None
     with qtbot.waitSignal(run.grids_shown, timeout=20000) as shown:
         engine.proceed.set()

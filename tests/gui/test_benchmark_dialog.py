@@ -5,8 +5,8 @@ from PySide6.QtCore import Qt
 
 
 def _open(window, qtbot):
-    window.open_benchmark()
-    dialog = window.benchmark_dialog
+    window.menus.open_benchmark()
+    dialog = window.menus.benchmark_dialog
     qtbot.waitUntil(dialog.isVisible)
     dialog.model.setCurrentIndex(dialog.model.findData("demo"))
     dialog.steps.setValue(3)
@@ -44,12 +44,12 @@ def test_cancel_stops_the_benchmark_within_a_step(qtbot, window, engine):
 
 
 def test_the_dialog_names_models_starts_on_an_installed_one_and_closes(qtbot, window, engine):
-    window.open_benchmark()
-    dialog = window.benchmark_dialog
+    window.menus.open_benchmark()
+    dialog = window.menus.benchmark_dialog
     qtbot.waitUntil(dialog.isVisible)
     labels = [dialog.model.itemText(i) for i in range(dialog.model.count())]
     assert "Demo (built-in)" in labels and "demo" not in labels and "sd-v1.4" not in labels
-    chosen = next(m for m in window.models() if m.id == dialog.model.currentData())
+    chosen = next(m for m in window.model_chooser.models() if m.id == dialog.model.currentData())
     assert chosen.usable
     dialog.findChild(type(dialog.run_button), "closeBenchmark").click()
     assert not dialog.isVisible()

@@ -11,27 +11,27 @@ from tests.gui.fakes import FakeEngine, FakeHistory, fake_models, fake_services
 
 def test_empty_prompt_disables_generate_and_says_why(qtbot, window):
     # A fresh form is not scolded: a quiet hint, no red message under the prompt.
-    assert not window.generate_button.isEnabled()
-    assert window.why_disabled.property("tone") == "hint"
+    assert not window.generation.generate_button.isEnabled()
+    assert window.generation.why_disabled.property("tone") == "hint"
     assert not window.form.errors["prompt"].isVisible()
     assert window.form.prompt_tokens.text() == "0/77 tokens"
     window.form.prompt.setPlainText("   ")
-    assert not window.generate_button.isEnabled()
-    assert "Prompt is empty" in window.why_disabled.text()
-    assert "Prompt is empty" in window.generate_button.toolTip()
+    assert not window.generation.generate_button.isEnabled()
+    assert "Prompt is empty" in window.generation.why_disabled.text()
+    assert "Prompt is empty" in window.generation.generate_button.toolTip()
     assert window.form.errors["prompt"].isVisible()
     window.form.prompt.setPlainText(" ".join(["word"] * 80))
     window.form.width_box.setValue(100)
-    assert window.why_disabled.property("tone") == "error"
-    assert "(and 1 more)" in window.why_disabled.text()
+    assert window.generation.why_disabled.property("tone") == "error"
+    assert "(and 1 more)" in window.generation.why_disabled.text()
     window.form.width_box.setValue(128)
     window.form.prompt.setPlainText("   ")
     qtbot.keyClick(window.form.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    assert window.worker.queue.jobs() == [] and window.current_job is None
+    assert window.worker.queue.jobs() == [] and window.progress.current_job is None
 
     window.form.prompt.setPlainText("a cat")
-    assert window.generate_button.isEnabled()
-    assert not window.why_disabled.isVisible()
+    assert window.generation.generate_button.isEnabled()
+    assert not window.generation.why_disabled.isVisible()
     assert not window.form.errors["prompt"].isVisible()
 
 
@@ -43,7 +43,7 @@ def test_token_counter_counts_live_and_marks_overflow(qtbot, window):
     assert window.form.prompt_tokens.text() == "82/77 tokens \u2014 5 over the limit"
     assert window.form.prompt_tokens.property("over") is True
     assert "Remove 5" in window.form.errors["prompt"].text()
-    assert not window.generate_button.isEnabled()
+    assert not window.generation.generate_button.isEnabled()
     window.form.negative.setPlainText("blurry")
     assert window.form.negative_tokens.text() == "3/77 tokens"
 
@@ -54,10 +54,10 @@ def test_sizes_off_the_64_grid_are_named_under_the_field(qtbot, window):
     assert window.form.size_preset.currentText() == "Custom\u2026"
     assert "multiple of 64" in window.form.errors["width"].text()
     assert "such as 128" in window.form.errors["width"].text()
-    assert not window.generate_button.isEnabled()
+    assert not window.generation.generate_button.isEnabled()
     window.form.width_box.setValue(640)
     assert not window.form.errors["width"].isVisible()
-    assert window.generate_button.isEnabled()
+    assert window.generation.generate_button.isEnabled()
     window.form.size_preset.setCurrentIndex(0)
     assert (window.form.width_box.value(), window.form.height_box.value()) == (512, 512)
 
@@ -78,13 +78,13 @@ def test_token_count_waits_for_the_engine_without_blocking_the_window(qtbot, tmp
     try:
         w.form.prompt.setPlainText("a cat")
         assert w.form.prompt_tokens.text() == "\u2013/77 tokens"
-        assert "Loading the engine" in w.device_label.text() or "Starting" in w.device_label.text()
-        job = w.generate()  # queued; runs once the engine is there
+        assert "Loading the engine" in w.engine_status.text() or "Starting" in w.engine_status.text()
+        job = w.generation.generate()  # queued; runs once the engine is there
         assert job is not None
         gate.set()
         qtbot.waitUntil(lambda: w.form.prompt_tokens.text() == "4/77 tokens", timeout=5000)
-        assert w.device_label.text() == "Engine ready \u00b7 JAX \u00b7 Fake device"
-        qtbot.waitUntil(lambda: w.gallery.rowCount() == 1, timeout=5000)
+        assert w.engine_status.text() == "Engine ready \u00b7 JAX \u00b7 Fake device"
+        qtbot.waitUntil(lambda: w.gallery.model.rowCount() == 1, timeout=5000)
     finally:
         gate.set()
         w.close()
@@ -103,7 +103,7 @@ def test_settings_and_geometry_persist(qtbot, services, settings):
     first.form.guidance.setValue(3.5)
     first.form.set_size(768, 512)
     first.form.batch.setValue(3)
-    first.form.select_model("sd-v1.4")
+    first.model_chooser.select("sd-v1.4")
     first.form.xla.setChecked(True)
     first.resize(1000, 630)  # the window keeps a minimum of 900x600
     size = (first.width(), first.height())
@@ -148,18 +148,18 @@ def test_model_without_weights_shows_first_run_panel(qtbot, tmp_path, settings):
     try:
         # With no Stable Diffusion weights, the demo is the default choice.
         assert w.form.model_id() == "demo"
-        assert w.center_stack.currentWidget() is w.preview
+        assert w.progress.stack.currentWidget() is w.progress.preview
         w.form.prompt.setPlainText("a red circle")
-        w.form.select_model("sd-v1.4")
-        assert w.center_stack.currentWidget() is w.first_run
-        assert "not installed" in w.form.model.currentText()
+        w.model_chooser.select("sd-v1.4")
+        assert w.progress.stack.currentWidget() is w.first_run
+        assert "not installed" in w.model_chooser.combo.currentText()
         assert "needs its weights" in w.first_run.title.text()
-        assert not w.generate_button.isEnabled()
-        assert "no weights" in w.why_disabled.text()
+        assert not w.generation.generate_button.isEnabled()
+        assert "no weights" in w.generation.why_disabled.text()
         qtbot.mouseClick(w.first_run.demo_button, Qt.MouseButton.LeftButton)
         assert w.form.model_id() == "demo"
-        assert w.center_stack.currentWidget() is w.preview
-        assert w.generate_button.isEnabled()
+        assert w.progress.stack.currentWidget() is w.progress.preview
+        assert w.generation.generate_button.isEnabled()
     finally:
         w.close()
 
@@ -195,7 +195,7 @@ def test_first_run_download_reports_progress_and_can_be_cancelled(qtbot, tmp_pat
     services.download = download
     w = _window_without_weights(qtbot, settings, services, state)
     try:
-        assert w.center_stack.currentWidget() is w.first_run
+        assert w.progress.stack.currentWidget() is w.first_run
         assert not w.first_run.demo_button.isVisible()  # no demo model in this build
         qtbot.mouseClick(w.first_run.download_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: "MB/s" in w.first_run.status.text(), timeout=5000)
@@ -203,7 +203,7 @@ def test_first_run_download_reports_progress_and_can_be_cancelled(qtbot, tmp_pat
         qtbot.mouseClick(w.first_run.cancel_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: "cancelled" in w.first_run.status.text(), timeout=5000)
         qtbot.waitUntil(lambda: w.first_run.download_button.isEnabled(), timeout=5000)
-        assert w.center_stack.currentWidget() is w.first_run
+        assert w.progress.stack.currentWidget() is w.first_run
     finally:
         w.close()
 
@@ -224,27 +224,27 @@ def test_first_run_import_checks_off_the_gui_thread_then_unlocks_generate(qtbot,
     w = _window_without_weights(qtbot, settings, services, state)
     try:
         w.form.prompt.setPlainText("a cat")
-        assert not w.generate_button.isEnabled()
+        assert not w.generation.generate_button.isEnabled()
         w.first_run.start_import(tmp_path)
-        qtbot.waitUntil(lambda: w.center_stack.currentWidget() is w.preview, timeout=5000)
+        qtbot.waitUntil(lambda: w.progress.stack.currentWidget() is w.progress.preview, timeout=5000)
         assert "1 file(s) imported" in w.first_run.status.text()
         assert threading.get_ident() not in state["threads"]
-        assert w.generate_button.isEnabled()
-        assert "\u2713" in w.form.model.currentText()
+        assert w.generation.generate_button.isEnabled()
+        assert "\u2713" in w.model_chooser.combo.currentText()
     finally:
         w.close()
 
 
 def test_words_the_demo_model_cannot_draw_are_named_before_running(qtbot, window):
-    window.form.select_model("demo")
+    window.model_chooser.select("demo")
     window.form.prompt.setPlainText("a red circle")
-    assert window.generate_button.isEnabled()
+    assert window.generation.generate_button.isEnabled()
     window.form.negative.setPlainText("blurry watermark, red")
     # The engine's own rule (engine/prompt_rules.py): the same words it would refuse.
     assert 'does not know "blurry", "watermark"' in window.form.errors["negative_prompt"].text()
-    assert not window.generate_button.isEnabled()
-    window.form.select_model("sd-v1.4")  # Stable Diffusion reads any words
-    assert window.generate_button.isEnabled()
+    assert not window.generation.generate_button.isEnabled()
+    window.model_chooser.select("sd-v1.4")  # Stable Diffusion reads any words
+    assert window.generation.generate_button.isEnabled()
 
 
 def test_typing_a_size_beyond_the_limit_keeps_it_and_says_why(qtbot, window):
@@ -261,12 +261,12 @@ def test_typing_a_size_beyond_the_limit_keeps_it_and_says_why(qtbot, window):
 def test_emoji_the_model_cannot_read_are_named_not_dropped(qtbot, window):
     """The demo model reads only its own words: an emoji is named as one it does not know
     (engine/prompt_rules.py, the engine's own rule), never silently left out."""
-    window.form.select_model("demo")
+    window.model_chooser.select("demo")
     window.form.prompt.setPlainText("a red circle \U0001F98A")
     assert 'does not know "\U0001F98A"' in window.form.errors["prompt"].text()
-    assert not window.generate_button.isEnabled()
+    assert not window.generation.generate_button.isEnabled()
     window.form.prompt.setPlainText("\U0001F98A\U0001F338")
     assert "knows none of the words" in window.form.errors["prompt"].text()
     # Stable Diffusion's tokenizer reads emoji (CLIP's byte-level BPE has tokens for them).
-    window.form.select_model("sd-v1.4")
-    assert window.generate_button.isEnabled()
+    window.model_chooser.select("sd-v1.4")
+    assert window.generation.generate_button.isEnabled()

@@ -96,36 +96,36 @@ def test_search_and_favorites_filter_the_gallery(qtbot, window, history, tmp_pat
     path = _png(tmp_path / "x.png")
     for prompt in ("a red fox", "an owl at night", "fox in snow"):
         history.add_entry(GenerationRequest(prompt=prompt), path)
-    window.gallery.reload()
-    assert window.gallery.rowCount() == 3
-    window.search.setText("fox")
-    qtbot.waitUntil(lambda: window.gallery.rowCount() == 2, timeout=3000)
-    assert "2 images match" == window.gallery_count.text()
+    window.gallery.model.reload()
+    assert window.gallery.model.rowCount() == 3
+    window.gallery.search.setText("fox")
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 2, timeout=3000)
+    assert "2 images match" == window.gallery.count_label.text()
 
-    window.gallery_view.setCurrentIndex(window.gallery.index(0))
-    assert window.details.entry.request.prompt == "fox in snow"  # newest first
-    qtbot.mouseClick(window.details.favorite_button, Qt.MouseButton.LeftButton)
-    window.favorites_only.setChecked(True)
-    assert window.gallery.rowCount() == 1
-    assert window.gallery.entry(0).request.prompt == "fox in snow"
-    window.search.clear()
-    window.favorites_only.setChecked(False)
-    qtbot.waitUntil(lambda: window.gallery.rowCount() == 3, timeout=3000)
+    window.gallery.view.setCurrentIndex(window.gallery.model.index(0))
+    assert window.gallery.details.entry.request.prompt == "fox in snow"  # newest first
+    qtbot.mouseClick(window.gallery.details.favorite_button, Qt.MouseButton.LeftButton)
+    window.gallery.favorites_only.setChecked(True)
+    assert window.gallery.model.rowCount() == 1
+    assert window.gallery.model.entry(0).request.prompt == "fox in snow"
+    window.gallery.search.clear()
+    window.gallery.favorites_only.setChecked(False)
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 3, timeout=3000)
 
 
 def test_delete_then_undo_brings_the_image_back(qtbot, window, history, tmp_path):
     path = _png(tmp_path / "x.png")
     for prompt in ("keep me", "delete me"):
         history.add_entry(GenerationRequest(prompt=prompt), path)
-    window.gallery.reload()
-    window.gallery_view.setCurrentIndex(window.gallery.index(0))
-    assert window.details.entry.request.prompt == "delete me"
-    qtbot.mouseClick(window.details.delete_button, Qt.MouseButton.LeftButton)
-    assert history.count() == 1 and window.gallery.rowCount() == 1
+    window.gallery.model.reload()
+    window.gallery.view.setCurrentIndex(window.gallery.model.index(0))
+    assert window.gallery.details.entry.request.prompt == "delete me"
+    qtbot.mouseClick(window.gallery.details.delete_button, Qt.MouseButton.LeftButton)
+    assert history.count() == 1 and window.gallery.model.rowCount() == 1
     assert window.banner.isVisible() and window.banner.button.text() == "Undo"
     qtbot.mouseClick(window.banner.button, Qt.MouseButton.LeftButton)
-    assert history.count() == 2 and window.gallery.rowCount() == 2
-    assert window.details.entry.request.prompt == "delete me"
+    assert history.count() == 2 and window.gallery.model.rowCount() == 2
+    assert window.gallery.details.entry.request.prompt == "delete me"
 
 
 def test_reuse_parameters_fills_the_form_seed_included(qtbot, window, history, tmp_path):
@@ -133,10 +133,10 @@ def test_reuse_parameters_fills_the_form_seed_included(qtbot, window, history, t
                                 seed=3_000_000_000, steps=33, guidance=9.5, width=768,
                                 height=512, model="sd-v1.4")
     history.add_entry(request, _png(tmp_path / "x.png"))
-    window.gallery.reload()
+    window.gallery.model.reload()
     window.form.prompt.setPlainText("something else")
-    window.gallery_view.setCurrentIndex(window.gallery.index(0))
-    qtbot.mouseClick(window.details.reuse_button, Qt.MouseButton.LeftButton)
+    window.gallery.view.setCurrentIndex(window.gallery.model.index(0))
+    qtbot.mouseClick(window.gallery.details.reuse_button, Qt.MouseButton.LeftButton)
     got = window.form.request()
     assert (got.prompt, got.negative_prompt, got.seed, got.steps, got.guidance, got.width,
             got.height, got.model) == ("a lighthouse at dusk", "blurry", 3_000_000_000, 33, 9.5,
@@ -159,16 +159,16 @@ def test_export_copies_the_png_with_its_metadata(qtbot, engine, settings, tmp_pa
     window.form.prompt.setPlainText("export me")
     window.form.set_size(128, 128)
     window.form.steps.setValue(1)
-    with qtbot.waitSignal(window.job_over, timeout=5000):
-        window.generate()
-    qtbot.waitUntil(lambda: window.details.entry is not None, timeout=3000)
+    with qtbot.waitSignal(window.progress.job_over, timeout=5000):
+        window.generation.generate()
+    qtbot.waitUntil(lambda: window.gallery.details.entry is not None, timeout=3000)
     out = tmp_path / "out"
     out.mkdir()
-    paths = window.export_entries([window.details.entry], out)
+    paths = window.gallery.export_entries([window.gallery.details.entry], out)
     assert len(paths) == 1 and paths[0].parent == out
     with Image.open(paths[0]) as image:
         assert image.text["parameters"].startswith("export me")
-    assert window.export_entries([window.details.entry], out)[0] != paths[0]  # never overwrites
+    assert window.gallery.export_entries([window.gallery.details.entry], out)[0] != paths[0]  # never overwrites
     window.close()
 
 
@@ -184,7 +184,7 @@ def _drop(window, path, target=None):
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
                        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    assert window.eventFilter(target, event)
+    assert window.drops.eventFilter(target, event)
     assert event.isAccepted()
     assert window.form.prompt.toPlainText() != path.as_uri()
 
@@ -196,7 +196,7 @@ def test_dropping_an_a1111_png_fills_the_form(qtbot, window, tmp_path):
                   "Size: 512x768, Model: someone-elses-model")
     path = tmp_path / "a1111.png"
     Image.new("RGB", (512, 768)).save(path, pnginfo=info)
-    _drop(window, path, target=window.gallery_view.viewport())
+    _drop(window, path, target=window.gallery.view.viewport())
     got = window.form.request()
     assert (got.prompt, got.negative_prompt, got.steps, got.guidance, got.seed, got.width,
             got.height) == ("a castle on a hill, sunset", "fog", 30, 6.0, 4_000_000_000, 512, 768)
@@ -259,12 +259,12 @@ def test_favourites_show_a_star_on_their_thumbnail(qtbot, window, history, tmp_p
         path = tmp_path / f"p{i}.png"
         PILImage.new("RGB", (64, 64), (30, 60, 200)).save(path)
         history.add_entry(GenerationRequest(prompt=f"p{i}", seed=i), path, created=1_700_000_000 + i)
-    window.gallery.reload()
-    view = window.gallery_view
-    favourite = window.gallery.index(0)
+    window.gallery.model.reload()
+    view = window.gallery.view
+    favourite = window.gallery.model.index(0)
     history.set_favorite(favourite.data(EntryRole).id, True)
-    window.gallery.refresh_entry(favourite.data(EntryRole).id)
-    qtbot.waitUntil(lambda: window.gallery.index(0).data(EntryRole).favorite, timeout=3000)
+    window.gallery.model.refresh_entry(favourite.data(EntryRole).id)
+    qtbot.waitUntil(lambda: window.gallery.model.index(0).data(EntryRole).favorite, timeout=3000)
 
     def gold_pixels(index) -> int:
         shot = view.viewport().grab(view.visualRect(index)).toImage()
@@ -272,5 +272,5 @@ def test_favourites_show_a_star_on_their_thumbnail(qtbot, window, history, tmp_p
                    if shot.pixelColor(x, y).red() > 200 and shot.pixelColor(x, y).green() > 160
                    and shot.pixelColor(x, y).blue() < 90)
 
-    qtbot.waitUntil(lambda: gold_pixels(window.gallery.index(0)) > 5, timeout=3000)
-    assert gold_pixels(window.gallery.index(1)) == 0
+    qtbot.waitUntil(lambda: gold_pixels(window.gallery.model.index(0)) > 5, timeout=3000)
+    assert gold_pixels(window.gallery.model.index(1)) == 0

@@ -37,35 +37,35 @@ def test_generate_shows_progress_eta_preview_and_lands_in_gallery(qtbot, window,
         qtbot.keyClick(window.form.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(engine.holding.is_set, timeout=5000)
     # Two steps done at 0.5 s each: two left, and no decode time known yet.
-    qtbot.waitUntil(lambda: window.phase.text().startswith("Step 2 of 4"), timeout=5000)
-    assert "about 1 s left" in window.phase.text()
-    assert window.progress_bar.maximum() == 4 and window.progress_bar.value() == 2
-    assert window.preview.current() is not None and not window.preview.current().isNull()
-    assert window.generate_button.text() == "Add to queue"
-    assert window.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: window.progress.phase.text().startswith("Step 2 of 4"), timeout=5000)
+    assert "about 1 s left" in window.progress.phase.text()
+    assert window.progress.bar.maximum() == 4 and window.progress.bar.value() == 2
+    assert window.progress.preview.current() is not None and not window.progress.preview.current().isNull()
+    assert window.generation.generate_button.text() == "Add to queue"
+    assert window.generation.cancel_button.isEnabled()
 
-    with qtbot.waitSignal(window.job_over, timeout=5000):
+    with qtbot.waitSignal(window.progress.job_over, timeout=5000):
         engine.proceed.set()
     assert len(previews) == 4
     assert previews[0].pixelColor(0, 0) != previews[-1].pixelColor(0, 0)
     assert engine.requests[0].seed == 42
     assert threading.get_ident() not in engine.threads  # the engine never ran on the GUI thread
-    assert window.phase.text().startswith("Done: 1 image")
-    assert window.gallery.rowCount() == 1
-    entry = window.selected_entry()
+    assert window.progress.phase.text().startswith("Done: 1 image")
+    assert window.gallery.model.rowCount() == 1
+    entry = window.gallery.selected_entry()
     assert entry is not None and entry.request.seed == 42
-    assert "Seed 42" in window.details.info.toPlainText()
-    assert not window.cancel_button.isEnabled()
+    assert "Seed 42" in window.gallery.details.info.toPlainText()
+    assert not window.generation.cancel_button.isEnabled()
 
 
 def test_eta_counts_decode_time_measured_by_the_previous_job(qtbot, window, engine):
     fill(window, steps=2, seed=1)
-    with qtbot.waitSignal(window.job_over, timeout=5000):
-        window.generate()
+    with qtbot.waitSignal(window.progress.job_over, timeout=5000):
+        window.generation.generate()
     etas = []
     on(window, JobProgress, lambda p, _: p.phase == "denoising" and etas.append(p.eta_seconds))
-    with qtbot.waitSignal(window.job_over, timeout=5000):
-        window.generate()
+    with qtbot.waitSignal(window.progress.job_over, timeout=5000):
+        window.generation.generate()
     # Step 1 of 2 at 0.5 s a step, plus the 1 s the first job's decode took.
     assert etas == [1.5, 1.0]
 
@@ -73,12 +73,12 @@ def test_eta_counts_decode_time_measured_by_the_previous_job(qtbot, window, engi
 def test_jobs_queue_while_one_runs_and_can_be_reordered_and_removed(qtbot, window, engine):
     engine.hold_at_step = 1
     fill(window, prompt="first", steps=2, seed=1)
-    window.generate()
+    window.generation.generate()
     qtbot.waitUntil(engine.holding.is_set, timeout=5000)
     ids = {}
     for name in ("second", "third", "fourth"):
         window.form.prompt.setPlainText(name)
-        ids[name] = window.generate()
+        ids[name] = window.generation.generate()
     assert window.queue_panel.list.count() == 3
     assert window.queue_panel.header.text() == "Queue: 3 waiting"
 
@@ -102,15 +102,15 @@ def test_jobs_queue_while_one_runs_and_can_be_reordered_and_removed(qtbot, windo
 def test_escape_cancels_the_running_job_and_saves_nothing(qtbot, window, engine, history):
     engine.hold_at_step = 2
     fill(window, steps=5)
-    window.generate()
+    window.generation.generate()
     qtbot.waitUntil(engine.holding.is_set, timeout=5000)
-    with qtbot.waitSignal(window.job_over, timeout=5000):
+    with qtbot.waitSignal(window.progress.job_over, timeout=5000):
         qtbot.keyClick(window, Qt.Key.Key_Escape)
-    assert window.phase.text() == "Cancelled"
-    assert window.preview.current() is None  # the partial preview does not stay as if a result
+    assert window.progress.phase.text() == "Cancelled"
+    assert window.progress.preview.current() is None  # the partial preview does not stay as if a result
     assert history.count() == 0
-    assert window.gallery.rowCount() == 0
-    assert window.generate_button.text() == "Generate"
+    assert window.gallery.model.rowCount() == 0
+    assert window.generation.generate_button.text() == "Generate"
 
 
 def test_a_cancel_during_decoding_keeps_the_images(qtbot, window, engine, history):
@@ -118,35 +118,35 @@ def test_a_cancel_during_decoding_keeps_the_images(qtbot, window, engine, histor
     engine.hold_at_decoding = True
     fill(window, steps=3, seed=7)
     window.form.batch.setValue(2)
-    window.generate()
+    window.generation.generate()
     qtbot.waitUntil(engine.holding.is_set, timeout=5000)
-    qtbot.waitUntil(lambda: window.phase.text().startswith("Decoding"), timeout=5000)
+    qtbot.waitUntil(lambda: window.progress.phase.text().startswith("Decoding"), timeout=5000)
     qtbot.keyClick(window, Qt.Key.Key_Escape)
-    with qtbot.waitSignal(window.job_over, timeout=5000) as ended:
+    with qtbot.waitSignal(window.progress.job_over, timeout=5000) as ended:
         engine.proceed.set()
     assert ended.args[1] == "finished"
-    assert window.phase.text().startswith("Done: 2 images")
-    assert history.count() == 2 and window.gallery.rowCount() == 2
-    assert window.preview.current() is not None  # the images, not a cleared preview
-    assert window.selected_entry().request.seed in (7, 8)
-    assert not window.cancel_button.isEnabled()
+    assert window.progress.phase.text().startswith("Done: 2 images")
+    assert history.count() == 2 and window.gallery.model.rowCount() == 2
+    assert window.progress.preview.current() is not None  # the images, not a cleared preview
+    assert window.gallery.selected_entry().request.seed in (7, 8)
+    assert not window.generation.cancel_button.isEnabled()
 
 
 def test_errors_are_shown_and_the_queue_goes_on(qtbot, window, engine):
     engine.hold_at_step = 1
     fill(window, prompt="held first", steps=2)
-    window.generate()
+    window.generation.generate()
     qtbot.waitUntil(engine.holding.is_set, timeout=5000)
     for prompt in ("oom please", "missing weights", "a fine picture"):
         window.form.prompt.setPlainText(prompt)
-        window.generate()
+        window.generation.generate()
     failures, finished = [], []
     on(window, Failed, lambda e, _: failures.append(e.title))
     on(window, Finished, lambda e, _: finished.append(e))
     engine.hold_at_step = None
     engine.proceed.set()
     # The lists fill on the worker thread; the window catches up through its event loop.
-    qtbot.waitUntil(lambda: len(finished) == 2 and window.gallery.rowCount() == 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(finished) == 2 and window.gallery.model.rowCount() == 2, timeout=5000)
     assert failures == ["Out of memory", "Missing model weights"]
     assert [o.request.prompt for o in finished] == ["held first", "a fine picture"]
     # The banner shows the last error; the app stayed usable and made the third image.
@@ -156,18 +156,18 @@ def test_errors_are_shown_and_the_queue_goes_on(qtbot, window, engine):
 
 def test_first_out_of_memory_message_is_written_for_people(qtbot, window):
     fill(window, prompt="oom", steps=2)
-    window.generate()
+    window.generation.generate()
     qtbot.waitUntil(lambda: window.banner.title.text() == "Out of memory", timeout=5000)
     assert "256" in window.banner.text.text()
-    assert window.phase.text() == "Failed: Out of memory"
+    assert window.progress.phase.text() == "Failed: Out of memory"
 
 
 def test_closing_during_a_generation_cancels_and_joins_the_worker(qtbot, window, engine):
     engine.hold_at_step = 2
     fill(window, steps=50)
-    window.generate()
+    window.generation.generate()
     window.form.prompt.setPlainText("never runs")
-    window.generate()
+    window.generation.generate()
     qtbot.waitUntil(engine.holding.is_set, timeout=5000)
     window.close()
     assert not window.host.thread.isRunning()
@@ -180,8 +180,8 @@ def test_unlocked_seed_is_new_each_time_and_shown(qtbot, window, engine):
     window.form.seed.lock.setChecked(False)
     seeds = []
     for _ in range(2):
-        with qtbot.waitSignal(window.job_over, timeout=5000):
-            window.generate()
+        with qtbot.waitSignal(window.progress.job_over, timeout=5000):
+            window.generation.generate()
         seeds.append(window.form.seed.value())
     assert [r.seed for r in engine.requests] == seeds
     assert seeds[0] != seeds[1]
@@ -189,37 +189,38 @@ def test_unlocked_seed_is_new_each_time_and_shown(qtbot, window, engine):
 
 def test_seed_beyond_32_bit_spin_box_range_round_trips(qtbot, window, engine):
     fill(window, steps=1, seed=MAX_SEED)
-    with qtbot.waitSignal(window.job_over, timeout=5000):
-        window.generate()
+    with qtbot.waitSignal(window.progress.job_over, timeout=5000):
+        window.generation.generate()
     assert engine.requests[-1].seed == MAX_SEED == 2**32 - 1
     window.form.seed.set_value(2**40)
-    assert "Seed" in window.why_disabled.text()
+    assert "Seed" in window.generation.why_disabled.text()
     assert window.form.errors["seed"].isVisible()
-    assert not window.generate_button.isEnabled()
+    assert not window.generation.generate_button.isEnabled()
 
 
 def test_thread_local_state_survives_from_one_job_to_the_next(qtbot, window, engine):
     """Keras' dtype policy and TensorFlow's eager context live in thread-locals."""
     fill(window, steps=1, seed=1)
     for _ in range(3):
-        with qtbot.waitSignal(window.job_over, timeout=5000):
-            window.generate()
+        with qtbot.waitSignal(window.progress.job_over, timeout=5000):
+            window.generation.generate()
     assert len(engine.threads) == 1
     assert engine.calls_seen_by_thread_local == [1, 2, 3]
 
 
 def test_closing_mid_job_keeps_the_queue_and_one_click_runs_the_interrupted_job(
         qtbot, services, settings, engine, tmp_path):
-    from gui.mainwindow import RESUME, MainWindow
+    from gui.mainwindow import MainWindow
+    from gui.queue_panel import RESUME
     services.queue_path = tmp_path / "queue.sqlite3"
     engine.hold_at_step = 2
     first = MainWindow(services, settings)
     qtbot.addWidget(first)
     first.show()
     fill(first, prompt="interrupted one", steps=5, seed=3)
-    running = first.generate()
+    running = first.generation.generate()
     first.form.prompt.setPlainText("waiting one")
-    waiting = first.generate()
+    waiting = first.generation.generate()
     qtbot.waitUntil(engine.holding.is_set, timeout=5000)
     first.close()
 
@@ -251,9 +252,9 @@ def _two_jobs_then_close(qtbot, services, settings, engine, tmp_path):
     qtbot.addWidget(first)
     first.show()
     fill(first, prompt="running one", steps=5, seed=3)
-    first.generate()
+    first.generation.generate()
     first.form.prompt.setPlainText("waiting one")
-    first.generate()
+    first.generation.generate()
     qtbot.waitUntil(engine.holding.is_set, timeout=5000)
     first.close()
     return first
@@ -272,13 +273,13 @@ def test_closing_with_unfinished_jobs_asks_and_cancel_keeps_the_window_open(
     answers, asked = close_answers
     engine.hold_at_step = 2
     fill(window, steps=5)
-    window.generate()
-    window.generate()
+    window.generation.generate()
+    window.generation.generate()
     qtbot.waitUntil(engine.holding.is_set, timeout=5000)
     answers.append("cancel")
     window.close()
     assert asked == [2] and window.isVisible() and window.host.thread.isRunning()
-    assert window.unfinished_jobs() == 2
+    assert window.queue_panel.unfinished_jobs() == 2
     engine.proceed.set()  # the fixture's own close then keeps them
 
 
@@ -303,11 +304,11 @@ def test_pause_holds_the_next_job_and_cancel_all_empties_the_queue(qtbot, window
                                                                    cancel_all_answers):
     engine.hold_at_step = 1
     fill(window, prompt="first", steps=2)
-    window.generate()
+    window.generation.generate()
     qtbot.waitUntil(engine.holding.is_set, timeout=5000)
     qtbot.mouseClick(window.queue_panel.pause_button, Qt.MouseButton.LeftButton)
     window.form.prompt.setPlainText("second")
-    window.generate()
+    window.generation.generate()
     assert window.queue_panel.header.text() == "Queue: 1 waiting (paused)"
     done = []
     on(window, Finished, lambda e, _: done.append(e.request.prompt))
@@ -322,12 +323,12 @@ def test_pause_holds_the_next_job_and_cancel_all_empties_the_queue(qtbot, window
     qtbot.mouseClick(window.queue_panel.pause_button, Qt.MouseButton.LeftButton)  # resume
     qtbot.waitUntil(engine.holding.is_set, timeout=5000)
     window.form.prompt.setPlainText("third")
-    window.generate()
+    window.generation.generate()
     cancel_all_answers[0].append(False)  # issue 31: two jobs would go, so it asks first
     qtbot.mouseClick(window.queue_panel.stop_all, Qt.MouseButton.LeftButton)
     assert cancel_all_answers[1] == [2] and len(window.worker.queue.waiting()) == 1
-    with qtbot.waitSignal(window.job_over, timeout=5000):
+    with qtbot.waitSignal(window.progress.job_over, timeout=5000):
         qtbot.mouseClick(window.queue_panel.stop_all, Qt.MouseButton.LeftButton)
-    assert window.phase.text() == "Cancelled"
+    assert window.progress.phase.text() == "Cancelled"
     assert window.worker.queue.jobs() == [] and window.queue_panel.list.count() == 0
     assert done == ["first"]

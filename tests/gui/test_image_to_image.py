@@ -52,16 +52,16 @@ def test_an_opened_image_sets_the_size_and_says_it_was_snapped(qtbot, window, se
     assert "200x136" in panel.notes.text() and "192x128" in panel.notes.text()
     assert request.source is not None and request.source.strength == Source("").strength
     assert services.sources.find(request.source.image) is not None  # stored, by its hash
-    assert window.generate_button.isEnabled()
+    assert window.generation.generate_button.isEnabled()
 
     window.form.source_panel.options.margins["right"].setValue(128)
     assert window.form.request().width == 192 + 128 and window.form.request().source.outpaint == (0, 0, 128, 0)
     panel.options.margins["right"].setValue(100)  # not a multiple of 64: the request's own check says so
-    assert "multiple of 64" in panel.error.text() and not window.generate_button.isEnabled()
+    assert "multiple of 64" in panel.error.text() and not window.generation.generate_button.isEnabled()
     panel.options.margins["right"].setValue(960)  # no room left for the source on the largest canvas
-    assert "smaller margins" in panel.error.text() and not window.generate_button.isEnabled()
+    assert "smaller margins" in panel.error.text() and not window.generation.generate_button.isEnabled()
     panel.options.margins["right"].setValue(0)
-    assert window.generate_button.isEnabled()
+    assert window.generation.generate_button.isEnabled()
 
     # Issue 31: beside "Paint mask…" the button said only "Clear", and took the whole image.
     assert panel.clear_button.text() == "Remove image"
@@ -98,8 +98,8 @@ def test_generate_sends_the_painted_mask_through_prepare(qtbot, window, engine, 
     window.form.prompt.setPlainText("a red circle")
     window.form.steps.setValue(4)
     panel.options.strength.setValue(60)
-    with qtbot.waitSignal(window.job_over, timeout=10_000):
-        window.generate()
+    with qtbot.waitSignal(window.progress.job_over, timeout=10_000):
+        window.generation.generate()
     sent = engine.requests[-1]
     assert (sent.width, sent.height) == (128, 128)
     assert sent.source.strength == 0.6 and sent.source.mask is not None
@@ -111,15 +111,14 @@ def test_generate_sends_the_painted_mask_through_prepare(qtbot, window, engine, 
 def test_send_to_image_to_image_and_inpaint_from_the_gallery(qtbot, window, history, tmp_path):
     history.add_entry(GenerationRequest(prompt="made before", seed=3, width=128, height=128),
                       _image(tmp_path / "made.png", (128, 128)))
-    window.gallery.reload()
-    window.gallery_view.setCurrentIndex(window.gallery.index(0))
-    qtbot.mouseClick(window.details.img2img_button, Qt.MouseButton.LeftButton)
+    window.gallery.model.reload()
+    window.gallery.view.setCurrentIndex(window.gallery.model.index(0))
+    qtbot.mouseClick(window.gallery.details.img2img_button, Qt.MouseButton.LeftButton)
     panel = window.form.source_panel
     qtbot.waitUntil(lambda: panel.is_set and not panel.busy, timeout=10_000)
     assert not panel.editor.isVisible()
     panel.clear()
-    from gui.gallery_menu import gallery_menu
-    inpaint = next(a for a in gallery_menu(window).actions() if a.text() == "Inpaint\u2026")
+    inpaint = next(a for a in window.gallery.context_menu().actions() if a.text() == "Inpaint\u2026")
     inpaint.trigger()
     qtbot.waitUntil(lambda: panel.is_set and not panel.busy, timeout=10_000)
     assert panel.editor.isVisible() and panel.editor.canvas.image.width() == 128
@@ -171,9 +170,9 @@ def test_reuse_restores_the_source_from_the_store_or_says_it_is_gone(qtbot, wind
     request = GenerationRequest(prompt="inpainted", seed=5, width=prepared.width,
                                 height=prepared.height, source=prepared.source)
     history.add_entry(request, _image(tmp_path / "out.png", (192, 128)))
-    window.gallery.reload()
-    window.gallery_view.setCurrentIndex(window.gallery.index(0))
-    qtbot.mouseClick(window.details.reuse_button, Qt.MouseButton.LeftButton)
+    window.gallery.model.reload()
+    window.gallery.view.setCurrentIndex(window.gallery.model.index(0))
+    qtbot.mouseClick(window.gallery.details.reuse_button, Qt.MouseButton.LeftButton)
     panel = window.form.source_panel
     qtbot.waitUntil(lambda: panel.is_set and not panel.busy, timeout=10_000)
     got = window.form.request()
@@ -183,7 +182,7 @@ def test_reuse_restores_the_source_from_the_store_or_says_it_is_gone(qtbot, wind
 
     panel.clear()
     services.sources.path(prepared.source.image).unlink()
-    qtbot.mouseClick(window.details.reuse_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.gallery.details.reuse_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not panel.busy, timeout=10_000)
     assert not panel.is_set and window.form.request().prompt == "inpainted"
     assert "not in the history folder" in panel.notes.text()
@@ -238,7 +237,7 @@ def demo_window(qtbot, settings, history, tmp_path):
     w = MainWindow(services, settings)
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: bool(w.device), timeout=300_000)
+    qtbot.waitUntil(lambda: bool(w.engine_status.device), timeout=300_000)
     yield w
     w.close()
 
@@ -250,7 +249,7 @@ def test_the_demo_model_repaints_only_the_painted_part(qtbot, demo_window, histo
     source[:] = (30, 150, 60)
     source[:, :64, 2] = 120  # two halves, so any change to the kept part shows
     Image.fromarray(source).save(tmp_path / "src.png")
-    window.form.select_model("demo")
+    window.model_chooser.select("demo")
     window.form.prompt.setPlainText("a big red circle in the middle, blue background")
     window.form.steps.setValue(4)
     window.form.seed.set_value(11)
@@ -261,8 +260,8 @@ def test_the_demo_model_repaints_only_the_painted_part(qtbot, demo_window, histo
     painted = panel.editor.canvas.mask() > 0
     assert painted[64, 64] and not painted[10, 10]
 
-    with qtbot.waitSignal(window.job_over, timeout=600_000) as over:
-        window.generate()
+    with qtbot.waitSignal(window.progress.job_over, timeout=600_000) as over:
+        window.generation.generate()
     assert over.args[1] == "finished", window.banner.text.text()
     with Image.open(history.page(0, 1)[0].path) as image:
         result = np.asarray(image.convert("RGB")).astype(int)
@@ -306,7 +305,7 @@ def test_file_open_image_takes_any_image_as_a_drop_does(qtbot, window, drop_answ
     panel = window.form.source_panel
 
     chosen.append(photo)  # not a PNG: no recipe to ask about, it is the source
-    window.menu_actions["open"].trigger()
+    window.menus.actions["open"].trigger()
     qtbot.waitUntil(lambda: panel.is_set and not panel.busy, timeout=10_000)
     assert asked == [] and window.form.request().height == 192
 
@@ -315,5 +314,5 @@ def test_file_open_image_takes_any_image_as_a_drop_does(qtbot, window, drop_answ
                                 model="sd-v1.4")
     chosen.append(save_png(tmp_path / "made.png", np.full((64, 64, 3), 90, np.uint8), request, 9,
                            "sd-v1.4"))
-    window.menu_actions["open"].trigger()  # "recipe", the drop_answers default
+    window.menus.actions["open"].trigger()  # "recipe", the drop_answers default
     assert asked == [chosen[-1]] and window.form.prompt.toPlainText() == "from the file"

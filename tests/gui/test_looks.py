@@ -27,22 +27,22 @@ def _one_image(qtbot, window, history, tmp_path, rgb=(40, 160, 90)):
     path = tmp_path / "green.png"
     Image.new("RGB", (128, 128), rgb).save(path)
     history.add_entry(GenerationRequest(prompt="a green picture", seed=1), path)
-    window.gallery.reload()
-    index = window.gallery.index(0)
-    window.gallery.data(index, 1)  # asks for the thumbnail
-    qtbot.waitUntil(window.thumbs.idle, timeout=5000)
+    window.gallery.model.reload()
+    index = window.gallery.model.index(0)
+    window.gallery.model.data(index, 1)  # asks for the thumbnail
+    qtbot.waitUntil(window.gallery.thumbs.idle, timeout=5000)
     return index
 
 
 def test_a_selected_thumbnail_keeps_its_colours_and_gets_a_frame(qtbot, themed, window, history, tmp_path):
     rgb = (40, 160, 90)
     index = _one_image(qtbot, window, history, tmp_path, rgb)
-    window.gallery_view.setCurrentIndex(index)
-    assert window.gallery_view.selectionModel().isSelected(index)
+    window.gallery.view.setCurrentIndex(index)
+    assert window.gallery.view.selectionModel().isSelected(index)
     _settle(qtbot, window)
-    shot = window.gallery_view.viewport().grab().toImage()
-    rect = window.gallery_view.visualRect(index)
-    icon_centre = (rect.center().x(), rect.top() + 8 + window.thumbs.size // 2)
+    shot = window.gallery.view.viewport().grab().toImage()
+    rect = window.gallery.view.visualRect(index)
+    icon_centre = (rect.center().x(), rect.top() + 8 + window.gallery.thumbs.size // 2)
     assert _close(shot.pixelColor(*icon_centre), rgb), \
         f"the thumbnail is tinted: {shot.pixelColor(*icon_centre).name()} for {QColor(*rgb).name()}"
     accent = QColor(DARK["accent"])
@@ -52,7 +52,7 @@ def test_a_selected_thumbnail_keeps_its_colours_and_gets_a_frame(qtbot, themed, 
 
 
 def test_a_disabled_delete_button_looks_disabled_not_red(qtbot, themed, window):
-    details = window.details
+    details = window.gallery.details
     assert not details.delete_button.isEnabled()  # nothing selected
     _settle(qtbot, window)
     danger = QColor(DARK["danger"])
@@ -63,11 +63,11 @@ def test_a_disabled_delete_button_looks_disabled_not_red(qtbot, themed, window):
 
 
 def test_at_900_by_600_no_details_button_or_form_field_is_clipped(qtbot, themed, window, history, tmp_path):
-    window.gallery_view.setCurrentIndex(_one_image(qtbot, window, history, tmp_path))
+    window.gallery.view.setCurrentIndex(_one_image(qtbot, window, history, tmp_path))
     window.resize(900, 600)
     _settle(qtbot, window)
     assert (window.width(), window.height()) == (900, 600)
-    pane = window.details
+    pane = window.gallery.details
     for button in pane.findChildren(QPushButton):
         if not button.isVisible():
             continue
@@ -82,22 +82,21 @@ def test_at_900_by_600_no_details_button_or_form_field_is_clipped(qtbot, themed,
 
 def test_the_form_holds_still_when_a_message_appears(qtbot, themed, window):
     window.resize(1280, 800)
-    window.form.select_model("demo")
+    window.model_chooser.select("demo")
     window.form.prompt.setPlainText("a red circle")
     _settle(qtbot, window)
-    assert window.generate_button.isEnabled()
+    assert window.generation.generate_button.isEnabled()
 
     def places():
-        return (window.form.negative.mapTo(window, window.form.negative.rect().topLeft()),
-                window.form.model.mapTo(window, window.form.model.rect().topLeft()),
-                window.generate_button.mapTo(window, window.generate_button.rect().topLeft()))
+        return tuple(widget.mapTo(window, widget.rect().topLeft()) for widget in (
+            window.form.negative, window.model_chooser.combo, window.generation.generate_button))
 
     before = places()
     window.form.prompt.setPlainText("a red circ")  # half a word, as while typing
     _settle(qtbot, window)
-    assert not window.generate_button.isEnabled()
+    assert not window.generation.generate_button.isEnabled()
     assert 'does not know "circ"' in window.form.errors["prompt"].text()
-    assert 'does not know "circ"' in window.why_disabled.text()
+    assert 'does not know "circ"' in window.generation.why_disabled.text()
     assert places() == before
     window.form.prompt.setPlainText("a red circle")
     _settle(qtbot, window)

@@ -12,60 +12,59 @@ def test_every_menu_action_shows_its_usual_shortcut(window):
     expected = {"open": QKeySequence.StandardKey.Open, "undo": QKeySequence.StandardKey.Undo,
                 "find": QKeySequence.StandardKey.Find, "shortcuts": QKeySequence.StandardKey.HelpContents}
     for name, key in expected.items():
-        assert window.menu_actions[name].shortcut() == QKeySequence(key), name
+        assert window.menus.actions[name].shortcut() == QKeySequence(key), name
     for name, keys in (("quit", "Ctrl+Q"), ("preferences", "Ctrl+,"), ("full_screen", "F11")):
-        assert window.menu_actions[name].shortcut() == QKeySequence(keys), name
+        assert window.menus.actions[name].shortcut() == QKeySequence(keys), name
 
 
 def test_ctrl_f_goes_to_the_search_box(qtbot, window):
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=3000)
     qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(window.search.hasFocus, timeout=3000)
+    qtbot.waitUntil(window.gallery.search.hasFocus, timeout=3000)
 
 
 def test_help_lists_the_shortcuts_the_demo_words_and_the_versions(qtbot, window):
-    window.menu_actions["shortcuts"].trigger()
-    assert "Ctrl+Q" in window.help_dialog.text() and "Generate" in window.help_dialog.text()
-    window.help_dialog.close()
-    window.menu_actions["demo_words"].trigger()
-    assert "triangle" in window.help_dialog.text() and "centre" in window.help_dialog.text()
-    window.help_dialog.close()
-    window.menu_actions["about"].trigger()
-    text = window.help_dialog.text()
+    window.menus.actions["shortcuts"].trigger()
+    assert "Ctrl+Q" in window.help.dialog.text() and "Generate" in window.help.dialog.text()
+    window.help.dialog.close()
+    window.menus.actions["demo_words"].trigger()
+    assert "triangle" in window.help.dialog.text() and "centre" in window.help.dialog.text()
+    window.help.dialog.close()
+    window.menus.actions["about"].trigger()
+    text = window.help.dialog.text()
     assert "Fake device" in text and "keras" in text.lower()
-    window.help_dialog.close()
+    window.help.dialog.close()
 
 
 def test_the_demo_model_says_what_it_is_and_its_placeholder_is_one_it_draws(qtbot, window):
-    window.form.select_model("demo")
-    assert window.model_note.isVisible()
-    assert "Stable Diffusion" in window.model_note.text.text()
+    window.model_chooser.select("demo")
+    assert window.generation.model_note.isVisible()
+    assert "Stable Diffusion" in window.generation.model_note.text.text()
     demo_example = examples_for("demo").prompt
     assert demo_example in window.form.prompt.placeholderText()
     assert vocabulary_problem(demo_example) is None  # the example is one the demo accepts
-    window.model_note.words_button.click()
-    assert "circle" in window.help_dialog.text()
-    window.help_dialog.close()
+    window.generation.model_note.words_button.click()
+    assert "circle" in window.help.dialog.text()
+    window.help.dialog.close()
 
-    window.form.select_model("sd-v1.4")
-    assert not window.model_note.isVisible()
+    window.model_chooser.select("sd-v1.4")
+    assert not window.generation.model_note.isVisible()
     assert "lighthouse" in window.form.prompt.placeholderText()
     assert "blurry" in window.form.negative.placeholderText()
 
 
 def test_tools_models_lists_each_model_and_chooses_one(qtbot, window):
-    from gui.menus import fill_models_menu
     from PySide6.QtWidgets import QMenu
     menu = QMenu()
-    fill_models_menu(window, menu)
+    window.model_chooser.fill_menu(menu)
     labels = [a.text() for a in menu.actions()]
-    assert len(labels) == len(window.models()) >= 2
+    assert len(labels) == len(window.model_chooser.models()) >= 2
     target = next(a for a in menu.actions() if not a.isChecked())
     target.trigger()
-    assert next(a for a in menu.actions() if a is target).text().startswith(window.chosen_model().label)
+    assert next(a for a in menu.actions() if a is target).text().startswith(window.model_chooser.chosen().label)
 
 
 def test_file_quit_closes_the_window(qtbot, window):
-    window.menu_actions["quit"].trigger()
+    window.menus.actions["quit"].trigger()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)

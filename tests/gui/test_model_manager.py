@@ -68,13 +68,13 @@ def test_files_that_cannot_be_used_are_named_not_crashed_on(qtbot, manager, tmp_
 def test_the_window_lists_an_added_checkpoint_in_its_model_chooser(qtbot, window, library, tmp_path,
                                                                   monkeypatch):
     from gui import services as services_module
-    window.services.models = lambda: services_module.list_models()
+    window.model_chooser.list_models = lambda: services_module.list_models()
     library.add(write_sparse(tmp_path / "mine.safetensors", family_shapes("sd-v1")))
-    window.menu_actions["checkpoints"].trigger()
-    dialog = window.model_manager
+    window.menus.actions["checkpoints"].trigger()
+    dialog = window.model_chooser.manager
     assert dialog.isVisible() and cells(dialog, 0)[0] == "mine"
     dialog.changed.emit()
-    chooser = window.form.model
+    chooser = window.model_chooser.combo
     assert "mine" in [chooser.itemData(i) for i in range(chooser.count())]
 
 

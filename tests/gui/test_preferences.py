@@ -113,19 +113,19 @@ def test_the_real_defaults_save_into_the_data_folder(qtbot):
 def test_edit_preferences_opens_with_ctrl_comma(qtbot, window):
     menus = [action.text() for action in window.menuBar().actions()]
     assert menus == ["&File", "&Edit", "&View", "&Tools", "&Help"]
-    action = window.menu_actions["preferences"]
+    action = window.menus.actions["preferences"]
     assert action in window.menuBar().actions()[1].menu().actions()
     assert action.text() == "Preferences\u2026"
     assert QKeySequence("Ctrl+,") in action.shortcuts()
     action.trigger()
-    qtbot.waitUntil(lambda: getattr(window, "preferences_dialog", None) is not None
-                    and window.preferences_dialog.isVisible())
-    assert isinstance(window.preferences_dialog, PreferencesDialog)
-    window.preferences_dialog.reject()
+    qtbot.waitUntil(lambda: window.menus.preferences_dialog is not None
+                    and window.menus.preferences_dialog.isVisible())
+    assert isinstance(window.menus.preferences_dialog, PreferencesDialog)
+    window.menus.preferences_dialog.reject()
 
 
 def test_the_status_bar_shows_backend_and_device(window):
-    assert window.device_label.text() == "Engine ready \u00b7 JAX \u00b7 Fake device"
+    assert window.engine_status.text() == "Engine ready \u00b7 JAX \u00b7 Fake device"
     assert compute_status("torch", "GPU: NVIDIA H200") == "PyTorch \u00b7 GPU: NVIDIA H200"
     assert compute_status(None, "CPU") == "CPU"
 
@@ -180,7 +180,7 @@ def test_the_theme_applies_at_once_to_the_open_window(qtbot, window, restore_the
     # what a person sees: the window itself is drawn light, with dark text
     shot = window.grab().toImage()
     assert shot.pixelColor(shot.width() // 2, shot.height() - 3).lightness() > 200
-    assert window.phase.palette().color(QPalette.ColorRole.WindowText).lightness() < 80
+    assert window.progress.phase.palette().color(QPalette.ColorRole.WindowText).lightness() < 80
     again = dialog(qtbot)
     again.theme.setCurrentIndex(again.theme.findData("dark"))
     again.accept()
@@ -270,17 +270,17 @@ def test_preview_off_means_requests_without_previews_from_the_next_generation(qt
     seen = []
     window.worker.event.connect(lambda event, images: isinstance(event, JobProgress)
                                 and event.phase == "denoising" and seen.append(bool(images)))
-    with qtbot.waitSignal(window.job_over, timeout=5000):
-        window.generate()
+    with qtbot.waitSignal(window.progress.job_over, timeout=5000):
+        window.generation.generate()
     assert engine.requests[-1].preview is True and seen == [True] * 3
     d = dialog(qtbot)
     d.preview.setChecked(False)
     d.accept()  # the open window asks the preference; nothing to restart or refill
     seen.clear()
-    with qtbot.waitSignal(window.job_over, timeout=5000):
-        window.generate()
+    with qtbot.waitSignal(window.progress.job_over, timeout=5000):
+        window.generation.generate()
     assert engine.requests[-1].preview is False and seen == [False] * 3
-    assert window.phase.text().startswith("Done: 1 image")
+    assert window.progress.phase.text().startswith("Done: 1 image")
 
 
 def test_a_default_model_is_what_the_window_starts_on(qtbot, services, settings):
@@ -288,7 +288,7 @@ def test_a_default_model_is_what_the_window_starts_on(qtbot, services, settings)
     first = MainWindow(services, settings, load_engine_now=False)
     qtbot.addWidget(first)
     assert first.form.model_id() == "sd-v1.4"
-    first.form.select_model("sd-v1.4")
+    first.model_chooser.select("sd-v1.4")
     first.save_settings()  # the form remembers the model it last used
     preferences.save(default_model="demo")
     second = MainWindow(services, settings, load_engine_now=False)

@@ -16,15 +16,15 @@ def test_images_the_history_cannot_keep_stay_and_can_be_saved_elsewhere(
         raise HistoryError("Cannot change the history: the disk is full.")
     monkeypatch.setattr(history, "add_result", disk_full)
     fill(window, prompt="a red circle", steps=2, seed=5)
-    with qtbot.waitSignal(window.job_over, timeout=5000) as over:
-        window.generate()
+    with qtbot.waitSignal(window.progress.job_over, timeout=5000) as over:
+        window.generation.generate()
     assert over.args[1] == "finished"
     assert window.banner.isVisible() and window.banner.kind == "error"
     assert "the disk is full" in window.banner.text.text()
-    assert len(window.unsaved) == 1
+    assert len(window.unsaved.results) == 1
 
-    paths = window.save_unsaved(tmp_path / "elsewhere")  # the banner's button asks for a folder
-    assert len(paths) == 1 and window.unsaved == []
+    paths = window.unsaved.save(tmp_path / "elsewhere")  # the banner's button asks for a folder
+    assert len(paths) == 1 and window.unsaved.results == []
     meta = read_png_metadata(paths[0], verify=True)
     assert meta.request.prompt == "a red circle" and meta.seed == 5
 
@@ -33,8 +33,8 @@ def test_a_folder_that_cannot_be_written_either_keeps_them_and_says_so(
         qtbot, window, history, tmp_path, monkeypatch):
     monkeypatch.setattr(history, "add_result", lambda result: (_ for _ in ()).throw(OSError(28, "full")))
     fill(window, steps=2, seed=1)
-    with qtbot.waitSignal(window.job_over, timeout=5000):
-        window.generate()
+    with qtbot.waitSignal(window.progress.job_over, timeout=5000):
+        window.generation.generate()
     (tmp_path / "a file").write_text("x")
-    assert window.save_unsaved(tmp_path / "a file") == []
-    assert len(window.unsaved) == 1 and window.banner.kind == "error"
+    assert window.unsaved.save(tmp_path / "a file") == []
+    assert len(window.unsaved.results) == 1 and window.banner.kind == "error"

@@ -18,32 +18,32 @@ def _fill(window, history, tmp_path, n=4):
         Image.new("RGB", (64 + 16 * i, 64), (40 * i, 120, 200)).save(path)
         history.add_entry(GenerationRequest(prompt=f"picture {i}", seed=i), path,
                           created=1_700_000_000 + i)
-    window.gallery.reload()
+    window.gallery.model.reload()
 
 
 def _select(window, *rows):
-    selection = window.gallery_view.selectionModel()
+    selection = window.gallery.view.selectionModel()
     selection.clearSelection()
     for row in rows:
-        selection.select(window.gallery.index(row), QItemSelectionModel.SelectionFlag.Select)
-    selection.setCurrentIndex(window.gallery.index(rows[0]), QItemSelectionModel.SelectionFlag.NoUpdate)
+        selection.select(window.gallery.model.index(row), QItemSelectionModel.SelectionFlag.Select)
+    selection.setCurrentIndex(window.gallery.model.index(rows[0]), QItemSelectionModel.SelectionFlag.NoUpdate)
 
 
 def test_selecting_an_image_shows_it_in_the_big_view_with_its_recipe(qtbot, window, history, tmp_path):
     _fill(window, history, tmp_path)
-    assert window.preview.current() is None
-    window.gallery_view.setCurrentIndex(window.gallery.index(1))
-    shown = window.preview.current()
+    assert window.progress.preview.current() is None
+    window.gallery.view.setCurrentIndex(window.gallery.model.index(1))
+    shown = window.progress.preview.current()
     assert shown is not None and (shown.width(), shown.height()) == (64 + 16 * 2, 64)  # newest first
-    assert window.details.entry.request.prompt == "picture 2"
-    assert "picture 2" in window.details.info.toPlainText()
+    assert window.gallery.details.entry.request.prompt == "picture 2"
+    assert "picture 2" in window.gallery.details.info.toPlainText()
 
 
 def test_double_click_opens_a_viewer_that_zooms_fits_and_steps_through(qtbot, window, history, tmp_path):
     _fill(window, history, tmp_path)
-    index = window.gallery.index(0)
-    window.gallery_view.doubleClicked.emit(index)
-    viewer = window.viewer
+    index = window.gallery.model.index(0)
+    window.gallery.view.doubleClicked.emit(index)
+    viewer = window.gallery.viewer
     qtbot.addWidget(viewer)
     assert viewer.isVisible() and "1 of 4" in viewer.windowTitle()
     assert viewer.pixmap.width() == 64 + 16 * 3
@@ -66,18 +66,17 @@ def test_a_damaged_image_in_the_viewer_says_so(qtbot, window, history, tmp_path)
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     history.add_entry(GenerationRequest(prompt="broken"), bad)
-    window.gallery.reload()
-    window.open_viewer(0)
-    qtbot.addWidget(window.viewer)
-    assert "cannot be read" in window.viewer.image.text()
-    window.viewer.close()
+    window.gallery.model.reload()
+    window.gallery.open_viewer(0)
+    qtbot.addWidget(window.gallery.viewer)
+    assert "cannot be read" in window.gallery.viewer.image.text()
+    window.gallery.viewer.close()
 
 
 def test_the_context_menu_offers_every_action_and_they_work(qtbot, window, history, tmp_path):
     _fill(window, history, tmp_path)
     _select(window, 0)
-    from gui.gallery_menu import gallery_menu
-    menu = gallery_menu(window)
+    menu = window.gallery.context_menu()
     texts = [a.text() for a in menu.actions() if not a.isSeparator()]
     assert texts == ["View", "Reuse parameters", "Send to image to image", "Inpaint\u2026",
                      "Copy image", "Copy prompt", "Add to favorites",
@@ -88,58 +87,58 @@ def test_the_context_menu_offers_every_action_and_they_work(qtbot, window, histo
     actions["Copy image"].trigger()
     assert QGuiApplication.clipboard().image().width() == 64 + 16 * 3
     actions["Add to favorites"].trigger()
-    assert history.get(window.gallery.entry(0).id).favorite
+    assert history.get(window.gallery.model.entry(0).id).favorite
     window.form.prompt.setPlainText("something else")
     actions["Reuse parameters"].trigger()
     assert window.form.request().prompt == "picture 3" and window.form.request().seed == 3
-    assert "Remove from favorites" in [a.text() for a in gallery_menu(window).actions()]
+    assert "Remove from favorites" in [a.text() for a in window.gallery.context_menu().actions()]
 
 
 def test_multi_select_delete_is_undone_in_one_step(qtbot, window, history, tmp_path):
     _fill(window, history, tmp_path)
     _select(window, 0, 2, 3)
-    assert [e.request.prompt for e in window.selected_entries()] == ["picture 3", "picture 1", "picture 0"]
-    from gui.gallery_menu import gallery_menu
-    menu = gallery_menu(window)
+    assert [e.request.prompt for e in window.gallery.selected_entries()] == ["picture 3", "picture 1", "picture 0"]
+    menu = window.gallery.context_menu()
     delete = next(a for a in menu.actions() if a.objectName() == "deleteAction")
     assert delete.text() == "Delete 3 images"
     delete.trigger()
-    assert history.count() == 1 and window.gallery.rowCount() == 1
+    assert history.count() == 1 and window.gallery.model.rowCount() == 1
     assert "Deleted 3 images" in window.banner.text.text()
-    window.undo_delete()
-    assert history.count() == 4 and window.gallery.rowCount() == 4
-    assert sorted(e.request.prompt for e in window.selected_entries()) == ["picture 0", "picture 1", "picture 3"]
+    window.gallery.undo_delete()
+    assert history.count() == 4 and window.gallery.model.rowCount() == 4
+    assert sorted(e.request.prompt for e in window.gallery.selected_entries()) == [
+        "picture 0", "picture 1", "picture 3"]
 
 
 def test_multi_select_favourite_and_export(qtbot, window, history, tmp_path):
     _fill(window, history, tmp_path)
     _select(window, 1, 2)
-    window.set_favorites(window.selected_entries(), True)
-    assert [history.get(window.gallery.entry(r).id).favorite for r in range(4)] == [False, True, True, False]
+    window.gallery.set_favorites(window.gallery.selected_entries(), True)
+    assert [history.get(window.gallery.model.entry(r).id).favorite for r in range(4)] == [False, True, True, False]
     out = tmp_path / "out"
     out.mkdir()
-    paths = window.export_entries(window.selected_entries(), out)
+    paths = window.gallery.export_entries(window.gallery.selected_entries(), out)
     assert sorted(p.name for p in paths) == ["img1.png", "img2.png"]
 
 
 def test_images_drag_out_as_files(qtbot, window, history, tmp_path):
     _fill(window, history, tmp_path)
-    mime = window.gallery.mimeData([window.gallery.index(0), window.gallery.index(1)])
+    mime = window.gallery.model.mimeData([window.gallery.model.index(0), window.gallery.model.index(1)])
     assert [u.toLocalFile() for u in mime.urls()] == [str(tmp_path / "img3.png"), str(tmp_path / "img2.png")]
-    assert window.gallery.flags(window.gallery.index(0)) & Qt.ItemFlag.ItemIsDragEnabled
+    assert window.gallery.model.flags(window.gallery.model.index(0)) & Qt.ItemFlag.ItemIsDragEnabled
 
 
 def test_when_show_in_folder_fails_the_window_says_so(qtbot, window, history, tmp_path, monkeypatch):
     _fill(window, history, tmp_path, n=1)
-    window.gallery_view.setCurrentIndex(window.gallery.index(0))
+    window.gallery.view.setCurrentIndex(window.gallery.model.index(0))
     import gui.desktop
     monkeypatch.setattr(gui.desktop, "show_in_folder", lambda path: False)
-    window.details.folder_button.click()
+    window.gallery.details.folder_button.click()
     assert window.banner.isVisible() and window.banner.kind == "error"
     assert "Cannot show the folder" in window.banner.title.text()
 
 
-@pytest.mark.parametrize("splitter_name", ["splitter", "right"])
+@pytest.mark.parametrize("splitter_name", ["splitter", "gallery"])  # the gallery's: grid over details
 def test_no_pane_can_be_dragged_shut(qtbot, window, splitter_name):
     splitter: QSplitter = getattr(window, splitter_name)
     assert all(not splitter.isCollapsible(i) for i in range(splitter.count()))
@@ -162,8 +161,8 @@ def test_the_viewer_zooms_with_the_bare_plus_and_minus_keys_help_lists(qtbot, wi
     """Issue 31: + and - did nothing; only Ctrl+plus and Ctrl+minus zoomed."""
     from PySide6.QtCore import Qt
     _fill(window, history, tmp_path)
-    window.open_viewer(0)
-    viewer = window.viewer
+    window.gallery.open_viewer(0)
+    viewer = window.gallery.viewer
     qtbot.addWidget(viewer)
     viewer.set_zoom(1.0)
     for key, factor in ((Qt.Key.Key_Plus, 1), (Qt.Key.Key_Equal, 2), (Qt.Key.Key_Minus, 1)):
@@ -180,8 +179,8 @@ def test_the_details_say_an_image_came_from_image_to_image_and_how(qtbot, window
     source = Source("ab" * 32, strength=0.6, mask="cd" * 32, mask_blur=8, outpaint=(64, 0, 0, 0))
     history.add_entry(GenerationRequest(prompt="repainted", seed=3, source=source), path,
                       created=1_700_000_000)
-    window.gallery.reload()
-    window.gallery_view.setCurrentIndex(window.gallery.index(0))
-    text = window.details.info.toPlainText()
+    window.gallery.model.reload()
+    window.gallery.view.setCurrentIndex(window.gallery.model.index(0))
+    text = window.gallery.details.info.toPlainText()
     assert "Image to image \u00b7 strength 0.6" in text
     assert "inpainted (mask blur 8 px)" in text and "outpainted 64, 0, 0, 0 px" in text

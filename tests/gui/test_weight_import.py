@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from engine.models.errors import ImportFolderError
 from engine.models.importer import ImportReport
@@ -13,9 +13,8 @@ from tests.gui.fakes import FakeEngine, fake_models, fake_services
 def demo_window(qtbot, settings, tmp_path, monkeypatch):
     """On the demo model with Stable Diffusion 1.4 missing: the first-run panel is off screen.
     `window.imports` says how each import ends (an exception or a report)."""
-    from gui import mainwindow
     from gui.mainwindow import MainWindow
-    monkeypatch.setattr(mainwindow.QFileDialog, "getExistingDirectory",
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
                         lambda *args, **kwargs: str(tmp_path))
     state = {"installed": False, "outcome": None, "models": []}
 
@@ -33,7 +32,7 @@ def demo_window(qtbot, settings, tmp_path, monkeypatch):
     qtbot.addWidget(w)
     w.show()
     w.imports = state
-    assert w.form.model_id() == "demo" and w.center_stack.currentWidget() is not w.first_run
+    assert w.form.model_id() == "demo" and w.progress.stack.currentWidget() is not w.first_run
     return w
 
 
@@ -46,7 +45,7 @@ def error_box(qtbot, window) -> QMessageBox:
 
 def test_a_failed_import_is_an_error_dialog(qtbot, demo_window, tmp_path):
     demo_window.imports["outcome"] = ImportFolderError(f"{tmp_path} is not a folder that can be read.")
-    demo_window.menu_actions["import"].trigger()
+    demo_window.menus.actions["import"].trigger()
     box = error_box(qtbot, demo_window)
     assert box.windowTitle() == "Import failed"
     assert box.text().startswith("Stable Diffusion 1.4 could not be imported.")
@@ -58,23 +57,24 @@ def test_a_failed_import_is_an_error_dialog(qtbot, demo_window, tmp_path):
 
 def test_an_import_that_leaves_files_out_is_an_error_dialog_too(qtbot, demo_window, tmp_path):
     demo_window.imports["outcome"] = ImportReport("sd-v1.4", missing=["kcv_decoder.h5"])
-    demo_window.menu_actions["import"].trigger()
+    demo_window.menus.actions["import"].trigger()
     box = error_box(qtbot, demo_window)
     assert box.windowTitle() == "Import incomplete"
     assert "Stable Diffusion 1.4 is not ready" in box.text()
     assert "Not in the folder: kcv_decoder.h5" in box.text()
     box.accept()
-    demo_window.form.select_model("sd-v1.4")
-    assert not demo_window.generate_button.isEnabled()
+    demo_window.model_chooser.select("sd-v1.4")
+    assert not demo_window.generation.generate_button.isEnabled()
 
 
 def test_a_good_import_from_the_menu_says_the_model_is_ready(qtbot, demo_window, tmp_path):
     demo_window.imports["outcome"] = ImportReport("sd-v1.4", imported=[tmp_path / "kcv_encoder.h5"])
-    demo_window.menu_actions["import"].trigger()
+    demo_window.menus.actions["import"].trigger()
     qtbot.waitUntil(lambda: "is ready" in demo_window.statusBar().currentMessage(), timeout=5000)
     assert demo_window.statusBar().currentMessage() == "Stable Diffusion 1.4 is ready."
     assert demo_window.findChild(QMessageBox, "errorDialog") is None
-    assert "\u2713" in demo_window.form.model.itemText(demo_window.form.model.findData("sd-v1.4"))
+    chooser = demo_window.model_chooser.combo
+    assert "\u2713" in chooser.itemText(chooser.findData("sd-v1.4"))
 
 
 def test_a_failed_download_is_an_error_dialog(qtbot, settings):
