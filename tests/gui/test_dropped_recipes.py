@@ -14,7 +14,7 @@ from PIL import Image, PngImagePlugin
 
 from engine.pngmeta import JSON_KEY, PARAMETERS_KEY
 from engine.request import GenerationRequest
-from tests.gui.test_gallery import _drop
+from tests.gui.test_image_drops import _drop
 
 GOOD = {"prompt": "a fox", "negative_prompt": "", "seed": 7, "steps": 12, "guidance": 6.5,
         "width": 256, "height": 256, "batch": 1, "model": "sd-v1.4", "mixed_precision": False,

@@ -1,4 +1,5 @@
-"""The form: validation before anything runs, token counts, shortcuts, persistence, first run."""
+"""The form and Generate: validation before anything runs, token counts, shortcuts,
+persistence (the first run: test_first_run.py)."""
 from __future__ import annotations
 
 import threading
@@ -6,7 +7,7 @@ import threading
 from PySide6.QtCore import Qt
 
 from gui.mainwindow import MainWindow
-from tests.gui.fakes import FakeEngine, FakeHistory, fake_models, fake_services
+from tests.gui.fakes import FakeEngine, FakeHistory, fake_services
 
 
 def test_empty_prompt_disables_generate_and_says_why(qtbot, window):
@@ -137,102 +138,6 @@ def test_a_form_saved_before_samplers_comes_back_on_ddim(qtbot, services, settin
         assert second.form.request().sampler == "ddim"
     finally:
         second.close()
-
-
-def test_model_without_weights_shows_first_run_panel(qtbot, tmp_path, settings):
-    engine = FakeEngine()
-    models = fake_models(demo=True, sd_state="missing")
-    w = MainWindow(fake_services(engine, FakeHistory(tmp_path / "h"), models), settings)
-    qtbot.addWidget(w)
-    w.show()
-    try:
-        # With no Stable Diffusion weights, the demo is the default choice.
-        assert w.form.model_id() == "demo"
-        assert w.progress.stack.currentWidget() is w.progress.preview
-        w.form.prompt.setPlainText("a red circle")
-        w.model_chooser.select("sd-v1.4")
-        assert w.progress.stack.currentWidget() is w.first_run
-        assert "not installed" in w.model_chooser.combo.currentText()
-        assert "needs its weights" in w.first_run.title.text()
-        assert not w.generation.generate_button.isEnabled()
-        assert "no weights" in w.generation.why_disabled.text()
-        qtbot.mouseClick(w.first_run.demo_button, Qt.MouseButton.LeftButton)
-        assert w.form.model_id() == "demo"
-        assert w.progress.stack.currentWidget() is w.progress.preview
-        assert w.generation.generate_button.isEnabled()
-    finally:
-        w.close()
-
-
-def _window_without_weights(qtbot, settings, services, state):
-    """A shown window on a build with no demo model, whose Stable Diffusion weights
-    count as installed once `state["installed"]` is set."""
-    services.models = lambda: fake_models(demo=False,
-                                          sd_state="installed" if state["installed"] else "missing")
-    w = MainWindow(services, settings)
-    qtbot.addWidget(w)
-    w.show()
-    return w
-
-
-def test_first_run_download_reports_progress_and_can_be_cancelled(qtbot, tmp_path, settings):
-    from engine.models.download import DownloadProgress, DownloadResult
-    state = {"installed": False}
-    started = threading.Event()
-
-    def download(model_id, on_progress, cancel):
-        for i in range(1, 1000):
-            on_progress(DownloadProgress("kcv_diffusion_model.h5", 1, 3, i * 1000, 10**6,
-                                         2e6, 3.0, i * 1000, 10**6))
-            started.set()
-            if cancel.cancelled:
-                return DownloadResult(model_id, cancelled=True)
-            cancel._event.wait(0.01)
-        state["installed"] = True
-        return DownloadResult(model_id)
-
-    services = fake_services(FakeEngine(), None)
-    services.download = download
-    w = _window_without_weights(qtbot, settings, services, state)
-    try:
-        assert w.progress.stack.currentWidget() is w.first_run
-        assert not w.first_run.demo_button.isVisible()  # no demo model in this build
-        qtbot.mouseClick(w.first_run.download_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: "MB/s" in w.first_run.status.text(), timeout=5000)
-        assert w.first_run.cancel_button.isVisible() and w.first_run.bar.isVisible()
-        qtbot.mouseClick(w.first_run.cancel_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: "cancelled" in w.first_run.status.text(), timeout=5000)
-        qtbot.waitUntil(lambda: w.first_run.download_button.isEnabled(), timeout=5000)
-        assert w.progress.stack.currentWidget() is w.first_run
-    finally:
-        w.close()
-
-
-def test_first_run_import_checks_off_the_gui_thread_then_unlocks_generate(qtbot, tmp_path, settings):
-    from engine.models.importer import ImportReport
-    from gui.services import ImportProgress
-    state = {"installed": False, "threads": set()}
-
-    def import_folder(model_id, folder, on_progress, cancel):
-        state["threads"].add(threading.get_ident())
-        on_progress(ImportProgress("kcv_encoder.h5", 50, 100))
-        state["installed"] = True
-        return ImportReport(model_id, imported=[folder / "kcv_encoder.h5"])
-
-    services = fake_services(FakeEngine(), None)
-    services.import_folder = import_folder
-    w = _window_without_weights(qtbot, settings, services, state)
-    try:
-        w.form.prompt.setPlainText("a cat")
-        assert not w.generation.generate_button.isEnabled()
-        w.first_run.start_import(tmp_path)
-        qtbot.waitUntil(lambda: w.progress.stack.currentWidget() is w.progress.preview, timeout=5000)
-        assert "1 file(s) imported" in w.first_run.status.text()
-        assert threading.get_ident() not in state["threads"]
-        assert w.generation.generate_button.isEnabled()
-        assert "\u2713" in w.model_chooser.combo.currentText()
-    finally:
-        w.close()
 
 
 def test_words_the_demo_model_cannot_draw_are_named_before_running(qtbot, window):

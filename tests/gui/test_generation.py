@@ -5,7 +5,7 @@ import threading
 
 from PySide6.QtCore import Qt
 
-from engine.jobs import Failed, Finished, JobProgress, JobState, Started
+from engine.jobs import Failed, Finished, JobProgress, Started
 from engine.request import MAX_SEED
 
 
@@ -68,35 +68,6 @@ def test_eta_counts_decode_time_measured_by_the_previous_job(qtbot, window, engi
         window.generation.generate()
     # Step 1 of 2 at 0.5 s a step, plus the 1 s the first job's decode took.
     assert etas == [1.5, 1.0]
-
-
-def test_jobs_queue_while_one_runs_and_can_be_reordered_and_removed(qtbot, window, engine):
-    engine.hold_at_step = 1
-    fill(window, prompt="first", steps=2, seed=1)
-    window.generation.generate()
-    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
-    ids = {}
-    for name in ("second", "third", "fourth"):
-        window.form.prompt.setPlainText(name)
-        ids[name] = window.generation.generate()
-    assert window.queue_panel.list.count() == 3
-    assert window.queue_panel.header.text() == "Queue: 3 waiting"
-
-    window.queue_panel.list.setCurrentRow(2)  # "fourth"
-    qtbot.mouseClick(window.queue_panel.up, Qt.MouseButton.LeftButton)
-    window.queue_panel.list.setCurrentRow(0)  # "second"
-    qtbot.mouseClick(window.queue_panel.drop, Qt.MouseButton.LeftButton)
-    assert [item.text().split()[0] for item in
-            (window.queue_panel.list.item(i) for i in range(window.queue_panel.list.count()))] \
-        == [f"#{ids['fourth']}", f"#{ids['third']}"]
-
-    engine.hold_at_step = None
-    done = []
-    on(window, Finished, lambda o, _: done.append(o.request.prompt))
-    engine.proceed.set()
-    qtbot.waitUntil(lambda: len(done) == 3, timeout=5000)
-    assert done == ["first", "fourth", "third"]
-    qtbot.waitUntil(lambda: window.queue_panel.list.count() == 0, timeout=5000)
 
 
 def test_escape_cancels_the_running_job_and_saves_nothing(qtbot, window, engine, history):
@@ -162,19 +133,6 @@ def test_first_out_of_memory_message_is_written_for_people(qtbot, window):
     assert window.progress.phase.text() == "Failed: Out of memory"
 
 
-def test_closing_during_a_generation_cancels_and_joins_the_worker(qtbot, window, engine):
-    engine.hold_at_step = 2
-    fill(window, steps=50)
-    window.generation.generate()
-    window.form.prompt.setPlainText("never runs")
-    window.generation.generate()
-    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
-    window.close()
-    assert not window.host.thread.isRunning()
-    assert engine.released_models
-    assert [r.prompt for r in engine.requests] == ["a red circle on a blue background"]
-
-
 def test_unlocked_seed_is_new_each_time_and_shown(qtbot, window, engine):
     fill(window, steps=1)
     window.form.seed.lock.setChecked(False)
@@ -206,129 +164,3 @@ def test_thread_local_state_survives_from_one_job_to_the_next(qtbot, window, eng
             window.generation.generate()
     assert len(engine.threads) == 1
     assert engine.calls_seen_by_thread_local == [1, 2, 3]
-
-
-def test_closing_mid_job_keeps_the_queue_and_one_click_runs_the_interrupted_job(
-        qtbot, services, settings, engine, tmp_path):
-    from gui.mainwindow import MainWindow
-    from gui.queue_panel import RESUME
-    services.queue_path = tmp_path / "queue.sqlite3"
-    engine.hold_at_step = 2
-    first = MainWindow(services, settings)
-    qtbot.addWidget(first)
-    first.show()
-    fill(first, prompt="interrupted one", steps=5, seed=3)
-    running = first.generation.generate()
-    first.form.prompt.setPlainText("waiting one")
-    waiting = first.generation.generate()
-    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
-    first.close()
-
-    engine.hold_at_step = None
-    second = MainWindow(services, settings)
-    qtbot.addWidget(second)
-    second.show()
-    assert [(j.id, j.state) for j in second.worker.queue.jobs()] == [
-        (running, JobState.INTERRUPTED), (waiting, JobState.PENDING)]
-    assert second.queue_panel.header.text() == "Queue: 2 waiting (paused)"
-    assert "1 interrupted" in second.banner.text.text() and second.banner.button.text() == RESUME
-    second.queue_panel.list.setCurrentRow(0)
-    assert second.queue_panel.again.isEnabled()
-    assert not second.queue_panel.drop.isHidden()
-    done = []
-    on(second, Finished, lambda e, _: done.append(e.request.prompt))
-    qtbot.mouseClick(second.queue_panel.again, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(done) == 2, timeout=5000)
-    assert done == ["interrupted one", "waiting one"]
-    assert second.worker.queue.jobs() == []
-    second.close()
-
-
-def _two_jobs_then_close(qtbot, services, settings, engine, tmp_path):
-    from gui.mainwindow import MainWindow
-    services.queue_path = tmp_path / "queue.sqlite3"
-    engine.hold_at_step = 2
-    first = MainWindow(services, settings)
-    qtbot.addWidget(first)
-    first.show()
-    fill(first, prompt="running one", steps=5, seed=3)
-    first.generation.generate()
-    first.form.prompt.setPlainText("waiting one")
-    first.generation.generate()
-    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
-    first.close()
-    return first
-
-
-def _reopened(qtbot, services, settings, engine):
-    from gui.mainwindow import MainWindow
-    engine.hold_at_step = None
-    second = MainWindow(services, settings)
-    qtbot.addWidget(second)
-    return second
-
-
-def test_closing_with_unfinished_jobs_asks_and_cancel_keeps_the_window_open(
-        qtbot, window, engine, close_answers):
-    answers, asked = close_answers
-    engine.hold_at_step = 2
-    fill(window, steps=5)
-    window.generation.generate()
-    window.generation.generate()
-    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
-    answers.append("cancel")
-    window.close()
-    assert asked == [2] and window.isVisible() and window.host.thread.isRunning()
-    assert window.queue_panel.unfinished_jobs() == 2
-    engine.proceed.set()  # the fixture's own close then keeps them
-
-
-def test_closing_and_discarding_leaves_no_job_for_the_next_start(
-        qtbot, services, settings, engine, tmp_path, close_answers):
-    answers, asked = close_answers
-    answers.append("discard")
-    first = _two_jobs_then_close(qtbot, services, settings, engine, tmp_path)
-    assert asked == [2] and not first.host.thread.isRunning()
-    second = _reopened(qtbot, services, settings, engine)
-    assert second.worker.queue.jobs() == []
-    second.close()
-    assert asked == [2]  # nothing unfinished: no question
-
-
-def test_closing_with_nothing_unfinished_does_not_ask(qtbot, window, close_answers):
-    window.close()
-    assert close_answers[1] == []
-
-
-def test_pause_holds_the_next_job_and_cancel_all_empties_the_queue(qtbot, window, engine,
-                                                                   cancel_all_answers):
-    engine.hold_at_step = 1
-    fill(window, prompt="first", steps=2)
-    window.generation.generate()
-    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
-    qtbot.mouseClick(window.queue_panel.pause_button, Qt.MouseButton.LeftButton)
-    window.form.prompt.setPlainText("second")
-    window.generation.generate()
-    assert window.queue_panel.header.text() == "Queue: 1 waiting (paused)"
-    done = []
-    on(window, Finished, lambda e, _: done.append(e.request.prompt))
-    engine.hold_at_step = None
-    engine.proceed.set()
-    qtbot.waitUntil(lambda: done == ["first"], timeout=5000)
-    qtbot.wait(100)
-    assert done == ["first"] and len(window.worker.queue.waiting()) == 1  # paused: it waits
-
-    engine.proceed.clear()
-    engine.hold_at_step = 1
-    qtbot.mouseClick(window.queue_panel.pause_button, Qt.MouseButton.LeftButton)  # resume
-    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
-    window.form.prompt.setPlainText("third")
-    window.generation.generate()
-    cancel_all_answers[0].append(False)  # issue 31: two jobs would go, so it asks first
-    qtbot.mouseClick(window.queue_panel.stop_all, Qt.MouseButton.LeftButton)
-    assert cancel_all_answers[1] == [2] and len(window.worker.queue.waiting()) == 1
-    with qtbot.waitSignal(window.progress.job_over, timeout=5000):
-        qtbot.mouseClick(window.queue_panel.stop_all, Qt.MouseButton.LeftButton)
-    assert window.progress.phase.text() == "Cancelled"
-    assert window.worker.queue.jobs() == [] and window.queue_panel.list.count() == 0
-    assert done == ["first"]

@@ -1,6 +1,6 @@
 """Image to image in the window: the source panel, the painted mask on its way to the
-request, the gallery's "Send to image to image" and "Inpaint", dropped images, and
-every bad image told in one message."""
+request, the gallery's "Send to image to image" and "Inpaint", and every bad image told
+in one message (dropped images: test_image_drops.py)."""
 from __future__ import annotations
 
 import json
@@ -11,9 +11,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from engine.img2img.prepare import load_pixels
-from engine.pngmeta import save_png
 from engine.request import GenerationRequest, Source
-from tests.gui.test_gallery import _drop
 from tests.gui.test_mask_editor import drag
 
 
@@ -122,42 +120,6 @@ def test_send_to_image_to_image_and_inpaint_from_the_gallery(qtbot, window, hist
     inpaint.trigger()
     qtbot.waitUntil(lambda: panel.is_set and not panel.busy, timeout=10_000)
     assert panel.editor.isVisible() and panel.editor.canvas.image.width() == 128
-
-
-def test_a_dropped_png_with_a_recipe_asks_what_it_is_for(qtbot, window, drop_answers, tmp_path):
-    answers, asked = drop_answers
-    request = GenerationRequest(prompt="from the file", seed=9, steps=7, width=256, height=256,
-                                model="sd-v1.4")
-    path = save_png(tmp_path / "made.png", np.full((64, 64, 3), 90, np.uint8), request, 9, "sd-v1.4")
-    panel = window.form.source_panel
-    window.form.prompt.setPlainText("mine")
-
-    answers.append("source")
-    _drop(window, path)
-    qtbot.waitUntil(lambda: panel.is_set and not panel.busy, timeout=10_000)
-    assert asked == [path] and window.form.prompt.toPlainText() == "mine"
-
-    answers.append("cancel")
-    _drop(window, path)
-    assert window.form.prompt.toPlainText() == "mine" and len(asked) == 2
-
-    _drop(window, path)  # "recipe", as every drop meant before
-    assert window.form.prompt.toPlainText() == "from the file" and window.form.request().steps == 7
-    assert not panel.is_set  # our own recipe is the whole request: this one was text to image
-
-    panel.clear()
-    _drop(window, path, target=panel.thumb)  # on the panel itself: no question
-    qtbot.waitUntil(lambda: panel.is_set and not panel.busy, timeout=10_000)
-    assert len(asked) == 3
-
-
-def test_a_png_without_a_recipe_can_still_become_the_source(qtbot, window, tmp_path):
-    _drop(window, _image(tmp_path / "plain.png", (128, 128)))
-    assert "carries no generation parameters" in window.banner.text.text()
-    qtbot.mouseClick(window.banner.button, Qt.MouseButton.LeftButton)
-    panel = window.form.source_panel
-    qtbot.waitUntil(lambda: panel.is_set and not panel.busy, timeout=10_000)
-    assert window.form.request().width == 128
 
 
 def test_reuse_restores_the_source_from_the_store_or_says_it_is_gone(qtbot, window, history,
@@ -291,28 +253,3 @@ def test_a_mask_file_is_fitted_to_the_source_and_an_all_black_one_refused(qtbot,
     panel.load_mask_file(tmp_path / "black.png")
     qtbot.waitUntil(lambda: not panel.busy, timeout=10_000)
     assert "all black" in panel.error.text() and not panel.editor.canvas.has_mask()
-
-
-def test_file_open_image_takes_any_image_as_a_drop_does(qtbot, window, drop_answers, tmp_path,
-                                                      monkeypatch):
-    from PySide6.QtWidgets import QFileDialog
-    answers, asked = drop_answers
-    photo = tmp_path / "photo.jpg"
-    Image.open(_image(tmp_path / "photo.png", (128, 192))).save(photo)
-    chosen = []
-    monkeypatch.setattr(QFileDialog, "getOpenFileName",
-                        lambda *args: (str(chosen[-1]), ""))
-    panel = window.form.source_panel
-
-    chosen.append(photo)  # not a PNG: no recipe to ask about, it is the source
-    window.menus.actions["open"].trigger()
-    qtbot.waitUntil(lambda: panel.is_set and not panel.busy, timeout=10_000)
-    assert asked == [] and window.form.request().height == 192
-
-    panel.clear()
-    request = GenerationRequest(prompt="from the file", seed=9, steps=7, width=256, height=256,
-                                model="sd-v1.4")
-    chosen.append(save_png(tmp_path / "made.png", np.full((64, 64, 3), 90, np.uint8), request, 9,
-                           "sd-v1.4"))
-    window.menus.actions["open"].trigger()  # "recipe", the drop_answers default
-    assert asked == [chosen[-1]] and window.form.prompt.toPlainText() == "from the file"

@@ -1,15 +1,14 @@
-"""Looking at saved images: the big view, the full-size viewer, the context menu,
-multi-select with one undo, dragging out, and panes that never collapse."""
+"""The gallery panel: search and favourites, the big view, the full-size viewer, the
+details, the context menu, multi-select with one undo, reuse, export, dragging out."""
 from __future__ import annotations
 
-import pytest
 from PIL import Image
-from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QSplitter
 
 from engine.request import GenerationRequest
 from gui.viewer import ZOOM_STEP
+from tests.gui.test_gallery import _png
 
 
 def _fill(window, history, tmp_path, n=4):
@@ -138,25 +137,6 @@ def test_when_show_in_folder_fails_the_window_says_so(qtbot, window, history, tm
     assert "Cannot show the folder" in window.banner.title.text()
 
 
-@pytest.mark.parametrize("splitter_name", ["splitter", "gallery"])  # the gallery's: grid over details
-def test_no_pane_can_be_dragged_shut(qtbot, window, splitter_name):
-    splitter: QSplitter = getattr(window, splitter_name)
-    assert all(not splitter.isCollapsible(i) for i in range(splitter.count()))
-    # Drag the first handle as far as it goes, both ways: every pane keeps its width.
-    for target in (0, 10_000):
-        splitter.moveSplitter(target, 1)
-        QGuiApplication.processEvents()
-        assert min(splitter.sizes()) > 0
-    if splitter_name == "splitter":
-        assert splitter.widget(1).width() >= 300  # the preview, progress and queue
-
-
-def test_the_window_keeps_a_usable_minimum(qtbot, window):
-    window.resize(400, 300)
-    assert (window.width(), window.height()) >= (900, 600)
-    assert window.form.width() >= 250
-
-
 def test_the_viewer_zooms_with_the_bare_plus_and_minus_keys_help_lists(qtbot, window, history, tmp_path):
     """Issue 31: + and - did nothing; only Ctrl+plus and Ctrl+minus zoomed."""
     from PySide6.QtCore import Qt
@@ -184,3 +164,109 @@ def test_the_details_say_an_image_came_from_image_to_image_and_how(qtbot, window
     text = window.gallery.details.info.toPlainText()
     assert "Image to image \u00b7 strength 0.6" in text
     assert "inpainted (mask blur 8 px)" in text and "outpainted 64, 0, 0, 0 px" in text
+
+
+def test_search_and_favorites_filter_the_gallery(qtbot, window, history, tmp_path):
+    path = _png(tmp_path / "x.png")
+    for prompt in ("a red fox", "an owl at night", "fox in snow"):
+        history.add_entry(GenerationRequest(prompt=prompt), path)
+    window.gallery.model.reload()
+    assert window.gallery.model.rowCount() == 3
+    window.gallery.search.setText("fox")
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 2, timeout=3000)
+    assert "2 images match" == window.gallery.count_label.text()
+
+    window.gallery.view.setCurrentIndex(window.gallery.model.index(0))
+    assert window.gallery.details.entry.request.prompt == "fox in snow"  # newest first
+    qtbot.mouseClick(window.gallery.details.favorite_button, Qt.MouseButton.LeftButton)
+    window.gallery.favorites_only.setChecked(True)
+    assert window.gallery.model.rowCount() == 1
+    assert window.gallery.model.entry(0).request.prompt == "fox in snow"
+    window.gallery.search.clear()
+    window.gallery.favorites_only.setChecked(False)
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 3, timeout=3000)
+
+
+def test_delete_then_undo_brings_the_image_back(qtbot, window, history, tmp_path):
+    path = _png(tmp_path / "x.png")
+    for prompt in ("keep me", "delete me"):
+        history.add_entry(GenerationRequest(prompt=prompt), path)
+    window.gallery.model.reload()
+    window.gallery.view.setCurrentIndex(window.gallery.model.index(0))
+    assert window.gallery.details.entry.request.prompt == "delete me"
+    qtbot.mouseClick(window.gallery.details.delete_button, Qt.MouseButton.LeftButton)
+    assert history.count() == 1 and window.gallery.model.rowCount() == 1
+    assert window.banner.isVisible() and window.banner.button.text() == "Undo"
+    qtbot.mouseClick(window.banner.button, Qt.MouseButton.LeftButton)
+    assert history.count() == 2 and window.gallery.model.rowCount() == 2
+    assert window.gallery.details.entry.request.prompt == "delete me"
+
+
+def test_reuse_parameters_fills_the_form_seed_included(qtbot, window, history, tmp_path):
+    request = GenerationRequest(prompt="a lighthouse at dusk", negative_prompt="blurry",
+                                seed=3_000_000_000, steps=33, guidance=9.5, width=768,
+                                height=512, model="sd-v1.4")
+    history.add_entry(request, _png(tmp_path / "x.png"))
+    window.gallery.model.reload()
+    window.form.prompt.setPlainText("something else")
+    window.gallery.view.setCurrentIndex(window.gallery.model.index(0))
+    qtbot.mouseClick(window.gallery.details.reuse_button, Qt.MouseButton.LeftButton)
+    got = window.form.request()
+    assert (got.prompt, got.negative_prompt, got.seed, got.steps, got.guidance, got.width,
+            got.height, got.model) == ("a lighthouse at dusk", "blurry", 3_000_000_000, 33, 9.5,
+                                       768, 512, "sd-v1.4")
+    assert window.form.seed.locked
+    assert window.form.size_preset.currentText().startswith("Landscape 768")
+
+
+def test_export_copies_the_png_with_its_metadata(qtbot, engine, settings, tmp_path):
+    """Through the store the app uses (engine.history behind gui.history.StoreAdapter)."""
+    from engine import history as history_module
+    from gui.history import StoreAdapter
+    from gui.mainwindow import MainWindow
+    from tests.gui.fakes import fake_services
+    services = fake_services(engine, None)
+    services.history_factory = lambda: StoreAdapter.open(history_module, tmp_path / "history")
+    window = MainWindow(services, settings)
+    qtbot.addWidget(window)
+    window.show()
+    window.form.prompt.setPlainText("export me")
+    window.form.set_size(128, 128)
+    window.form.steps.setValue(1)
+    with qtbot.waitSignal(window.progress.job_over, timeout=5000):
+        window.generation.generate()
+    qtbot.waitUntil(lambda: window.gallery.details.entry is not None, timeout=3000)
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = window.gallery.export_entries([window.gallery.details.entry], out)
+    assert len(paths) == 1 and paths[0].parent == out
+    with Image.open(paths[0]) as image:
+        assert image.text["parameters"].startswith("export me")
+    assert window.gallery.export_entries([window.gallery.details.entry], out)[0] != paths[0]  # never overwrites
+    window.close()
+
+
+def test_favourites_show_a_star_on_their_thumbnail(qtbot, window, history, tmp_path):
+    """Issue 31: favourites had no star in the grid."""
+    from PIL import Image as PILImage
+    from engine.request import GenerationRequest
+    from gui.gallery import EntryRole
+    for i in range(2):
+        path = tmp_path / f"p{i}.png"
+        PILImage.new("RGB", (64, 64), (30, 60, 200)).save(path)
+        history.add_entry(GenerationRequest(prompt=f"p{i}", seed=i), path, created=1_700_000_000 + i)
+    window.gallery.model.reload()
+    view = window.gallery.view
+    favourite = window.gallery.model.index(0)
+    history.set_favorite(favourite.data(EntryRole).id, True)
+    window.gallery.model.refresh_entry(favourite.data(EntryRole).id)
+    qtbot.waitUntil(lambda: window.gallery.model.index(0).data(EntryRole).favorite, timeout=3000)
+
+    def gold_pixels(index) -> int:
+        shot = view.viewport().grab(view.visualRect(index)).toImage()
+        return sum(1 for x in range(shot.width()) for y in range(shot.height())
+                   if shot.pixelColor(x, y).red() > 200 and shot.pixelColor(x, y).green() > 160
+                   and shot.pixelColor(x, y).blue() < 90)
+
+    qtbot.waitUntil(lambda: gold_pixels(window.gallery.model.index(0)) > 5, timeout=3000)
+    assert gold_pixels(window.gallery.model.index(1)) == 0

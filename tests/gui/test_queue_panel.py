@@ -1,0 +1,107 @@
+"""The queue under the progress bar: jobs wait in order, can be reordered, removed, run
+again after an interrupted session, paused, and all cancelled at once."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from engine.jobs import Finished, JobState
+from tests.gui.test_generation import fill, on
+
+
+def test_jobs_queue_while_one_runs_and_can_be_reordered_and_removed(qtbot, window, engine):
+    engine.hold_at_step = 1
+    fill(window, prompt="first", steps=2, seed=1)
+    window.generation.generate()
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    ids = {}
+    for name in ("second", "third", "fourth"):
+        window.form.prompt.setPlainText(name)
+        ids[name] = window.generation.generate()
+    assert window.queue_panel.list.count() == 3
+    assert window.queue_panel.header.text() == "Queue: 3 waiting"
+
+    window.queue_panel.list.setCurrentRow(2)  # "fourth"
+    qtbot.mouseClick(window.queue_panel.up, Qt.MouseButton.LeftButton)
+    window.queue_panel.list.setCurrentRow(0)  # "second"
+    qtbot.mouseClick(window.queue_panel.drop, Qt.MouseButton.LeftButton)
+    assert [item.text().split()[0] for item in
+            (window.queue_panel.list.item(i) for i in range(window.queue_panel.list.count()))] \
+        == [f"#{ids['fourth']}", f"#{ids['third']}"]
+
+    engine.hold_at_step = None
+    done = []
+    on(window, Finished, lambda o, _: done.append(o.request.prompt))
+    engine.proceed.set()
+    qtbot.waitUntil(lambda: len(done) == 3, timeout=5000)
+    assert done == ["first", "fourth", "third"]
+    qtbot.waitUntil(lambda: window.queue_panel.list.count() == 0, timeout=5000)
+
+
+def test_closing_mid_job_keeps_the_queue_and_one_click_runs_the_interrupted_job(
+        qtbot, services, settings, engine, tmp_path):
+    from gui.mainwindow import MainWindow
+    from gui.queue_panel import RESUME
+    services.queue_path = tmp_path / "queue.sqlite3"
+    engine.hold_at_step = 2
+    first = MainWindow(services, settings)
+    qtbot.addWidget(first)
+    first.show()
+    fill(first, prompt="interrupted one", steps=5, seed=3)
+    running = first.generation.generate()
+    first.form.prompt.setPlainText("waiting one")
+    waiting = first.generation.generate()
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    first.close()
+
+    engine.hold_at_step = None
+    second = MainWindow(services, settings)
+    qtbot.addWidget(second)
+    second.show()
+    assert [(j.id, j.state) for j in second.worker.queue.jobs()] == [
+        (running, JobState.INTERRUPTED), (waiting, JobState.PENDING)]
+    assert second.queue_panel.header.text() == "Queue: 2 waiting (paused)"
+    assert "1 interrupted" in second.banner.text.text() and second.banner.button.text() == RESUME
+    second.queue_panel.list.setCurrentRow(0)
+    assert second.queue_panel.again.isEnabled()
+    assert not second.queue_panel.drop.isHidden()
+    done = []
+    on(second, Finished, lambda e, _: done.append(e.request.prompt))
+    qtbot.mouseClick(second.queue_panel.again, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(done) == 2, timeout=5000)
+    assert done == ["interrupted one", "waiting one"]
+    assert second.worker.queue.jobs() == []
+    second.close()
+
+
+def test_pause_holds_the_next_job_and_cancel_all_empties_the_queue(qtbot, window, engine,
+                                                                   cancel_all_answers):
+    engine.hold_at_step = 1
+    fill(window, prompt="first", steps=2)
+    window.generation.generate()
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    qtbot.mouseClick(window.queue_panel.pause_button, Qt.MouseButton.LeftButton)
+    window.form.prompt.setPlainText("second")
+    window.generation.generate()
+    assert window.queue_panel.header.text() == "Queue: 1 waiting (paused)"
+    done = []
+    on(window, Finished, lambda e, _: done.append(e.request.prompt))
+    engine.hold_at_step = None
+    engine.proceed.set()
+    qtbot.waitUntil(lambda: done == ["first"], timeout=5000)
+    qtbot.wait(100)
+    assert done == ["first"] and len(window.worker.queue.waiting()) == 1  # paused: it waits
+
+    engine.proceed.clear()
+    engine.hold_at_step = 1
+    qtbot.mouseClick(window.queue_panel.pause_button, Qt.MouseButton.LeftButton)  # resume
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    window.form.prompt.setPlainText("third")
+    window.generation.generate()
+    cancel_all_answers[0].append(False)  # issue 31: two jobs would go, so it asks first
+    qtbot.mouseClick(window.queue_panel.stop_all, Qt.MouseButton.LeftButton)
+    assert cancel_all_answers[1] == [2] and len(window.worker.queue.waiting()) == 1
+    with qtbot.waitSignal(window.progress.job_over, timeout=5000):
+        qtbot.mouseClick(window.queue_panel.stop_all, Qt.MouseButton.LeftButton)
+    assert window.progress.phase.text() == "Cancelled"
+    assert window.worker.queue.jobs() == [] and window.queue_panel.list.count() == 0
+    assert done == ["first"]
