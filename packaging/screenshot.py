@@ -35,14 +35,13 @@ def main(out: Path) -> int:
     from PySide6.QtCore import QSettings, QTimer
 
     from engine.request import GenerationRequest
-    from gui.app import make_application
-    from gui.mainwindow import MainWindow
+    from gui.app import make_application, make_window
     from engine.models.registry import DEMO
     from gui.services import default_services
 
     app = make_application([sys.argv[0]])
-    window = MainWindow(default_services(),
-                        QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
+    window = make_window(default_services(),
+                         QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
     window.resize(*SIZE)
     window.show()
     todo = list(PROMPTS)
@@ -55,13 +54,13 @@ def main(out: Path) -> int:
             prompt=todo.pop(0), seed=100 + len(todo), steps=20, guidance=7.5,
             width=256, height=256, model=DEMO.id))
         window.form.seed.lock.setChecked(True)
-        window.generate_button.click()
+        window.generation.generate_button.click()
 
     def finish() -> None:
-        window.gallery_view.setCurrentIndex(window.gallery.index(0))
+        window.gallery.view.setCurrentIndex(window.gallery.model.index(0))
         app.processEvents()
         window.grab().save(str(out))
-        print("saved", out, "-", window.phase.text(), flush=True)
+        print("saved", out, "-", window.progress.phase.text(), flush=True)
         sizes = list(LAYOUT_SIZES)
 
         def next_size() -> None:
@@ -82,12 +81,12 @@ def main(out: Path) -> int:
         next_size()
 
     def wait_for_engine() -> None:
-        if window.device:
+        if window.engine_status.device:
             press_generate()
         else:
             QTimer.singleShot(100, wait_for_engine)
 
-    window.job_over.connect(press_generate)
+    window.progress.job_over.connect(press_generate)
     wait_for_engine()
     return app.exec()
 
