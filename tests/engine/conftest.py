@@ -1,15 +1,23 @@
 import pytest
 
-from tests.engine.sd_fixtures import SIZE, write_random_weights
+from tests.engine.sd_fixtures import SIZE, cached_random_weights, cache_folder
 
 
 @pytest.fixture(scope="session")
 def sd_weights(tmp_path_factory):
-    """(folder, fingerprint) of random sd-v1.4 weights in KerasCV's file format."""
+    """(folder, fingerprint) of random sd-v1.4 weights in KerasCV's file format: this
+    session's own folder, holding links to (or copies of) the cached files."""
+    import os
+    import shutil
+
+    cached, fingerprint = cached_random_weights()
     folder = tmp_path_factory.mktemp("sd-weights")
-    fingerprint = write_random_weights(folder)
-    import gc
-    gc.collect()
+    for item in cached.iterdir():
+        if item.suffix != ".json":
+            try:
+                os.link(item, folder / item.name)
+            except OSError:  # the cache on another file system
+                shutil.copyfile(item, folder / item.name)
     return folder, fingerprint
 
 
@@ -48,8 +56,7 @@ def checkpoint_files():
     from engine.models import ldm_layout, random_checkpoint
     from engine.models.random_checkpoint import write_random_checkpoint
 
-    folder = Path(os.environ.get("SD_DESK_TEST_CACHE") or Path.home() / ".cache" / "sd-desk-tests")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = cache_folder()
     recipe = hashlib.sha256(Path(ldm_layout.__file__).read_bytes()
                             + Path(random_checkpoint.__file__).read_bytes()).hexdigest()[:12]
     files = {}
@@ -59,7 +66,7 @@ def checkpoint_files():
             path.parent.mkdir(exist_ok=True)
             for stale in path.parent.glob("*.safetensors"):
                 stale.unlink()
-            partial = path.with_name(path.name + ".part")
+            partial = path.with_name(f"{path.name}.{os.getpid()}.part")  # runs at once: their own
             write_random_checkpoint(partial, family, seed=5)
             partial.replace(path)
         files[family] = path

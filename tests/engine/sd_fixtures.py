@@ -1,7 +1,14 @@
-"""One random-weight Stable Diffusion per test session, written to disk in KerasCV's
-legacy .h5 format and loaded back through the engine's real loading code."""
+"""One random-weight Stable Diffusion, written to disk in KerasCV's legacy .h5 format and
+loaded back through the engine's real loading code; kept in the test cache folder, so a run
+after the first (and every xdist worker) reads it instead of building it."""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from importlib import metadata
 from pathlib import Path
 
 import h5py
@@ -36,3 +43,34 @@ def write_random_weights(folder: Path, model_id: str = "sd-v1.4", seed: int = 12
 
 def weight_fingerprint(model) -> list[float]:
     return [float(w.numpy().astype("float64").sum()) for w in model.weights[:3] + model.weights[-3:]]
+
+
+def cache_folder() -> Path:
+    """Where expensive random-weight files are kept between runs (SD_DESK_TEST_CACHE moves it)."""
+    folder = Path(os.environ.get("SD_DESK_TEST_CACHE") or Path.home() / ".cache" / "sd-desk-tests")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def cached_random_weights(model_id: str = "sd-v1.4", seed: int = 1234) -> tuple[Path, dict]:
+    """(folder, fingerprint): `write_random_weights`' files, keyed by everything that makes
+    them: this writer, the networks' code, Keras, KerasCV and the backend."""
+    import keras
+
+    from engine.backends import keras_sd
+
+    recipe = hashlib.sha256(Path(__file__).read_bytes() + Path(keras_sd.__file__).read_bytes()
+                            + f"{keras.__version__} {metadata.version('keras-cv')} "
+                              f"{keras.backend.backend()} {model_id} {seed}".encode()).hexdigest()[:12]
+    folder = cache_folder() / f"kerascv-{model_id}-{recipe}"
+    if not (folder / "fingerprint.json").is_file():
+        partial = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+        fingerprint = write_random_weights(partial, model_id, seed)
+        (partial / "fingerprint.json").write_text(json.dumps(fingerprint))
+        try:
+            partial.rename(folder)
+        except OSError:  # another run finished first: its files are the same
+            shutil.rmtree(partial, ignore_errors=True)
+        import gc
+        gc.collect()  # the networks just built: gigabytes
+    return folder, json.loads((folder / "fingerprint.json").read_text())

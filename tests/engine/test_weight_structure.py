@@ -86,11 +86,11 @@ def test_a_truncated_hdf5_file_is_named(tmp_path):
 @pytest.mark.parametrize("content, expected", [
     (b"", "it is empty"),
     (b"#version: 0.2\nt h\n", "it is not a gzip file"),
-    (gzip.compress(b"#version: 0.2\nt h\n" * 1000)[:-30], "it is truncated"),
-    (gzip.compress("#version: 0.2\nt h\n".encode())[:-8] + b"\0" * 8, "its compressed data is damaged"),
-    (gzip.compress(b"\xff\xfe not text"), "it is not UTF-8 text"),
-    (gzip.compress(b"t h\na n\n"), "no '#version' line"),
-    (gzip.compress(b"#version: 0.2\nt h\nnot a merge line\n"), "line 3 is not a merge"),
+    (gzip.compress(b"#version: 0.2\nt h\n" * 1000, mtime=0)[:-30], "it is truncated"),
+    (gzip.compress("#version: 0.2\nt h\n".encode(), mtime=0)[:-8] + b"\0" * 8, "its compressed data is damaged"),
+    (gzip.compress(b"\xff\xfe not text", mtime=0), "it is not UTF-8 text"),
+    (gzip.compress(b"t h\na n\n", mtime=0), "no '#version' line"),
+    (gzip.compress(b"#version: 0.2\nt h\nnot a merge line\n", mtime=0), "line 3 is not a merge"),
 ])
 def test_a_damaged_vocabulary_is_named(tmp_path, content, expected):
     path = tmp_path / VOCABULARY.name

@@ -1,8 +1,9 @@
 """Builds the frozen app once for every test in this folder.
 
-The build (minutes, mostly PyInstaller's single-threaded module analysis) starts in the
-background as soon as the session knows a test needs it, so it runs beside the engine and
-GUI tests instead of after them.
+The build (minutes, mostly PyInstaller's single-threaded module analysis) runs beside
+other tests instead of after them: in one process it starts in the background as soon as
+collection finds a test that needs it; under xdist these tests are the first group a worker
+takes (tests/conftest.py), and the other worker goes on meanwhile.
 """
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ _build: Optional[BackgroundBuild] = None
 
 def pytest_collection_modifyitems(config, items) -> None:
     global _build
+    if hasattr(config, "workerinput"):
+        return  # every worker collects every test: the one that runs them builds
     wanted = any("frozen_app" in getattr(item, "fixturenames", ()) for item in items)
     if wanted and _build is None and not os.environ.get(REUSE_ENV) \
             and importlib.util.find_spec("PyInstaller") is not None:
@@ -90,8 +93,19 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         _build.discard()
 
 
+# The build's figures, for the summary of the first test that used the app.
+_pending_figures: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _build_figures(request, report_figure):
+    yield
+    while _pending_figures:
+        report_figure(_pending_figures.pop(0))
+
+
 @pytest.fixture(scope="session")
-def frozen_app(pytestconfig) -> Iterator[Path]:
+def frozen_app() -> Iterator[Path]:
     """The frozen executable, built once per session (in the background, from the start)."""
     pytest.importorskip("PyInstaller", reason="needs the test extra: pip install -e '.[test]'")
     reuse = os.environ.get(REUSE_ENV)
@@ -100,29 +114,12 @@ def frozen_app(pytestconfig) -> Iterator[Path]:
         assert exe.is_file(), f"{REUSE_ENV}={reuse} holds no built app ({exe})"
         yield exe
         return
-    assert _build is not None, "the build starts when collection finds a test that needs it"
+    global _build
+    if _build is None:
+        _build = BackgroundBuild()
     seconds = _build.wait()
     dist = _build.base / "dist"
     size = packaging_build.disk_usage(dist / packaging_build.NAME)
-    report(pytestconfig, f"\nfrozen build (in the background, beside other tests): {seconds:.0f} s, "
-                         f"{size / 2**20:.0f} MiB on disk")
+    _pending_figures.append(f"frozen build (beside other tests): {seconds:.0f} s, "
+                            f"{size / 2**20:.0f} MiB on disk")
     yield packaging_build.executable(dist)
-
-
-@pytest.fixture
-def report_line(pytestconfig):
-    """report() for a test: report_line("...")."""
-    return lambda text: report(pytestconfig, text)
-
-
-def report(config, text: str) -> None:
-    """A line in the test log even with output captured: CI's record of the figures."""
-    terminal = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if terminal is None:
-        return
-    if capture is None:
-        terminal.write_line(text)
-        return
-    with capture.global_and_fixture_disabled():
-        terminal.write_line(text)

@@ -117,12 +117,12 @@ def test_bundle_carries_the_resources_and_leaves_out_what_the_app_does_not_use(f
     assert not unwanted, f"bundled but unused: {unwanted[:20]}"
 
 
-def test_time_to_visible_window(frozen_app, tmp_path, report_line):
+def test_time_to_visible_window(frozen_app, tmp_path, report_figure):
     """Launch to the first painted frame, timed by the same probe as the source app.
     Recorded for the README; the bound only catches a start that hangs."""
     from gui.probe import seconds_to_window
 
     env = app_env(tmp_path)
     seconds = seconds_to_window([str(frozen_app)], env, timeout_s=60)
-    report_line(f"\nfrozen app: window shown {seconds:.2f} s after launch "
-                f"(QT_QPA_PLATFORM={env['QT_QPA_PLATFORM']})")
+    report_figure(f"frozen app: window shown {seconds:.2f} s after launch "
+                  f"(QT_QPA_PLATFORM={env['QT_QPA_PLATFORM']})")
