@@ -65,8 +65,11 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(pytest.mark.slow)
     if not hasattr(config, "workerinput"):
         return  # one process: the natural order (the frozen build runs in the background)
+    # Longest first, so that neither worker is left with a long file at the end: the heavy
+    # groups, then the files holding a slow test, then the rest (stable: files keep order).
     rank = {name: index for index, (name, _) in enumerate(HEAVY_GROUPS)}
-    items.sort(key=lambda item: rank.get(group_of(item), len(rank)))  # stable: files keep order
+    slow_files = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: rank.get(group_of(item), len(rank) + (group_of(item) not in slow_files)))
     groups = {item.nodeid: group_of(item) for item in items}
     # Every worker writes the same table; each writes a file of its own, then renames it.
     partial = f"{os.environ[GROUPS_ENV]}.{os.getpid()}"
