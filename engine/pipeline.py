@@ -50,12 +50,13 @@ class _BuildKey:
     height: int
     mixed_precision: bool
     family: str = ""
-    source: tuple = ()  # a checkpoint's file, size, prediction and VAE: what its weights are
+    source: tuple = ()  # a checkpoint's file, size and VAE: what its weights are
 
 
 def _source(spec: "registry.ModelSpec") -> tuple:
     c = spec.checkpoint  # (a downloadable single file is told apart by its model id)
-    return () if c is None else (str(c.path), c.size, c.prediction, str(c.vae or ""))
+    # Not its prediction type: that says how the UNet's output is read, outside the networks.
+    return () if c is None else (str(c.path), c.size, str(c.vae or ""))
 
 
 class Engine:
@@ -188,6 +189,8 @@ class Engine:
             self._xla = request.xla
         elif request.xla != self._xla and spec.family != "demo":
             self._set_xla(self._backend, request.xla)
+        if spec.family != "demo":  # changed in the model manager: no rebuild, no retrace
+            self._backend.prediction = spec.prediction
         return self._backend
 
     def _build(self, spec: "registry.ModelSpec", key: _BuildKey, xla: bool) -> DiffusionBackend:

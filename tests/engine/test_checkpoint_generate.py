@@ -177,10 +177,16 @@ engine = Engine(weights_dir=vocabulary)
 request = GenerationRequest("a cat", steps=2, width={SIZE}, height={SIZE}, model="v2",
                             preview=False, seed=4, sampler="euler")
 as_epsilon = engine.generate(request).images[0].pixels
+networks = engine.loaded_backend().components.diffusion_model
+from engine.backends.keras_sd import Components
+loads, load = [], Components.load_checkpoint
+Components.load_checkpoint = lambda self, checkpoint: (loads.append(checkpoint), load(self, checkpoint))
 library().set_prediction("v2", "v")
 images = {{sampler: engine.generate(request.replace(sampler=sampler)).images[0].pixels
           for sampler in names.IDS}}
 print(json.dumps({{"prediction": engine.loaded_backend().prediction,
+                  "same_networks": engine.loaded_backend().components.diffusion_model is networks,
+                  "weights_read": len(loads),
                   "euler_changed": not np.array_equal(images["euler"], as_epsilon),
                   "spread": {{s: float(p.std()) for s, p in images.items()}},
                   "shapes": {{s: list(p.shape) for s, p in images.items()}}}}))
@@ -193,6 +199,8 @@ def test_a_v_prediction_model_runs_every_sampler_through_the_one_conversion(
 
     found = in_fresh_process(tmp_path, V_PREDICTION, checkpoint_files["sd-v2"], vocabulary_dir)
     assert found["prediction"] == "v"
+    # How the output is read is not in the weights: the change needs no rebuild or reload.
+    assert found["same_networks"] and found["weights_read"] == 0
     assert found["euler_changed"]  # the network's output was read as v, not as noise
     assert set(found["spread"]) == set(names.IDS)
     for sampler in names.IDS:
