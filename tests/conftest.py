@@ -41,7 +41,7 @@ def pytest_configure(config) -> None:
         os.environ[GROUPS_ENV] = os.path.join(_SANDBOX, "test-groups.json")
 
 
-@pytest.hookimpl(optionalhook=True)  # xdist's hooks: `-p no:xdist` still runs
+@pytest.hookimpl(optionalhook=True)  # a hook of xdist's: known only where it is installed
 def pytest_xdist_auto_num_workers(config) -> int:
     """`-n auto`: a worker per core, as far as memory allows (2 on a 2-core, 24 GiB machine)."""
     try:
