@@ -93,7 +93,14 @@ class ImageDrops(QObject):
 
     def ask_drop_use(self, path: Path) -> str:
         """"recipe", "source" or "cancel"; a method so tests can answer without a modal box."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Dropped image",
+        box, answers = self.recipe_question(path)
+        box.exec()
+        return answers.get(box.clickedButton(), "cancel")
+
+    def recipe_question(self, path: Path) -> tuple[QMessageBox, dict]:
+        """The box, and its buttons' answers."""
+        # Titled by the file: the image may have been dropped or opened from File > Open Image.
+        box = QMessageBox(QMessageBox.Icon.Question, path.name,
                           f"{path.name} carries the settings it was made with.", parent=self.window)
         box.setInformativeText("Fill the form with them, or start from the image itself "
                                "(image to image)?")
@@ -101,8 +108,7 @@ class ImageDrops(QObject):
         source = box.addButton(USE_AS_SOURCE, QMessageBox.ButtonRole.ActionRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
         box.setDefaultButton(recipe)
-        box.exec()
-        return {recipe: "recipe", source: "source"}.get(box.clickedButton(), "cancel")
+        return box, {recipe: "recipe", source: "source"}
 
     def use_as_source(self, path: Path, inpaint: bool = False) -> None:
         """"Send to image to image" and "Inpaint": the image becomes the form's source."""

@@ -120,3 +120,11 @@ def test_file_open_image_takes_any_image_as_a_drop_does(qtbot, window, drop_answ
                            "sd-v1.4"))
     window.menus.actions["open"].trigger()  # "recipe", the drop_answers default
     assert asked == [chosen[-1]] and window.form.prompt.toPlainText() == "from the file"
+
+
+def test_the_recipe_question_is_titled_by_the_file_not_as_a_drop(window, tmp_path):
+    """File > Open Image asks it too, so a title of "Dropped image" was wrong there."""
+    box, answers = window.drops.recipe_question(tmp_path / "made.png")
+    assert box.windowTitle() == "made.png"
+    assert sorted(answers.values()) == ["recipe", "source"]
+    box.deleteLater()
