@@ -78,6 +78,7 @@ class BackgroundBuild:
 _build: Optional[BackgroundBuild] = None
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected: only a build that is needed
 def pytest_collection_modifyitems(config, items) -> None:
     global _build
     if hasattr(config, "workerinput"):
