@@ -39,6 +39,7 @@ class ModelManager(QDialog):
         self.setWindowTitle("Checkpoints")
         self.setMinimumSize(720, 360)
         self._task: Optional[Task] = None
+        self._added_entry: Optional[Checkpoint] = None
         intro = QLabel(f"Checkpoint files (.safetensors, SD 1.x and 2.x) in <b>{checkpoints_dir()}</b> "
                        "are found by themselves; <b>Add…</b> uses a file from anywhere where it lies, "
                        "without copying it.")
@@ -174,18 +175,22 @@ class ModelManager(QDialog):
         self.message.setText(f"Adding {path.name}: reading its hash\u2026")
         self._task = task = Task()
         task.finished.connect(self._added)
-        task.failed.connect(self._add_failed)
-        on_own_thread(task, "add checkpoint", lambda progress, cancel: library().add(path))
+        task.failed.connect(self.message.setText)
+        # Busy until the thread itself has ended, not just its work: whoever waits for
+        # `changed` (a test, the window) may then rely on nothing still running.
+        on_own_thread(task, "add checkpoint", lambda progress, cancel: library().add(path),
+                      ended=self._add_over)
 
     def _added(self, entry: Checkpoint) -> None:
-        self.add_button.setEnabled(True)
         self.message.setText(f"Added {entry.name} ({_kind(entry)}, predicts {entry.prediction}).")
         self.reload(select=entry.name)
-        self.changed.emit()
+        self._added_entry = entry
 
-    def _add_failed(self, message: str) -> None:
+    def _add_over(self) -> None:
         self.add_button.setEnabled(True)
-        self.message.setText(message)
+        if self._added_entry is not None:
+            self._added_entry = None
+            self.changed.emit()
 
     def busy(self) -> bool:
         return not self.add_button.isEnabled()
