@@ -93,7 +93,8 @@ class DetailsPane(QWidget):
             lines.append(f"Negative prompt: {r.negative_prompt}")
         lines.append(f"Seed {r.seed} \u00b7 {a1111_name(r.sampler)}, {r.steps} steps \u00b7 "
                      f"guidance {r.guidance:g} \u00b7 "
-                     f"{r.width}\u00d7{r.height}")
+                     + (f"clip skip {r.clip_skip} \u00b7 " if r.clip_skip != 1 else "")
+                     + f"{r.width}\u00d7{r.height}")
         if r.source is not None:
             lines.append(source_line(r.source))
         lines.append(f"{entry.model_label} \u00b7 {entry.when}"

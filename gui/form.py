@@ -17,10 +17,12 @@ from engine.examples import examples_for
 from engine.prompt_rules import PromptRules, prompt_problems, rules_for
 from engine.request import BATCH_RANGE, GUIDANCE_RANGE, STEPS_RANGE, GenerationRequest, Problem
 from engine.samplers import names as sampler_names
-from gui.form_fields import PromptEdit, SeedEdit, caption, error_label
+from gui.form_fields import ClipSkipBox, PromptEdit, SeedEdit, error_label, prompt_header
 from gui.model_chooser import ModelChooser
+from gui.network_picker import NetworkButtons
 from gui.source_panel import SourcePanel
 from gui.stack import stacked
+from gui.token_count import checking_rules, engine_rules, show_count
 
 # (label, width, height); "Custom" keeps whatever the spin boxes hold.
 SIZE_PRESETS = [
@@ -49,12 +51,13 @@ class GenerationForm(QWidget):
     def __init__(self, models: ModelChooser, rules: RulesSource = rules_for,
                  parent: Optional[QWidget] = None,
                  preview: Callable[[], bool] = preferences.preview_enabled, sources=None,
-                 settings: Optional[QSettings] = None) -> None:
+                 settings: Optional[QSettings] = None, networks=None) -> None:
         """`models`: the model chooser, shown in the form's Model row.
         `preview` answers whether requests ask for per-step previews: the preference,
         asked at each request so a change in Edit > Preferences counts at once.
         `sources`: the SourceStore the source panel keeps images in (the history's);
-        `settings`: where its file dialogs start."""
+        `settings`: where its file dialogs start. `networks`: where the LoRA and
+        embedding pickers list files (gui/network_picker.py; the engine's by default)."""
         super().__init__(parent)
         self.models = models
         self._rules_source = rules
@@ -98,6 +101,7 @@ class GenerationForm(QWidget):
         self.guidance.setDecimals(2)  # recipes from other tools carry values like 4.25
         self.guidance.setValue(7.5)
         self.guidance.setToolTip("How closely to follow the prompt (classifier-free guidance scale).")
+        self.clip_skip = ClipSkipBox()
 
         self.size_preset = QComboBox()
         self.size_preset.setObjectName("sizePreset")
@@ -136,15 +140,18 @@ class GenerationForm(QWidget):
 
         self.errors = {name: error_label(name) for name in (
             "prompt", "negative_prompt", "seed", "sampler", "steps", "guidance", "width", "height",
-            "batch", "model")}
+            "batch", "model", "clip_skip")}
+        self.network_buttons = NetworkButtons(self, networks)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(caption("Prompt"))
+        layout.addWidget(prompt_header("Prompt", self.network_buttons.button("lora", self.prompt),
+                                       self.network_buttons.button("embedding", self.prompt)))
         layout.addWidget(self.prompt)
         layout.addWidget(self.prompt_tokens)
         layout.addWidget(self.errors["prompt"])
-        layout.addWidget(caption("Negative prompt"))
+        layout.addWidget(prompt_header("Negative prompt",
+                                       self.network_buttons.button("embedding", self.negative)))
         layout.addWidget(self.negative)
         layout.addWidget(self.negative_tokens)
         layout.addWidget(self.errors["negative_prompt"])
@@ -157,6 +164,7 @@ class GenerationForm(QWidget):
         grid.addRow("Sampler", stacked(self.sampler, self.errors["sampler"]))
         grid.addRow("Steps", stacked(self.steps, self.errors["steps"]))
         grid.addRow("Guidance", stacked(self.guidance, self.errors["guidance"]))
+        grid.addRow("Clip skip", stacked(self.clip_skip, self.errors["clip_skip"]))
         size_row = QWidget()
         sr = QHBoxLayout(size_row)
         sr.setContentsMargins(0, 0, 0, 0)
@@ -176,11 +184,12 @@ class GenerationForm(QWidget):
         self.negative.submit.connect(self.submit_requested)
         for signal in (self.prompt.textChanged, self.negative.textChanged, self.seed.changed,
                        self.steps.valueChanged, self.sampler.currentIndexChanged,
-                       self.guidance.valueChanged,
+                       self.guidance.valueChanged, self.clip_skip.changed,
                        self.batch.valueChanged, self.models.changed,
                        self.mixed_precision.toggled, self.xla.toggled):
             signal.connect(self._on_change)
         self.models.changed.connect(self._show_examples)
+        self.models.changed.connect(self._follow_family)
         self.source_panel.changed.connect(self._on_change)
         self.source_panel.canvas_changed.connect(self._follow_canvas)
         self.source_panel.active_changed.connect(self._size_follows_source)
@@ -188,6 +197,7 @@ class GenerationForm(QWidget):
         self.width_box.valueChanged.connect(self._on_size_typed)
         self.height_box.valueChanged.connect(self._on_size_typed)
         self._on_preset()
+        self._follow_family()
 
     # ---- models and token counting ---------------------------------------------------
 
@@ -201,16 +211,24 @@ class GenerationForm(QWidget):
             f"What to avoid, e.g. \u201c{examples.negative}\u201d (optional)" if examples.negative
             else "What to avoid (optional; this model has little use for it)")
 
+    def _follow_family(self) -> None:
+        """Clip skip, LoRA and embeddings belong to CLIP text encoders (Stable Diffusion's):
+        the demo's own text model has no use for them (the engine's rule says which)."""
+        clip = self.rules().takes_networks
+        self.clip_skip.set_usable(clip)
+        self.network_buttons.set_usable(clip, "This model reads no LoRA or embedding files.")
+
     def model_id(self) -> str:
         return self.models.model_id()
 
     def count_tokens_with(self, engine) -> None:
         """Once the engine is loaded: its cached tokenizer counts where a model's rules have
-        no counter of their own."""
-        self.set_prompt_rules(lambda model_id: _with_engine_counter(model_id, engine))
+        no counter of their own (gui/token_count.py)."""
+        self.set_prompt_rules(lambda model_id: engine_rules(model_id, engine))
 
     def set_prompt_rules(self, rules: RulesSource) -> None:
         self._rules_source = rules
+        self._follow_family()
         self.revalidate()
         self.changed.emit()
 
@@ -237,6 +255,7 @@ class GenerationForm(QWidget):
             sampler=str(self.sampler.currentData()),
             steps=self.steps.value(),
             guidance=round(self.guidance.value(), 2),
+            clip_skip=self.clip_skip.value(),
             width=self.width_box.value(),
             height=self.height_box.value(),
             batch=self.batch.value(),
@@ -257,6 +276,7 @@ class GenerationForm(QWidget):
             self.steps.setValue(int(request.steps))
             self.select_sampler(request.sampler)
             self.guidance.setValue(float(request.guidance))
+            self.clip_skip.set_value(int(request.clip_skip))
             self.set_size(int(request.width), int(request.height))
             self.batch.setValue(int(request.batch))
             if request.model:
@@ -292,25 +312,9 @@ class GenerationForm(QWidget):
     def revalidate(self) -> list[Problem]:
         request = self.request()
         rules = self.rules()
-        count = _safe(rules.count_tokens)
         for edit, label in ((self.prompt, self.prompt_tokens), (self.negative, self.negative_tokens)):
-            text = edit.toPlainText().strip()
-            # An empty box reads 0, not the 2 that start and end tokens would make.
-            n = (count(text) if text else 0) if count is not None else None
-            limit = rules.token_limit
-            if n is None:
-                label.setText(f"\u2013/{limit} tokens")
-                label.setToolTip("The token count appears once the model's tokenizer has loaded.")
-                over = False
-            else:
-                over = n > limit
-                label.setText(f"{n}/{limit} tokens" + (f" \u2014 {n - limit} over the limit" if over else ""))
-                label.setToolTip("")
-            label.setProperty("over", over)
-            label.style().unpolish(label)
-            label.style().polish(label)
-        problems = prompt_problems(request, rules.with_counter(
-            None if count is None else (lambda t: count(t) or 0)))
+            show_count(label, rules, edit.toPlainText().strip())
+        problems = prompt_problems(request, checking_rules(rules))
         if self.seed.value() is None:
             problems = [p for p in problems if p.field != "seed"]
             problems.append(Problem("seed", "Seed is empty: type a number or press the dice."))
@@ -365,6 +369,11 @@ class GenerationForm(QWidget):
             self.size_preset.blockSignals(False)
         self._on_change()
 
+    def shutdown(self) -> None:
+        """For closing the window: an image being read, or files being listed, finish unshown."""
+        self.source_panel.shutdown()
+        self.network_buttons.shutdown()
+
     # ---- filled from elsewhere (gui/form_settings.py) -------------------------------
 
     @contextmanager
@@ -378,23 +387,3 @@ class GenerationForm(QWidget):
             self._loading = False
         self._on_change()
 
-
-def _safe(count: Optional[Callable[[str], Optional[int]]]):
-    """The counter, returning None instead of raising: an unknown count must not break typing."""
-    if count is None:
-        return None
-
-    def counted(text: str) -> Optional[int]:
-        try:
-            return count(text)
-        except Exception:  # noqa: BLE001
-            return None
-    return counted
-
-
-def _with_engine_counter(model_id: str, engine) -> PromptRules:
-    """The model's rules, counting with the engine's cached tokenizer where they have no counter."""
-    rules = rules_for(model_id)
-    if rules.count_tokens is not None:
-        return rules
-    return rules.with_counter(lambda text: engine.count_tokens(model_id, text))

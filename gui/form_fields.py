@@ -1,5 +1,5 @@
-"""The form's own field widgets: the prompt boxes, the seed, and the line under a field
-that says what is wrong with it."""
+"""The form's own field widgets: the prompt boxes and their headers, the seed, clip skip,
+and the line under a field that says what is wrong with it."""
 from __future__ import annotations
 
 import random
@@ -7,9 +7,10 @@ from typing import Optional
 
 from PySide6.QtCore import QRegularExpression, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QRegularExpressionValidator
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QToolButton, QWidget
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QSpinBox,
+                               QToolButton, QVBoxLayout, QWidget)
 
-from engine.request import MAX_SEED
+from engine.request import CLIP_SKIP_RANGE, MAX_SEED
 from gui.clamped_label import ClampedLabel
 
 PROMPT_BOXES = ("prompt", "negative_prompt")
@@ -77,6 +78,48 @@ class SeedEdit(QWidget):
         return self.lock.isChecked()
 
 
+class ClipSkipBox(QWidget):
+    """A1111's Clip skip; for a model whose text model has no layers to skip (the demo's),
+    greyed with a note, and sent as 1 so no recipe claims a skip that never happened."""
+
+    changed = Signal()
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.spin = QSpinBox()
+        self.spin.setObjectName("clip_skip")
+        self.spin.setRange(*CLIP_SKIP_RANGE)
+        self.spin.setValue(1)
+        self.usable = True  # a flag, not isEnabled(): that one is False in a disabled parent too
+        self.spin.setToolTip("Many SD 1.x fine-tunes expect 2 (A1111's Clip skip): the prompt is "
+                             "read from the text encoder's layer before last.")
+        self.note = QLabel("Not used: this model's own text model has no layers to skip.")
+        self.note.setObjectName("clipSkipNote")
+        self.note.setProperty("role", "hint")
+        self.note.setWordWrap(True)
+        self.note.setVisible(False)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(self.spin)
+        column.addWidget(self.note)
+        self.spin.valueChanged.connect(self.changed)
+
+    def value(self) -> int:
+        """What the request gets: 1 where the model has nothing to skip."""
+        return self.spin.value() if self.usable else 1
+
+    def set_value(self, value: int) -> None:
+        self.spin.setValue(int(value))
+
+    def set_usable(self, usable: bool) -> None:
+        if usable != self.usable:
+            self.usable = usable
+            self.spin.setEnabled(usable)
+            self.note.setVisible(not usable)
+            self.changed.emit()
+
+
 def error_label(name: str) -> QLabel:
     """The line under a field that says what is wrong with it."""
     if name in PROMPT_BOXES:
@@ -97,3 +140,15 @@ def caption(text: str) -> QLabel:
     label = QLabel(text)
     label.setProperty("role", "caption")
     return label
+
+
+def prompt_header(title: str, *buttons: QWidget) -> QWidget:
+    """A prompt box's caption, with its buttons (LoRA…, Embedding…) at the right."""
+    row = QWidget()
+    line = QHBoxLayout(row)
+    line.setContentsMargins(0, 0, 0, 0)
+    line.addWidget(caption(title))
+    line.addStretch(1)
+    for button in buttons:
+        line.addWidget(button)
+    return row

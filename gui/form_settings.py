@@ -17,7 +17,9 @@ def save_form(form: GenerationForm, settings: QSettings) -> None:
     for key, value in (("prompt", form.prompt.toPlainText()),
                        ("negative_prompt", form.negative.toPlainText()),
                        ("seed", form.seed.edit.text()), ("seed_locked", form.seed.locked),
-                       ("steps", r.steps), ("sampler", r.sampler), ("guidance", r.guidance), ("width", r.width),
+                       ("steps", r.steps), ("sampler", r.sampler), ("guidance", r.guidance),
+                       # The box's own value: the demo model sends 1 but keeps what was set.
+                       ("clip_skip", form.clip_skip.spin.value()), ("width", r.width),
                        ("height", r.height), ("batch", r.batch), ("model", r.model),
                        ("mixed_precision", r.mixed_precision), ("xla", r.xla)):
         settings.setValue(key, value)
@@ -46,6 +48,7 @@ def _fill(form: GenerationForm, get) -> None:
         # Forms saved before samplers existed ran DDIM.
         form.select_sampler(str(get("sampler", "ddim")))
         form.guidance.setValue(float(get("guidance", 7.5)))
+        form.clip_skip.set_value(int(get("clip_skip", 1)))
         form.set_size(int(get("width", 512)), int(get("height", 512)))
         form.batch.setValue(int(get("batch", 1)))
         form.models.select(str(get("model", "")))

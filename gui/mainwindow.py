@@ -211,7 +211,7 @@ class MainWindow(QMainWindow):
             self._closing = True
             self.generation.closing = True
             self.drops.stop()
-            self.form.source_panel.shutdown()  # an image being read finishes, unshown
+            self.form.shutdown()  # an image being read, or files being listed, finish unshown
             self.save_settings()
             # Hidden first: waiting for the current step to end must not look like a hang.
             self.hide()

@@ -52,6 +52,7 @@ class FakeEngine:
         # Keras keeps per-thread state this way; it must survive from one job to the next.
         self._local = threading.local()
         self.calls_seen_by_thread_local: list[int] = []
+        self.tokenizer_ready = True
 
     def device_name(self) -> str:
         return "Fake device"
@@ -61,6 +62,14 @@ class FakeEngine:
 
     def count_tokens(self, model_id: str, text: str) -> Optional[int]:
         return len(text.split()) + 2
+
+    def prompt_length(self, model_id: str, text: str) -> Optional[tuple[int, int]]:
+        """A1111's count with words for tokens: (used, capacity of 75-token chunks, BREAK
+        starting a new one); None until `tokenizer_ready`, as the engine before its vocabulary."""
+        if not self.tokenizer_ready:
+            return None
+        parts = [len(part.split()) for part in text.split("BREAK")]
+        return sum(parts), sum(max(1, -(-n // 75)) * 75 for n in parts)
 
     def release(self) -> None:
         self.released_models = True
