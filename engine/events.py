@@ -45,6 +45,8 @@ class GenerationResult:
     timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
     backend: str = ""  # the Keras backend it ran on: tensorflow, jax or torch
     model_hash: str = ""  # A1111's short hash of a checkpoint file ("" for KerasCV's own models)
+    # A1111's "Lora hashes" and "TI hashes": short hash by name, of the files the prompt used.
+    network_hashes: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class CancelToken:

@@ -88,7 +88,8 @@ def save_to_folder(result, folder: Path) -> list[Path]:
             path = _free_name(folder, f"{stamp}-{image.seed}")
             written.append(save_png(path, image.pixels, result.request, image.seed,
                                     result.model_label, result.backend, result.device,
-                                    model_hash=result.model_hash))
+                                    model_hash=result.model_hash,
+                                    network_hashes=result.network_hashes))
         except OSError as error:
             raise FolderWriteError(folder, describe_os_error(error), written) from error
     return written

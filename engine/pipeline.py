@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import keras
 
-from engine import compute, sampler
+from engine import compute, prompt_networks, sampler
 from engine.backends.base import DiffusionBackend
 from engine.events import CancelToken, GeneratedImage, GenerationResult, Progress, ProgressCallback
 from engine.errors import InvalidRequest, OutOfMemory
@@ -28,6 +28,7 @@ from engine.models import registry
 from engine.locations import find_file, search_dirs
 from engine.models.status import require_image_encoder
 from engine.prompt_rules import prompt_problems, rules_for, rules_of
+from engine.prompts.counting import prompt_length
 from engine.request import GenerationRequest, Problem
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,17 @@ class Engine:
         self._vocabularies[spec.id] = vocabulary
         return len(self._tokenizer(vocabulary).encode(text))
 
+    def prompt_length(self, model_id: str, text: str) -> Optional[tuple[int, int]]:
+        """A1111's counter for a chunked model: (tokens used, capacity of their chunks);
+        None when the tokenizer is not available yet."""
+        spec = registry.get_model(model_id)
+        vocabulary = self._vocabularies.get(spec.id) or self._vocabulary_path(spec)
+        if vocabulary is None:
+            return None
+        self._vocabularies[spec.id] = vocabulary
+        tokenizer = self._tokenizer(vocabulary)
+        return prompt_length(text, lambda part: tokenizer.encode(part)[1:-1])
+
     def loaded_backend(self) -> Optional[DiffusionBackend]:
         """The model the last generation ran on (None before one, or after `release`): the
         benchmark compares it with KerasCV's own loop and asks its preferred guidance mode."""
@@ -133,6 +145,8 @@ class Engine:
         if request.source is not None and spec.family != "demo" and not self.random_weights:
             encoder_file = require_image_encoder(spec, self.weights_dir)
         timings: dict[str, float] = {}
+        # Files the prompt names are found and checked before any network is built.
+        networks = prompt_networks.resolve(request, spec.family) if spec.family != "demo" else None
         try:
             report(Progress("loading", 0, request.steps_to_run()))
             started = time.perf_counter()
@@ -143,6 +157,10 @@ class Engine:
             problems = prompt_problems(request, rules_of(backend))
             if problems:
                 raise InvalidRequest(problems)
+            if networks is not None:
+                started = time.perf_counter()
+                backend.use_networks(networks.loras, request.clip_skip, networks.embeddings)
+                timings["networks"] = time.perf_counter() - started
             canvas = self._canvas(request) if request.source is not None else None
             output = sampler.sample(backend, request, report, cancel, batched_guidance,
                                     canvas=canvas)
@@ -160,7 +178,8 @@ class Engine:
         timings.update(output.timings)
         images = [GeneratedImage(pixels, seed) for pixels, seed in zip(output.images, request.seeds())]
         return GenerationResult(request, images, self.model_label(spec), device_name(), timings=timings,
-                                backend=self.backend_name(), model_hash=self.model_hash(spec))
+                                backend=self.backend_name(), model_hash=self.model_hash(spec),
+                                network_hashes=networks.hashes if networks is not None else {})
 
     def release(self) -> None:
         self._backend = None

@@ -15,11 +15,12 @@ import uuid
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Mapping, Optional
 
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from engine.models.extra_networks import hashes_text
 from engine.recipe import MAX_CHUNK_CHARS, Recipe, from_json, from_pairs
 from engine.request import GenerationRequest, Problem
 from engine.samplers.names import a1111_name
@@ -27,6 +28,7 @@ from engine.samplers.names import a1111_name
 JSON_KEY = "sd_desk"
 PARAMETERS_KEY = "parameters"
 NEGATIVE_PREFIX = "Negative prompt:"
+NetworkHashes = Mapping[str, Mapping[str, str]]  # "Lora hashes" -> {name: short hash}
 
 
 def _quote(value: str) -> str:
@@ -45,8 +47,9 @@ def _number(value: float) -> str:
 
 
 def format_parameters(request: GenerationRequest, seed: int, model_label: str,
-                      model_hash: str = "") -> str:
-    """A1111's text. `model_hash`: a checkpoint's short hash, which model sites match on."""
+                      model_hash: str = "", network_hashes: Optional[NetworkHashes] = None) -> str:
+    """A1111's text. `model_hash`: a checkpoint's short hash, which model sites match on;
+    `network_hashes`: the LoRA and embedding files' ("Lora hashes": {name: hash}, ...)."""
     lines = [request.prompt]
     if request.negative_prompt:
         lines.append(f"{NEGATIVE_PREFIX} {request.negative_prompt}")
@@ -55,6 +58,10 @@ def format_parameters(request: GenerationRequest, seed: int, model_label: str,
         f"Seed: {seed}, Size: {request.width}x{request.height}, "
         + (f"Model hash: {model_hash}, " if model_hash else "") + f"Model: {_quote(model_label)}"
         + _source_parameters(request)
+        # A1111 writes it only where it is not the default.
+        + (f", Clip skip: {request.clip_skip}" if request.clip_skip != 1 else "")
+        + "".join(f", {key}: " + _quote(hashes_text(by_name.items()))
+                  for key, by_name in (network_hashes or {}).items() if by_name)
     )
     return "\n".join(lines)
 
@@ -72,15 +79,18 @@ def _source_parameters(request: GenerationRequest) -> str:
 
 def png_info(request: GenerationRequest, seed: int, model_label: str,
              backend: str = "", device: str = "",
-             extra: Optional[dict[str, str]] = None, model_hash: str = "") -> PngImagePlugin.PngInfo:
+             extra: Optional[dict[str, str]] = None, model_hash: str = "",
+             network_hashes: Optional[NetworkHashes] = None) -> PngImagePlugin.PngInfo:
     """`backend` and `device`: what the image was made on (recorded when known).
     `extra`: more text chunks by key (a batch grid's axes)."""
     info = PngImagePlugin.PngInfo()
-    info.add_itxt(PARAMETERS_KEY, format_parameters(request, seed, model_label, model_hash))
+    info.add_itxt(PARAMETERS_KEY, format_parameters(request, seed, model_label, model_hash,
+                                                    network_hashes))
     payload = {"request": request.replace(seed=seed, batch=1).to_dict(),
                "batch_seed": request.seed, "model_label": model_label}
     payload.update({key: value for key, value in (("backend", backend), ("device", device),
-                                                  ("model_hash", model_hash)) if value})
+                                                  ("model_hash", model_hash),
+                                                  ("network_hashes", network_hashes)) if value})
     info.add_itxt(JSON_KEY, json.dumps(payload, ensure_ascii=False, sort_keys=True))
     for key, text in (extra or {}).items():
         info.add_itxt(key, text)
@@ -89,7 +99,8 @@ def png_info(request: GenerationRequest, seed: int, model_label: str,
 
 def save_png(path: Path, pixels: np.ndarray, request: GenerationRequest, seed: int,
              model_label: str, backend: str = "", device: str = "",
-             extra: Optional[dict[str, str]] = None, model_hash: str = "") -> Path:
+             extra: Optional[dict[str, str]] = None, model_hash: str = "",
+             network_hashes: Optional[NetworkHashes] = None) -> Path:
     """Writes atomically: a reader never sees a half-written file under `path`.
 
     Once this returns, the file and its name survive a crash of the process or
@@ -105,7 +116,8 @@ def save_png(path: Path, pixels: np.ndarray, request: GenerationRequest, seed: i
         with os.fdopen(fd, "wb") as handle:
             Image.fromarray(pixels).save(handle, format="PNG",
                                          pnginfo=png_info(request, seed, model_label,
-                                                          backend, device, extra, model_hash))
+                                                          backend, device, extra, model_hash,
+                                                          network_hashes))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -193,6 +193,7 @@ A1111_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], tuple]]] = {
     "Size": (("width", "height"), _size),
     "Model": (("model_label",), lambda text: (text,)),
     "Model hash": (("model_hash",), lambda text: (text.strip().lower(),)),
+    "Clip skip": (("clip_skip",), lambda text: (_whole(text),)),
 }
 SCHEDULE_TYPE = "Schedule type"  # A1111 1.9 and later: `Sampler: DPM++ 2M, Schedule type: Karras`
 
@@ -214,6 +215,8 @@ def from_pairs(pairs: list[tuple[str, str]], prompt: str, negative_prompt: str
     recipe.take("negative_prompt", negative_prompt)
     extra: dict[str, str] = {}
     schedule_type = next((text for key, text in pairs if key == SCHEDULE_TYPE), None)
+    if not any(key == "Clip skip" for key, _text in pairs):
+        recipe.take("clip_skip", 1)  # A1111 leaves the default out: absent is 1, as it reads it
     for key, text in pairs:
         entry = A1111_FIELDS.get(key)
         if key == "Sampler":

@@ -16,6 +16,7 @@ GUIDANCE_RANGE = (0.0, 30.0)
 BATCH_RANGE = (1, 8)
 STRENGTH_RANGE = (0.0, 1.0)
 MASK_BLUR_RANGE = (0, 64)
+CLIP_SKIP_RANGE = (1, 12)  # A1111's slider: 1 is the last layer, 12 the first of SD 1.x's twelve
 IMAGE_ID_LENGTH = 64  # a stored source image is named by its sha256, in hex
 
 
@@ -75,6 +76,9 @@ class GenerationRequest:
     xla: bool = False
     preview: bool = True
     source: Optional[Source] = None  # image to image, inpainting, outpainting
+    # A1111's "Clip skip": the prompt's context from this many layers before the text
+    # encoder's end (1: its last layer), through its final layer norm.
+    clip_skip: int = 1
 
     def replace(self, **changes) -> "GenerationRequest":
         return dataclasses.replace(self, **changes)
@@ -105,13 +109,14 @@ class GenerationRequest:
         return cls(**values)
 
     def validate(
-        self, count_tokens: Optional[Callable[[str], int]] = None, token_limit: int = MAX_TOKENS
+        self, count_tokens: Optional[Callable[[str], int]] = None,
+        token_limit: Optional[int] = None
     ) -> list[Problem]:
         """Every problem with this request, each with a message a person can act on.
 
         `count_tokens` (start and end tokens included) and `token_limit` are the
-        chosen model's (engine/prompt_rules.py asks with them); without a counter
-        the prompt length is not checked.
+        chosen model's (engine/prompt_rules.py asks with them); without both the
+        prompt length is not checked (Stable Diffusion reads any length, in chunks).
         """
         problems: list[Problem] = []
         for name, label in (("prompt", "Prompt"), ("negative_prompt", "Negative prompt")):
@@ -126,7 +131,7 @@ class GenerationRequest:
             if name == "prompt" and not text.strip():
                 problems.append(Problem(name, "Prompt is empty: describe the image you want."))
                 continue
-            if count_tokens is not None and text:
+            if count_tokens is not None and token_limit is not None and text:
                 n = count_tokens(text)
                 if n > token_limit:
                     problems.append(Problem(
@@ -135,7 +140,7 @@ class GenerationRequest:
                         f"(start and end tokens included). Remove {n - token_limit}.",
                     ))
         for name in ("width", "height", "sampler", "steps", "batch", "seed", "guidance", "model",
-                     "source"):
+                     "source", "clip_skip"):
             problems.extend(check_field(name, getattr(self, name)))
         return problems
 
@@ -178,7 +183,7 @@ def check_field(name: str, value) -> list[Problem]:
 
 
 _INT_FIELDS = {"steps": ("Steps", *STEPS_RANGE), "batch": ("Batch size", *BATCH_RANGE),
-               "seed": ("Seed", 0, MAX_SEED)}
+               "seed": ("Seed", 0, MAX_SEED), "clip_skip": ("Clip skip", *CLIP_SKIP_RANGE)}
 
 
 def checked_value(name: str, value):

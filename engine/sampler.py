@@ -19,7 +19,7 @@ import numpy as np
 
 from engine import samplers
 from engine.noise import initial_noise
-from engine.backends.base import DiffusionBackend
+from engine.backends.base import DiffusionBackend, same_length
 from engine.events import CancelToken, Progress, ProgressCallback
 from engine.img2img.canvas import Canvas
 from engine.request import GenerationRequest
@@ -79,6 +79,7 @@ def sample(
         unconditional = _repeat(backend.encode([request.negative_prompt]), batch)
     else:
         unconditional = backend.unconditional(batch)
+    context, unconditional = same_length(context, unconditional, backend.unconditional(1))
     timings["encoding"] = time.perf_counter() - started
     if batched_guidance:
         both_contexts = np.concatenate([unconditional, context])

@@ -25,7 +25,8 @@ NO_AXIS = ""
 AXIS_TITLES = ("Columns (X)", "Rows (Y)")  # the grid's first axis heads its columns
 PROMPTS_SOURCE = "the prompt list"
 VALUE_HINTS = {"steps": "10,20,30", "guidance": "5,7.5,10", "seed": "1,2,3",
-               "size": "512x512,512x768", "sampler": "DDIM,Euler a", "prompt": "cat,dog,fox"}
+               "size": "512x512,512x768", "sampler": "DDIM,Euler a", "prompt": "cat,dog,fox",
+               "clip-skip": "1,2"}
 
 
 class BatchDialog(QDialog):

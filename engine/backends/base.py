@@ -61,3 +61,18 @@ class PairedGuidance(Protocol):
     def denoise_pair(self, latent, timestep: float, unconditional, context
                      ) -> tuple[np.ndarray, np.ndarray]:
         """(denoise(latent, timestep, unconditional), denoise(latent, timestep, context))."""
+
+
+def same_length(first: np.ndarray, second: np.ndarray, filler: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Two contexts padded with the empty prompt's chunk (`filler`, (B, 77, width)) to
+    the same number of tokens, as A1111 pads a prompt and its negative: guidance runs
+    both through the UNet at one input length. Fixed-length contexts pass unchanged."""
+    def padded(context: np.ndarray, tokens: int) -> np.ndarray:
+        missing = (tokens - context.shape[1]) // filler.shape[1]
+        if missing <= 0:
+            return context
+        fill = np.repeat(filler[:1], len(context), axis=0).astype(context.dtype)
+        return np.concatenate([context] + [fill] * missing, axis=1)
+    tokens = max(first.shape[1], second.shape[1])
+    return padded(first, tokens), padded(second, tokens)

@@ -11,6 +11,9 @@ import psutil
 
 from engine import compute, schedule
 from engine.backends.kerascv_modules import load
+from engine.backends.base import same_length
+from engine.backends.lora_weights import LoraWeights
+from engine.backends.prompt_encoding import PromptEncoder, TextOptions
 from engine.kerascv_files import constants
 from engine.models.registry import ModelSpec
 from engine.request import MAX_TOKENS  # KerasCV's context length, stated once
@@ -22,7 +25,6 @@ TextEncoder, TextEncoderV2 = load("text_encoder").TextEncoder, load("text_encode
 ImageEncoder = load("image_encoder").ImageEncoder
 _UNCONDITIONAL_TOKENS = constants()._UNCONDITIONAL_TOKENS
 
-END_OF_TEXT = 49407
 LATENT_CHANNELS = 4
 
 # A fixed linear map from SD's 4 latent channels to RGB (a widely used
@@ -69,14 +71,17 @@ class Components:
         self.text_encoder = (TextEncoderV2 if v2 else TextEncoder)(MAX_TOKENS, download_weights=False)
         self.diffusion_model = (DiffusionModelV2 if v2 else DiffusionModel)(
             height, width, MAX_TOKENS, download_weights=False)
+        _accept_longer_context(self.diffusion_model)
         self.decoder = Decoder(height, width, download_weights=False)
         # Built on first use: only image to image needs it (and its file is optional).
         self._image_encoder: Optional[keras.Model] = None
         self.image_encoder_file: Optional[Path] = None
         self.checkpoint = None  # the library checkpoint the weights came from, if one did
         self.random = True  # until `load`: untrained networks (tests, benchmarks)
+        self.loras = LoraWeights(self, spec.family)  # none applied yet
 
     def load(self, paths: dict[str, Path]) -> None:
+        self.loras.forget()
         self.text_encoder.load_weights(str(paths["text_encoder"]))
         self.diffusion_model.load_weights(str(paths["diffusion_model"]))
         self.decoder.load_weights(str(paths["decoder"]))
@@ -88,6 +93,9 @@ class Components:
         """Weights from an original-layout checkpoint (engine.models.library.Checkpoint); the
         networks may already hold another checkpoint's: only the weights change."""
         from engine.backends.checkpoint_weights import load_checkpoint
+        # Off first: a failed load leaves the weights as they were, which must not be
+        # the last request's LoRAs with no record of them.
+        self.loras.apply(())
         load_checkpoint(self, checkpoint)
         self.checkpoint, self.image_encoder_file, self._image_encoder = checkpoint, None, None
         self.random = False
@@ -110,6 +118,8 @@ class Components:
 
     def copy_from(self, other: "Components") -> None:
         """Building a new size from weights in memory beats re-reading 4 GB from disk."""
+        other.loras.apply(())  # the checkpoint's own weights; this model's LoRAs come after
+        self.loras.forget()
         for mine, theirs in ((self.text_encoder, other.text_encoder),
                              (self.diffusion_model, other.diffusion_model),
                              (self.decoder, other.decoder)):
@@ -122,6 +132,22 @@ class Components:
         which would make the "standard" configuration secretly XLA there."""
         for model in (self.text_encoder, self.diffusion_model, self.decoder):
             model.compile(jit_compile=on)
+
+
+def _accept_longer_context(unet: keras.Model) -> None:
+    """Lets the UNet take a context of any number of tokens (77 per prompt chunk).
+
+    KerasCV builds it for 77, but nothing in it depends on that number: its cross
+    attention reads the context's length from the tensor it is given, and softmax runs
+    over however many keys there are. Only the model's input check refuses, so the
+    check is widened; each new length costs one trace of the compiled call, no rebuild."""
+    specs = []
+    for spec in unet.input_spec:
+        if spec.name == "context":
+            spec = keras.layers.InputSpec(shape=(None, None, spec.shape[-1]), name=spec.name,
+                                          allow_last_axis_squeeze=True)
+        specs.append(spec)
+    unet.input_spec = specs
 
 
 class KerasStableDiffusion:
@@ -139,6 +165,7 @@ class KerasStableDiffusion:
         self.tokenizer = tokenizer
         self._positions = np.arange(MAX_TOKENS, dtype=np.int32)[None]
         self._unconditional: Optional[np.ndarray] = None
+        self.prompts = PromptEncoder(components.text_encoder, tokenizer, self._call)
         self._embeddings: dict[tuple[int, int], np.ndarray] = {}
         self.xla = False
         self._calls: dict[str, object] = {}
@@ -168,8 +195,26 @@ class KerasStableDiffusion:
         pixel level or two."""
         return compute.current().has_gpu()
 
+    def use_networks(self, loras, clip_skip: int = 1, embeddings=None) -> None:
+        """The request's LoRAs ((LoraFile, text weight, UNet weight), ...) on the weights,
+        in place of the last request's, and its text options."""
+        before = self.components.loras.applied
+        self.components.loras.apply(tuple(loras))
+        if self.components.loras.applied != before:
+            self._unconditional = None  # a LoRA's text-encoder part changes it too
+        self.set_text_options(TextOptions(clip_skip, dict(embeddings or {})))
+
+    def set_text_options(self, options: TextOptions) -> None:
+        """Clip skip and embeddings for the prompts encoded from now on."""
+        if options.clip_skip != self.prompts.options.clip_skip:
+            self._unconditional = None  # the empty prompt holds no embedding: only this counts
+        self.prompts.options = options
+
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
+
+    def prompt_length(self, text: str) -> tuple[int, int]:
+        return self.prompts.count(text)
 
     def unknown_words(self, text: str) -> list[str]:
         return []
@@ -184,17 +229,19 @@ class KerasStableDiffusion:
         })
 
     def encode(self, prompts: Sequence[str]) -> np.ndarray:
-        rows = []
-        for prompt in prompts:
-            ids = self.tokenizer.encode(prompt)
-            if len(ids) > MAX_TOKENS:
-                raise ValueError(f"Prompt is {len(ids)} tokens long; the limit is {MAX_TOKENS}.")
-            rows.append(ids + [END_OF_TEXT] * (MAX_TOKENS - len(ids)))
-        return self._encode_tokens(rows)
+        """(len(prompts), 77 x chunks, width): prompts of fewer chunks are padded with
+        the empty prompt's, as A1111 pads them."""
+        contexts = [self.prompts.encode(prompt) for prompt in prompts]
+        longest = max(contexts, key=lambda c: c.shape[1])
+        return np.concatenate([same_length(c, longest, self.unconditional(1))[0] for c in contexts])
 
     def unconditional(self, batch: int) -> np.ndarray:
+        """The empty prompt's context: A1111's with clip skip and the like applied too."""
         if self._unconditional is None:
-            self._unconditional = self._encode_tokens([list(_UNCONDITIONAL_TOKENS)])
+            if self.prompts.options.clip_skip == 1:
+                self._unconditional = self._encode_tokens([list(_UNCONDITIONAL_TOKENS)])
+            else:
+                self._unconditional = self.prompts.encode("")
         return np.repeat(self._unconditional, batch, axis=0)
 
     def _embedding(self, timestep: float, batch: int) -> np.ndarray:

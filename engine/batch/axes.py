@@ -107,9 +107,10 @@ _KINDS: dict[str, _Kind] = {
     "model": _Kind(_model, lambda r, v, _: r.replace(model=v), lambda t: f"Model: {t}"),
     "sampler": _Kind(_sampler, lambda r, v, _: r.replace(sampler=v),
                      lambda t: f"Sampler: {_a1111(_sampler(t))}"),
+    "clip-skip": _Kind(_whole, lambda r, v, _: r.replace(clip_skip=v), lambda t: f"Clip skip: {t}"),
     PROMPT_SR: _Kind(_text, _replace_prompt),
 }
-ALIASES = {"cfg": "guidance", "cfg-scale": "guidance", "prompt-sr": PROMPT_SR, "sr": PROMPT_SR,
+ALIASES = {"cfg": "guidance", "cfg-scale": "guidance", "clip_skip": "clip-skip", "clipskip": "clip-skip", "prompt-sr": PROMPT_SR, "sr": PROMPT_SR,
            "prompt_sr": PROMPT_SR}
 AXIS_NAMES = tuple(_KINDS)
 

@@ -54,7 +54,8 @@ class BatchOutput:
         for image in result.images:
             path = self._free_path(f"{self.stamp}-{job.index + 1:04d}-{image.seed}")
             paths.append(save_png(path, image.pixels, result.request, image.seed,
-                                  result.model_label, model_hash=result.model_hash))
+                                  result.model_label, model_hash=result.model_hash,
+                                  network_hashes=result.network_hashes))
         if self.history is not None:
             self.history.add_result(result)
         self.record(job, paths, result.model_label)

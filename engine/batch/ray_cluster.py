@@ -115,10 +115,12 @@ def _worker_class(ray):
                 buffer = io.BytesIO()
                 Image.fromarray(image.pixels).save(
                     buffer, format="PNG", pnginfo=png_info(request, image.seed, result.model_label,
-                                                     model_hash=result.model_hash))
+                                                     model_hash=result.model_hash,
+                                                     network_hashes=result.network_hashes))
                 pngs.append((image.seed, buffer.getvalue()))
             return {"job_id": job_id, "pngs": pngs, "model_label": result.model_label,
                     "model_hash": result.model_hash, "device": result.device,
+                    "network_hashes": result.network_hashes,
                     "timings": result.timings, "pid": os.getpid()}
 
     return ray.remote(BatchWorker)
@@ -134,7 +136,8 @@ def decode_result(job: BatchJob, payload: dict) -> GenerationResult:
             images.append(GeneratedImage(np.asarray(image.convert("RGB")), int(seed)))
     return GenerationResult(job.request, images, payload["model_label"],
                             f"{payload['device']} (Ray worker)", timings=payload["timings"],
-                            model_hash=payload.get("model_hash", ""))
+                            model_hash=payload.get("model_hash", ""),
+                            network_hashes=payload.get("network_hashes", {}))
 
 
 @dataclass

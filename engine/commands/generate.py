@@ -70,6 +70,9 @@ def add_request_options(parser) -> None:
                         help=f"denoising steps, 1-200 (default {_DEFAULTS.steps})")
     parser.add_argument("--guidance", type=float, default=7.5,
                         help="classifier-free guidance scale, 0-30 (default 7.5)")
+    parser.add_argument("--clip-skip", type=int, default=_DEFAULTS.clip_skip, metavar="N",
+                        help="A1111's Clip skip: read the prompt N layers before the text "
+                             "encoder's end, 1-12 (default 1; many SD 1.x fine-tunes expect 2)")
     parser.add_argument("--width", type=int, default=512, help="multiple of 64, 128-1024 (default 512)")
     parser.add_argument("--height", type=int, default=512, help="multiple of 64, 128-1024 (default 512)")
     parser.add_argument("--batch", type=int, default=1, help="images per prompt, 1-8 (default 1)")
@@ -98,12 +101,23 @@ def add_checkpoint_dirs(parser) -> None:
                         help="also use the checkpoints in this folder (e.g. an A1111 "
                              "models/Stable-diffusion or a ComfyUI models/checkpoints folder) "
                              "for this run; repeat for more")
+    parser.add_argument("--lora-dir", type=Path, action="append", default=[], metavar="DIR",
+                        help="also use the LoRA files in this folder for this run (<lora:NAME:WEIGHT> "
+                             "in the prompt); repeat for more")
+    parser.add_argument("--embeddings-dir", type=Path, action="append", default=[], metavar="DIR",
+                        help="also use the textual-inversion embeddings in this folder for this "
+                             "run (write an embedding's file name in the prompt); repeat for more")
 
 
 def use_checkpoint_dirs(args) -> None:
     if getattr(args, "checkpoints_dir", None):
         from engine.models.library import library
         library().add_folders(args.checkpoints_dir)
+    from engine.models import extra_networks
+    for kind, folders in (("lora", getattr(args, "lora_dir", None)),
+                          ("embedding", getattr(args, "embeddings_dir", None))):
+        if folders:
+            extra_networks.add_run_folders(kind, folders)
 
 
 def make_engine(args):
@@ -134,8 +148,8 @@ def build_request(args) -> GenerationRequest:
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     request = GenerationRequest(
         prompt=args.prompt, negative_prompt=args.negative_prompt, seed=seed, sampler=args.sampler,
-        steps=args.steps,
-        guidance=args.guidance, width=args.width, height=args.height, batch=args.batch,
+        steps=args.steps, guidance=args.guidance, clip_skip=args.clip_skip,
+        width=args.width, height=args.height, batch=args.batch,
         model=model, mixed_precision=args.mixed_precision, xla=args.xla,
         preview=not args.no_preview)
     return with_source(args, request)

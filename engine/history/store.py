@@ -258,7 +258,8 @@ class HistoryStore:
         for index, image in enumerate(result.images):
             path = folder / file_name(created, uid, index)
             save_png(path, image.pixels, request, image.seed, result.model_label,
-                     result.backend, result.device, model_hash=result.model_hash)
+                     result.backend, result.device, model_hash=result.model_hash,
+                     network_hashes=result.network_hashes)
             height, width = image.pixels.shape[:2]
             with transaction(conn):
                 if generation_id is None:

@@ -64,9 +64,11 @@ def _in_channels(shapes: Shapes) -> Optional[int]:
 # First match wins: the more specific kinds first.
 _REFUSALS = (
     _Refusal(_any_key("lora_up.", "lora_down.", "lora_A.", "lora_B.", "hada_w1_a", "lokr_w1"),
-             "it is a LoRA, not a checkpoint: LoRA files are not supported yet"),
+             "it is a LoRA, not a checkpoint: put it in the LoRA folder and write "
+             "<lora:NAME:WEIGHT> in the prompt"),
     _Refusal(lambda s: bool({"emb_params", "string_to_param", "clip_l", "clip_g"} & set(s)),
-             "it is a textual-inversion embedding, not a checkpoint: embeddings are not supported yet"),
+             "it is a textual-inversion embedding, not a checkpoint: put it in the embeddings "
+             "folder and write its name in the prompt"),
     _Refusal(_starts("conditioner.embedders."),
              "it is an SDXL checkpoint: SDXL is not supported yet (it is planned)"),
     _Refusal(_any_key("joint_blocks.0.", "x_embedder.proj"),

@@ -70,8 +70,8 @@ def checkpoints_dir() -> Path:
 
 def pickle_refusal(path: Path) -> str:
     return (f"{Path(path).name} is a pickled PyTorch file, which can run code when opened, so "
-            "SD Desk never opens one. Get the model's .safetensors file instead (model sites "
-            "offer it beside the .ckpt), or convert it in a tool you trust.")
+            "SD Desk does not load checkpoints from one. Get the model's .safetensors file "
+            "instead (model sites offer it beside the .ckpt), or convert it in a tool you trust.")
 
 
 def describe(path: Path) -> tuple[str, str, str]:

@@ -74,9 +74,29 @@ def only_png(folder: Path) -> Path:
     return files[0]
 
 
-# What every CLI generation below asks for; only the model (and its files) and the backend vary.
-IMAGE_ARGS = ("generate", "--prompt", "a lighthouse", "--steps", "2", "--width", "128", "--height",
-              "128", "--seed", "7", "--sampler", "ddim", "--no-preview")
+# What every CLI generation below asks for; only the model (and its files) and the backend
+# vary. The prompt is A1111's language whole: weights, more than 150 tokens, BREAK, two LoRAs
+# (kohya and PEFT files) and an embedding, read at clip skip 2.
+PROMPT = ("a (lighthouse:1.3) on a [rocky] cliff, ((storm)), "
+          + ", ".join(f"wave {i}" for i in range(30))
+          + " BREAK mystyle, night sky <lora:waves:0.8> <lora:beams:-0.5>")
+IMAGE_ARGS = ("generate", "--prompt", PROMPT, "--negative-prompt", "blurry, (text:1.2)",
+              "--clip-skip", "2", "--steps", "2", "--width", "128", "--height", "128",
+              "--seed", "7", "--sampler", "ddim", "--no-preview")
+
+
+@pytest.fixture(scope="module")
+def network_args(tmp_path_factory) -> tuple[str, ...]:
+    """The LoRA and embedding folders IMAGE_ARGS's prompt needs."""
+    from tests.engine.embedding_files import vectors, write_a1111_pt
+    from tests.engine.lora_files import write_lora
+
+    loras, embeddings = tmp_path_factory.mktemp("loras"), tmp_path_factory.mktemp("embeddings")
+    write_lora(loras / "waves.safetensors", form="kohya", unet_kinds=("attention", "ff", "proj"),
+               seed=1)
+    write_lora(loras / "beams.safetensors", form="peft", unet_kinds=("attention",), seed=2)
+    write_a1111_pt(embeddings / "mystyle.pt", vectors(3, 768, seed=3))
+    return "--lora-dir", str(loras), "--embeddings-dir", str(embeddings)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,17 +111,18 @@ class CliRun:
 
 
 @pytest.fixture(scope="module")
-def tensorflow_run(checkpoint_files, vocabulary_dir, tmp_path_factory) -> CliRun:
+def tensorflow_run(checkpoint_files, vocabulary_dir, network_args, tmp_path_factory) -> CliRun:
     """One TensorFlow generation from the SD 1.x checkpoint, which three tests read (its
     metadata, the export's comparison, the other backends'): each run builds SD anew."""
     sandbox = tmp_path_factory.mktemp("tensorflow-run")
     folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
-    done = cli(sandbox, *IMAGE_ARGS, "--model", name, "--checkpoints-dir", str(folder),
+    done = cli(sandbox, *IMAGE_ARGS, *network_args, "--model", name, "--checkpoints-dir", str(folder),
                "--weights-dir", str(vocabulary_dir), "--out", str(sandbox / "out"))
     return CliRun(sandbox, done)
 
 
-def test_cli_generates_from_a_checkpoint_and_names_its_hash(checkpoint_files, tensorflow_run, monkeypatch):
+def test_cli_generates_from_a_checkpoint_and_names_its_hash(checkpoint_files, tensorflow_run, network_args,
+                                                            monkeypatch):
     folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
     png = tensorflow_run.png
     assert np.asarray(Image.open(png)).std() > 5  # an image, not a blank
@@ -111,6 +132,18 @@ def test_cli_generates_from_a_checkpoint_and_names_its_hash(checkpoint_files, te
     short = seen.find(name).short_hash
     assert short and f"Model hash: {short}, Model: {name}" in meta.parameters_text
     assert meta.model_hash == short and meta.request.model == name
+
+    # The prompt's files, as A1111 records them; reuse gives back the request as asked.
+    from engine.models import extra_networks
+    loras, embeddings = Path(network_args[1]), Path(network_args[3])
+    assert (f'Clip skip: 2, Lora hashes: "waves: {extra_networks.lora_hash(loras / "waves.safetensors")}, '
+            f'beams: {extra_networks.lora_hash(loras / "beams.safetensors")}", '
+            f'TI hashes: "mystyle: {extra_networks.embedding_hash(embeddings / "mystyle.pt")}"'
+            ) in meta.parameters_text
+    from engine.pngmeta import parse_parameters
+    for request in (meta.request, parse_parameters(meta.parameters_text).to_request()):
+        assert (request.prompt, request.negative_prompt, request.clip_skip) == (
+            PROMPT, "blurry, (text:1.2)", 2)
 
     # Renamed since: reusing the recipe finds it by its hash.
     seen.rename(name, "my favourite")
@@ -207,7 +240,8 @@ def test_a_v_prediction_model_runs_every_sampler_through_the_one_conversion(
         assert found["shapes"][sampler] == [SIZE, SIZE, 3] and found["spread"][sampler] > 1, sampler
 
 
-def test_export_loads_into_kerascv_and_gives_the_same_image(checkpoint_files, tensorflow_run, tmp_path):
+def test_export_loads_into_kerascv_and_gives_the_same_image(checkpoint_files, tensorflow_run, network_args,
+                                                           tmp_path):
     from engine.models.structure import structure_problem
 
     folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
@@ -218,17 +252,17 @@ def test_export_loads_into_kerascv_and_gives_the_same_image(checkpoint_files, te
         if wf.role != "vocabulary":
             assert structure_problem(out / wf.name, wf) is None, wf.name
     write_placeholder_vocabulary(out / registry.VOCABULARY.name)
-    exported = cli(tmp_path, *IMAGE_ARGS, "--no-history", "--model", "sd-v1.4", "--weights-dir", str(out),
-                   "--out", str(tmp_path / "out"))
+    exported = cli(tmp_path, *IMAGE_ARGS, *network_args, "--no-history", "--model", "sd-v1.4",
+                   "--weights-dir", str(out), "--out", str(tmp_path / "out"))
     direct = np.asarray(Image.open(tensorflow_run.png))
     np.testing.assert_array_equal(direct, np.asarray(Image.open(CliRun(tmp_path, exported).png)))
 
 
 @pytest.mark.parametrize("backend", OTHERS)
 def test_a_checkpoint_draws_the_same_image_on_every_backend(backend, checkpoint_files, vocabulary_dir,
-                                                            tensorflow_run, tmp_path):
+                                                            network_args, tensorflow_run, tmp_path):
     folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
-    other = cli(tmp_path, *IMAGE_ARGS, "--no-history", "--model", name, "--checkpoints-dir", str(folder),
+    other = cli(tmp_path, *IMAGE_ARGS, *network_args, "--no-history", "--model", name, "--checkpoints-dir", str(folder),
                 "--weights-dir", str(vocabulary_dir), "--out", str(tmp_path / "out"), backend=backend)
     theirs = np.asarray(Image.open(tensorflow_run.png)).astype(int)
     ours = np.asarray(Image.open(CliRun(tmp_path, other).png)).astype(int)

@@ -94,6 +94,25 @@ def test_to_request_takes_the_settings_and_only_a_model_we_know():
     assert ours.model == "sd-v1.4"
 
 
+def test_clip_skip_and_network_hashes_are_written_and_read_as_a1111_does():
+    request = GenerationRequest(prompt="a cat <lora:add_detail:0.8>, myemb", clip_skip=2)
+    hashes = {"Lora hashes": {"add_detail": "7c6bad76eb54", "more_details": "3b8aa1d351ef"},
+              "TI hashes": {"myemb": "0a1b2c3d4e5f"}}
+    text = format_parameters(request, 1, "m", network_hashes=hashes)
+    line = text.splitlines()[-1]
+    assert line.endswith(", Clip skip: 2, Lora hashes: \"add_detail: 7c6bad76eb54, "
+                         "more_details: 3b8aa1d351ef\", TI hashes: \"myemb: 0a1b2c3d4e5f\"")
+    pairs = dict(A1111_PAIR.findall(line))
+    assert json.loads(pairs["Lora hashes"]) == "add_detail: 7c6bad76eb54, more_details: 3b8aa1d351ef"
+    parsed = parse_parameters(text)
+    assert parsed.to_request().clip_skip == 2 and parsed.prompt == request.prompt
+    # The default is not written, as A1111 leaves it out.
+    assert "Clip skip" not in format_parameters(GenerationRequest(prompt="p"), 1, "m")
+    assert parse_parameters(A1111_SAMPLE + ", Clip skip: 13").problems[0].field == "clip_skip"
+    # Absent means 1, also over a form that had 2.
+    assert parse_parameters(A1111_SAMPLE).to_request(request).clip_skip == 1
+
+
 # --------------------------------------------------------------- writer fixes
 
 def test_model_label_with_a_comma_reaches_other_tools_whole():

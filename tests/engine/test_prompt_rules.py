@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from engine.prompt_rules import PromptRules, prompt_problems, rules_for
-from engine.request import MAX_TOKENS, GenerationRequest
+from engine.prompts.counting import prompt_length
+from engine.request import GenerationRequest
 
 
 def test_the_demo_states_its_own_limit_counter_and_vocabulary():
@@ -13,14 +14,37 @@ def test_the_demo_states_its_own_limit_counter_and_vocabulary():
     assert '"dragon"' in problems[0].message
 
 
-def test_stable_diffusion_takes_any_words_up_to_77_tokens_once_a_counter_is_known():
+def test_stable_diffusion_takes_prompts_of_any_length_in_chunks():
     rules = rules_for("sd-v1.4")
-    assert rules.token_limit == MAX_TOKENS and rules.count_tokens is None
-    long = GenerationRequest("cat " * 100, model="sd-v1.4")
-    assert prompt_problems(long, rules) == []  # no tokenizer yet: the length waits for one
-    counted = prompt_problems(long, rules.with_counter(lambda text: len(text.split()) + 2))
-    assert [p.message for p in counted] == [
-        "Prompt is 102 tokens long; the limit is 77 (start and end tokens included). Remove 25."]
+    assert rules.token_limit is None and rules.takes_networks
+    long = GenerationRequest("cat " * 300, model="sd-v1.4")
+    assert prompt_problems(long, rules.with_counter(lambda text: len(text.split()) + 2)) == []
+
+
+def test_the_chunked_counter_reads_as_a1111s():
+    words = lambda text: text.split()  # noqa: E731 - a toy tokenizer: one id per word
+    tokenize = lambda text: [hash(w) % 1000 for w in words(text)]  # noqa: E731
+    assert prompt_length("", tokenize) == (0, 75)
+    assert prompt_length("cat " * 80, tokenize) == (80, 150)
+    # A1111 counts a chunk that BREAK closed as full: 75 + 2.
+    assert prompt_length("a cat BREAK a dog", tokenize) == (77, 150)
+    # LoRA tags are not text the encoder reads; weights' brackets are not either.
+    assert prompt_length("a (cat:1.3) <lora:style:0.8>", tokenize) == (2, 75)
+
+
+def test_a_malformed_lora_tag_or_weight_is_named_under_the_prompt():
+    for prompt, named in (("a cat <lora:style:abc>", "abc"), ("a (cat:1.2.3)", "1.2.3")):
+        problems = prompt_problems(GenerationRequest(prompt), rules_for("sd-v1.4"))
+        assert [p.field for p in problems] == ["prompt"] and named in problems[0].message
+    # The counter goes on counting what it can meanwhile.
+    assert prompt_length("a (cat:1.2.3)", lambda text: text.split()) == (2, 75)
+
+
+def test_the_demo_model_says_it_takes_no_lora():
+    problems = prompt_problems(GenerationRequest("a red circle <lora:style:1>", model="demo"),
+                               rules_for("demo"))
+    assert [p.field for p in problems] == ["prompt"]
+    assert "cannot use LoRA" in problems[0].message and "<lora:style:1>" in problems[0].message
 
 
 def test_a_shorter_limit_is_named_with_its_own_number():
