@@ -7,21 +7,25 @@ generation until the job ends.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QLabel, QListWidget, QListWidgetItem, QMessageBox, QToolButton,
+                               QVBoxLayout, QWidget)
 
-from engine.jobs import Job, JobState, Queued, QueueChanged, Started
+from engine.jobs import ENDINGS, Job, JobProgress, JobState, Queued, QueueChanged, Started
+from gui.flow_layout import FlowLayout
 from gui.notices import Notices
 
 RESUME = "Resume the queue"
 
 
 class QueuePanel(QWidget):
-    """Waiting jobs in run order (the running one shows above, in the progress area), and
-    what can be done with them: reorder, remove, run an interrupted one again, pause, cancel all."""
+    """The running job first, marked so and with its progress, then the waiting jobs in run
+    order, and what can be done with them: reorder, remove, run an interrupted one again,
+    pause, cancel all."""
 
     jobs_removed = Signal(list)  # ids of waiting jobs taken out of the queue, which never end
 
@@ -33,6 +37,9 @@ class QueuePanel(QWidget):
         self.list = QListWidget()
         self.list.setObjectName("queueList")
         self.list.setMaximumHeight(120)
+        # A row's state leads its text, so eliding the end keeps it: no sideways scroll.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.header = QLabel("Queue is empty")
         self.header.setProperty("role", "caption")
         self.up = _tool("\u25b2", "Run earlier")
@@ -44,15 +51,20 @@ class QueuePanel(QWidget):
         self.pause_button.setObjectName("pauseQueue")
         self.pause_button.setCheckable(True)
         self.stop_all = _tool("Cancel all", "Empty the queue and stop the running job")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.header, 1)
-        for b in (self.up, self.down, self.drop, self.again, self.pause_button, self.stop_all):
-            buttons.addWidget(b)
+        # Rows that wrap: a box layout squeezed the buttons below their text in a narrow
+        # centre column ("Run…ain", "Can…all" at the default size).
+        toolbar = QWidget()
+        buttons = FlowLayout(toolbar)
+        for w in (self.header, self.up, self.down, self.drop, self.again, self.pause_button,
+                  self.stop_all):
+            buttons.addWidget(w)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(buttons)
+        layout.addWidget(toolbar)
         layout.addWidget(self.list)
         self._states: dict[int, JobState] = {}
+        self._running: Optional[Job] = None
+        self._running_phase = "starting"
         self.up.clicked.connect(lambda: self._act(lambda i: self.move_job(i, -1)))
         self.down.clicked.connect(lambda: self._act(lambda i: self.move_job(i, 1)))
         self.drop.clicked.connect(lambda: self._act(self.remove_job))
@@ -138,11 +150,19 @@ class QueuePanel(QWidget):
     # ---- the list ------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        self.set_jobs(self.worker.queue.waiting(), self.worker.queue.paused)
+        jobs = self.worker.queue.jobs()
+        running = next((job for job in jobs if job.state is JobState.RUNNING), None)
+        self.set_jobs([job for job in jobs if job.state.waiting], self.worker.queue.paused, running)
 
     def _on_event(self, event, _images: list) -> None:
-        if isinstance(event, (Queued, QueueChanged, Started)):
+        if isinstance(event, Started):
+            self._running_phase = "starting"
+        if isinstance(event, (Queued, QueueChanged, Started, *ENDINGS)):
             self.refresh()
+        elif isinstance(event, JobProgress) and self._running is not None \
+                and event.job_id == self._running.id:
+            self._running_phase = event.describe().lower()
+            self._show_running()
 
     def selected_id(self) -> Optional[int]:
         item = self.list.currentItem()
@@ -153,12 +173,25 @@ class QueuePanel(QWidget):
         if job_id is not None:
             fn(job_id)
 
-    def set_jobs(self, jobs: list[Job], paused: bool = False) -> None:
+    def set_jobs(self, jobs: list[Job], paused: bool = False, running: Optional[Job] = None) -> None:
+        """`jobs`: the waiting ones in run order; `running`: the one running, listed first
+        (not selectable: Cancel and Esc stop it)."""
         keep = self.selected_id()
         self.list.clear()
         self._states = {job.id: job.state for job in jobs}
+        self._running = running
+        if running is not None:
+            item = QListWidgetItem()
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            font = QFont(self.list.font())
+            font.setBold(True)
+            item.setFont(font)
+            self.list.addItem(item)
+            self._show_running()
         for job in jobs:
-            item = QListWidgetItem(job.describe())
+            text = _row_text(job)
+            item = QListWidgetItem(text)
+            item.setToolTip(text)
             item.setData(Qt.ItemDataRole.UserRole, job.id)
             self.list.addItem(item)
             if job.id == keep:
@@ -167,16 +200,30 @@ class QueuePanel(QWidget):
         self.header.setText(text + (" (paused)" if paused else ""))
         self.pause_button.setChecked(paused)
         self.pause_button.setText("Resume" if paused else "Pause")
-        for w in (self.list, self.up, self.down, self.drop, self.again, self.stop_all):
+        self.list.setVisible(bool(jobs) or running is not None)
+        for w in (self.up, self.down, self.drop, self.again, self.stop_all):
             w.setVisible(bool(jobs))
         self._update_buttons()
 
+    def _show_running(self) -> None:
+        item = self.list.item(0)
+        if item is not None and self._running is not None:
+            item.setText(f"Running, {self._running_phase} \u2014 {_row_text(self._running)}")
+            item.setToolTip(item.text())
+
     def _update_buttons(self, *_args) -> None:
+        first = 1 if self._running is not None else 0  # the first waiting job's row
         row = self.list.currentRow()
-        self.up.setEnabled(row > 0)
-        self.down.setEnabled(0 <= row < self.list.count() - 1)
-        self.drop.setEnabled(row >= 0)
+        self.up.setEnabled(row > first)
+        self.down.setEnabled(first <= row < self.list.count() - 1)
+        self.drop.setEnabled(row >= first)
         self.again.setEnabled(self._states.get(self.selected_id()) is JobState.INTERRUPTED)
+
+
+def _row_text(job: Job) -> str:
+    """The job's line with its state first (the end of a long line is elided)."""
+    plain = dataclasses.replace(job, state=JobState.PENDING).describe()
+    return f"Interrupted \u2014 {plain}" if job.state is JobState.INTERRUPTED else plain
 
 
 def _tool(text: str, tip: str) -> QToolButton:

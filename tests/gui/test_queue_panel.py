@@ -17,15 +17,18 @@ def test_jobs_queue_while_one_runs_and_can_be_reordered_and_removed(qtbot, windo
     for name in ("second", "third", "fourth"):
         window.form.prompt.setPlainText(name)
         ids[name] = window.generation.generate()
-    assert window.queue_panel.list.count() == 3
+    assert window.queue_panel.list.count() == 4  # the running job first, not to be moved
+    assert window.queue_panel.list.item(0).text().startswith("Running")
     assert window.queue_panel.header.text() == "Queue: 3 waiting"
 
-    window.queue_panel.list.setCurrentRow(2)  # "fourth"
+    window.queue_panel.list.setCurrentRow(1)  # "second"
+    assert not window.queue_panel.up.isEnabled()
+    window.queue_panel.list.setCurrentRow(3)  # "fourth"
     qtbot.mouseClick(window.queue_panel.up, Qt.MouseButton.LeftButton)
-    window.queue_panel.list.setCurrentRow(0)  # "second"
+    window.queue_panel.list.setCurrentRow(1)  # "second"
     qtbot.mouseClick(window.queue_panel.drop, Qt.MouseButton.LeftButton)
     assert [item.text().split()[0] for item in
-            (window.queue_panel.list.item(i) for i in range(window.queue_panel.list.count()))] \
+            (window.queue_panel.list.item(i) for i in range(1, window.queue_panel.list.count()))] \
         == [f"#{ids['fourth']}", f"#{ids['third']}"]
 
     engine.hold_at_step = None
@@ -105,3 +108,63 @@ def test_pause_holds_the_next_job_and_cancel_all_empties_the_queue(qtbot, window
     assert window.progress.phase.text() == "Cancelled"
     assert window.worker.queue.jobs() == [] and window.queue_panel.list.count() == 0
     assert done == ["first"]
+
+
+def _clipped(panel) -> list[str]:
+    """The queue toolbar's widgets drawn narrower than their text needs."""
+    widgets = [panel.header, panel.up, panel.down, panel.drop, panel.again, panel.pause_button,
+               panel.stop_all]
+    return [f"{w.text()!r}: {w.width()} < {w.sizeHint().width()}" for w in widgets
+            if w.isVisible() and w.width() < w.sizeHint().width()]
+
+
+def test_at_the_default_size_the_toolbar_is_whole_rows_fit_and_the_running_job_is_listed(
+        qtbot, services, settings, engine, tmp_path, themed):
+    """Issue 31, item 2: at 1440x880 "Run again" and "Cancel all" were cut, an interrupted
+    row needed a sideways scroll, and the running job was not in the list."""
+    from gui.mainwindow import MainWindow
+    services.queue_path = tmp_path / "queue.sqlite3"
+    engine.hold_at_step = 2
+    first = MainWindow(services, settings)
+    qtbot.addWidget(first)
+    first.show()
+    fill(first, prompt="a large white circle on the right and a small blue square on the left, "
+         "purple background", steps=5, seed=3)
+    first.generation.generate()
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    first.close()
+
+    engine.holding.clear()
+    second = MainWindow(services, settings)
+    qtbot.addWidget(second)
+    second.resize(1440, 880)
+    second.show()
+    panel = second.queue_panel
+    fill(second, prompt="running now", steps=5, seed=4)
+    panel.set_paused(False)
+    second.generation.generate()
+    qtbot.waitUntil(engine.holding.is_set, timeout=5000)
+    for name in ("second", "third"):
+        second.form.prompt.setPlainText(name)
+        second.generation.generate()
+    qtbot.waitUntil(lambda: panel.list.count() == 4, timeout=5000)
+    qtbot.wait(50)  # one more pass of the layouts
+
+    assert _clipped(panel) == []
+    top = panel.list.item(0)
+    assert top.text().startswith("Running") and "running now" in top.text()
+    assert "step 1 of 5" in top.text()  # parked before step 2
+    assert panel.list.horizontalScrollBar().maximum() == 0
+    shown = [panel.list.fontMetrics().elidedText(panel.list.item(i).text(),
+                                                 Qt.TextElideMode.ElideRight,
+                                                 panel.list.viewport().width() - 8)
+             for i in range(panel.list.count())]
+    assert shown[1].startswith("Interrupted"), shown
+
+    second.resize(900, 600)
+    qtbot.wait(50)
+    assert _clipped(panel) == []
+    assert panel.list.horizontalScrollBar().maximum() == 0
+    engine.hold_at_step = None
+    engine.proceed.set()
+    second.close()
