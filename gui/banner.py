@@ -52,6 +52,12 @@ class Banner(QFrame):
         self.button.setVisible(bool(action))
         self.show()
 
+    def withdraw(self, text: str) -> None:
+        """Hides the message `text` once it is no longer true; another message that has
+        taken its place since stays."""
+        if not self.isHidden() and self.text.text() == text:
+            self.hide()
+
     @property
     def kind(self) -> str:
         return str(self.property("kind") or "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from engine.examples import examples_for
@@ -19,6 +19,8 @@ from gui.queue_panel import QueuePanel
 
 
 class GenerationPanel(QWidget):
+    generate_pressed = Signal()  # Generate, the button or its keys, whether or not a job follows
+
     def __init__(self, form: GenerationForm, models: ModelChooser, queue: QueuePanel,
                  progress: ProgressView, notices: Notices, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -96,6 +98,7 @@ class GenerationPanel(QWidget):
     def generate(self) -> Optional[int]:
         """The form's request on the queue: its job id, or None when the form refuses it or
         its source image is still to be prepared (then it is queued once that is done)."""
+        self.generate_pressed.emit()
         self.form.revalidate()
         self.update_buttons()
         if not self.generate_button.isEnabled():

@@ -28,6 +28,8 @@ class ImageDrops(QObject):
         self.read_recipe = read_recipe
         self.notices = notices
         self.settings = settings  # where File > Open Image starts
+        self._filled_note = ""  # "Form filled from…", while it is true: until the next edit
+        form.changed.connect(self.withdraw_filled_note)
 
     # ---- where images arrive -------------------------------------------------------------
 
@@ -130,7 +132,14 @@ class ImageDrops(QObject):
         self.form.seed.lock.setChecked(True)
         note = f"Form filled from {path.name}." + (f" {recipe.note}" if recipe.note else "")
         self.notices.banner.show_message("info", "", note)
+        self._filled_note = note
         return True
+
+    def withdraw_filled_note(self) -> None:
+        """After the next edit or Generate the form is the person's own, not the file's."""
+        if self._filled_note:
+            self.notices.banner.withdraw(self._filled_note)
+            self._filled_note = ""
 
 
 def image_paths(mime) -> list[Path]:

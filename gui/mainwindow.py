@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
         self.gallery.image_chosen.connect(self.progress.show_still)
         self.gallery.reuse_requested.connect(self.generation.reuse)
         self.gallery.source_requested.connect(self.drops.use_as_source)
+        self.generation.generate_pressed.connect(self.drops.withdraw_filled_note)
         self.engine_status.ready.connect(self.form.count_tokens_with)
         self.generation.model_note.words_requested.connect(self.help.show_demo_words)
         # The window's own: they work wherever the focus is, and with the form hidden.

@@ -65,6 +65,7 @@ class QueuePanel(QWidget):
         self._states: dict[int, JobState] = {}
         self._running: Optional[Job] = None
         self._running_phase = "starting"
+        self._offer = ""  # the leftover-jobs banner's text, while it may be showing
         self.up.clicked.connect(lambda: self._act(lambda i: self.move_job(i, -1)))
         self.down.clicked.connect(lambda: self._act(lambda i: self.move_job(i, 1)))
         self.drop.clicked.connect(lambda: self._act(self.remove_job))
@@ -102,6 +103,7 @@ class QueuePanel(QWidget):
         else:
             self.worker.queue.resume()
             self.worker.wake()
+            self._withdraw_offer()
 
     def cancel_running(self) -> bool:
         """Stops the running job after its current step (Cancel, Esc); False: none runs.
@@ -140,12 +142,19 @@ class QueuePanel(QWidget):
             self.worker.queue.pause()
         interrupted = sum(1 for job in left if job.state is JobState.INTERRUPTED)
         note = f" ({interrupted} interrupted: select it and press Run again)" if interrupted else ""
-        self.notices.banner.show_message("info", "", f"{len(left)} job(s) from the last session are "
-                                         f"waiting{note}.", action=RESUME, on_action=self._resume)
+        self._offer = f"{len(left)} job(s) from the last session are waiting{note}."
+        self.notices.banner.show_message("info", "", self._offer, action=RESUME,
+                                         on_action=self._resume)
 
     def _resume(self) -> None:
-        self.notices.banner.hide()
         self.set_paused(False)
+
+    def _withdraw_offer(self) -> None:
+        """The leftover jobs' banner goes once they run or are gone: it would offer to
+        resume an empty queue (seen after Cancel all)."""
+        if self._offer:
+            self.notices.banner.withdraw(self._offer)
+            self._offer = ""
 
     # ---- the list ------------------------------------------------------------------------
 
@@ -200,6 +209,8 @@ class QueuePanel(QWidget):
         self.header.setText(text + (" (paused)" if paused else ""))
         self.pause_button.setChecked(paused)
         self.pause_button.setText("Resume" if paused else "Pause")
+        if not jobs:
+            self._withdraw_offer()
         self.list.setVisible(bool(jobs) or running is not None)
         for w in (self.up, self.down, self.drop, self.again, self.stop_all):
             w.setVisible(bool(jobs))
