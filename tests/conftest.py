@@ -5,6 +5,9 @@ import tempfile
 
 import pytest
 
+# Fixture setup is bounded apart from the test's own timeout (see the module).
+from tests.fixture_bound import pytest_fixture_setup  # noqa: F401  (a hook: pytest finds it here)
+
 # Set before anything imports Qt, Keras or TensorFlow.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -10,6 +10,7 @@ import pytest
 
 from engine.compute import selection
 from engine.settings_file import read_settings, settings_path, update_settings
+from tests.bounds import CHILD_S
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL = ["tensorflow", "jax", "torch"]
@@ -179,7 +180,7 @@ def run_python(code: str, **env) -> subprocess.CompletedProcess:
     environment.pop("KERAS_BACKEND", None)
     environment.update(env)
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=CHILD_S)
 
 
 def test_main_applies_the_preference_before_keras_is_imported(tmp_path):

@@ -12,6 +12,7 @@ import main
 from engine.batch.progress import BatchProgress, format_duration
 from engine.history import HistoryStore
 from engine.pngmeta import read_png_metadata
+from tests.bounds import CHILD_S
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = ("# shapes the demo model knows\n"
@@ -74,7 +75,7 @@ def test_bad_file_and_bad_axis_both_reported_before_anything_runs(tmp_path):
     prompts.write_text("a red circle\nbroken\x00line\n")
     completed = subprocess.run(
         [sys.executable, "main.py", "batch", str(prompts), "--grid", "steps=5,many",
-         "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+         "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=CHILD_S)
     assert completed.returncode == 2
     assert "line 2: control character" in completed.stderr
     assert "--grid steps=5,many: 'many' is not a whole number" in completed.stderr

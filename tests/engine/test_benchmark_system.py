@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from engine.benchmark import report, system
+from tests.bounds import CHILD_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +45,7 @@ def test_versions_and_peak_memory_need_no_framework():
             "assert 'keras_cv' in versions() and 'python' in versions()\n"
             "print(sorted(m for m in ('keras', 'jax', 'torch', 'tensorflow') if sys.modules.get(m)))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=CHILD_S)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import main
 from engine.events import GeneratedImage, GenerationResult
+from tests.bounds import CHILD_S
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORKS = ("tensorflow", "keras", "keras_cv", "jax", "torch")
@@ -35,7 +36,7 @@ def run_cli(args: list, tmp_path: Path):
     # Bytes reach the child's argv as they are: that is how a terminal hands over bad UTF-8.
     argv = [os.fsencode(sys.executable), b"-X", b"importtime", b"main.py",
             *[a if isinstance(a, bytes) else os.fsencode(str(a)) for a in args]]
-    completed = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, timeout=120)
+    completed = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, timeout=CHILD_S)
     stderr = completed.stderr.decode("utf-8", "replace")
     modules = imported_modules(stderr)
     messages = "\n".join(line for line in stderr.splitlines() if not line.startswith("import time:"))

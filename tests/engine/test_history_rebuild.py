@@ -21,6 +21,7 @@ from engine.events import GeneratedImage, GenerationResult
 from engine.history import Filters, HistoryStore
 from engine.history import reconcile as reconcile_module
 from engine.request import GenerationRequest
+from tests.bounds import CHILD_S
 
 REPO = Path(__file__).resolve().parents[2]
 JOBS = "CREATE TABLE jobs (id INTEGER PRIMARY KEY, state TEXT NOT NULL, request_json TEXT)"
@@ -106,7 +107,7 @@ def _interrupt(root, when, delay, sig):
         time.sleep(delay)
     finally:
         child.send_signal(sig)
-        child.wait(timeout=60)
+        child.wait(timeout=CHILD_S)
         child.stdout.close()
         child.stderr.close()
 
@@ -133,7 +134,7 @@ def test_the_child_gets_ctrl_c_even_when_the_runner_ignores_it(tmp_path):
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         child = _spawn("import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)")
-        out, err = child.communicate(timeout=60)
+        out, err = child.communicate(timeout=CHILD_S)
     finally:
         signal.signal(signal.SIGINT, previous)
     assert out.strip() == "True", err
@@ -166,7 +167,7 @@ def test_ctrl_c_during_cli_rebuild_stops_it_at_once_and_keeps_the_history(tmp_pa
         assert line.strip() == "swap", child.stderr.read()
         child.send_signal(signal.SIGINT)
         sent = time.monotonic()
-        out, err = child.communicate(timeout=60)  # a bound against a hang; 5 s is the claim
+        out, err = child.communicate(timeout=CHILD_S)  # a bound against a hang; 5 s is the claim
     finally:
         child.kill()
     assert time.monotonic() - sent < 5, "Ctrl+C took more than 5 s to stop the rebuild"
@@ -188,7 +189,7 @@ def test_rebuild_while_another_process_has_the_store_open(tmp_path):
         names = {r.id: r.path.name for r in records}
         child = _spawn(script, root)
         marked = []
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + CHILD_S
         while child.poll() is None and time.monotonic() < deadline:
             record = records[len(marked) % len(records)]
             window.set_favorite(record.id, True)
@@ -196,7 +197,7 @@ def test_rebuild_while_another_process_has_the_store_open(tmp_path):
             assert window.count() == len(records)
             assert all(names[r.id] == r.path.name for r in window.page(0, 100))
             time.sleep(0.02)
-        out, err = child.communicate(timeout=120)
+        out, err = child.communicate(timeout=CHILD_S)
         assert child.returncode == 0 and "done" in out, err
         favorites = {r.path.name for r in window.page(0, 100) if r.favorite}
         assert set(marked) <= favorites

@@ -9,6 +9,7 @@ import pytest
 
 from engine.commands import info
 from engine.compute import nvidia_smi, selection
+from tests.bounds import CHILD_S
 
 ROOT = Path(__file__).resolve().parents[2]
 # Makes `import tensorflow` fail in the child, as on a machine without it.
@@ -16,7 +17,7 @@ NO_TENSORFLOW = "import sys; sys.modules['tensorflow'] = None\n"
 FRAMEWORKS = ("keras", "tensorflow", "jax", "torch")
 
 
-def run_info(*args, backend="jax", prelude=NO_TENSORFLOW, timeout=180):
+def run_info(*args, backend="jax", prelude=NO_TENSORFLOW, timeout=CHILD_S):
     code = (prelude + f"import runpy, sys\nFRAMEWORKS = {FRAMEWORKS!r}\n"
             f"sys.argv = ['main.py', 'info', *{list(args)!r}]\n"
             "try:\n    runpy.run_path('main.py', run_name='__main__')\n"

@@ -11,6 +11,7 @@ from engine import preferences
 from engine import locations
 from engine.default_model import default_model_id
 from engine.settings_file import read_settings, settings_path
+from tests.bounds import CHILD_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,7 +131,7 @@ def test_main_moves_the_data_folder_before_anything_is_written(tmp_path):
     code = ("import sys; sys.argv = ['main.py', 'info', '--json', '--no-device']\n"
             "import runpy; runpy.run_path('main.py', run_name='__main__')\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=180)
+                          text=True, timeout=CHILD_S)
     assert done.returncode == 0, done.stderr
     folders = json.loads(done.stdout)["folders"]
     assert folders["data"] == str(tmp_path / "moved")

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.bounds import CHILD_S
 
 # The first test also pays for the build (about 4 minutes on two busy cores).
 pytestmark = [pytest.mark.packaging, pytest.mark.timeout(1200)]
@@ -123,6 +124,6 @@ def test_time_to_visible_window(frozen_app, tmp_path, report_figure):
     from gui.probe import seconds_to_window
 
     env = app_env(tmp_path)
-    seconds = seconds_to_window([str(frozen_app)], env, timeout_s=60)
+    seconds = seconds_to_window([str(frozen_app)], env, timeout_s=CHILD_S)
     report_figure(f"frozen app: window shown {seconds:.2f} s after launch "
                   f"(QT_QPA_PLATFORM={env['QT_QPA_PLATFORM']})")

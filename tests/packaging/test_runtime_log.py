@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.bounds import CHILD_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +34,7 @@ def run_child(tmp_path: Path, close: tuple[int, ...]) -> subprocess.CompletedPro
         for fd in close:
             os.close(fd)
 
-    return subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=ROOT, timeout=120,
+    return subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=ROOT, timeout=CHILD_S,
                           stdin=subprocess.DEVNULL, preexec_fn=close_fds,
                           capture_output=not close)
 
