@@ -11,11 +11,11 @@ import io
 import logging
 from typing import Optional
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QPoint, QSize, Qt, Slot
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea,
+                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine.benchmark.settings import CONFIGS, BenchmarkSettings
 from engine.events import CancelToken
@@ -141,14 +141,26 @@ class BenchmarkDialog(QDialog):
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+        # The results scroll, so the dialog need not grow past the screen to show them: a
+        # run once made it 982x902 at y=224 on a 1000-pixel screen, its chart out of reach.
+        results = QWidget()
+        column = QVBoxLayout(results)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.table)
+        column.addWidget(self.chart)
+        column.addWidget(self.details)
+        self.results = QScrollArea()
+        self.results.setObjectName("benchmarkResults")
+        self.results.setWidgetResizable(True)
+        self.results.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.results.setWidget(results)
+
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.status)
-        layout.addWidget(self.table)
-        layout.addWidget(self.chart)
-        layout.addWidget(self.details)
+        layout.addWidget(self.results, 1)
 
     def closeEvent(self, event) -> None:
         if self.cancel_button.isEnabled():  # closing a running benchmark stops it
@@ -224,6 +236,25 @@ class BenchmarkDialog(QDialog):
         pixmap.loadFromData(png, "PNG")
         self.chart.setPixmap(pixmap)
         self.details.setText(text.comparison(report))
+        self.fit_to_screen()
+
+    def fit_to_screen(self) -> None:
+        """Grows to show the results, as far as the screen's free area allows, and moves
+        back onto it; what does not fit scrolls."""
+        self.layout().activate()
+        results = self.results.widget().sizeHint()
+        shown = self.results.viewport().size()
+        now = self.geometry().size()  # not self.size(): that is the Size box
+        wanted = now + QSize(max(0, results.width() - shown.width()),
+                                     max(0, results.height() - shown.height()))
+        screen = self.screen().availableGeometry()
+        frame = self.frameGeometry().size() - now  # the title bar and borders
+        most = screen.size() - frame
+        self.resize(wanted.boundedTo(most).expandedTo(self.minimumSizeHint().boundedTo(most)))
+        box = self.frameGeometry()
+        x = min(max(box.x(), screen.x()), screen.right() + 1 - box.width())
+        y = min(max(box.y(), screen.y()), screen.bottom() + 1 - box.height())
+        self.move(QPoint(x, y) + (self.pos() - box.topLeft()))
 
     def _fill_table(self, report: dict) -> None:
         from engine.benchmark.report import table_rows

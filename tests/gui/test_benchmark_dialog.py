@@ -62,3 +62,23 @@ def test_on_the_demo_model_it_runs_a_prompt_the_demo_can_draw(qtbot, window, eng
     with qtbot.waitSignal(dialog.task.finished, timeout=20000):
         qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
     assert engine.requests and all(vocabulary_problem(r.prompt) is None for r in engine.requests)
+
+
+def test_after_a_run_the_dialog_stays_on_the_screen_and_its_chart_scrolls(qtbot, window, engine):
+    """Issue 31, item 4: the results grew the dialog to 982x902 at y=224 on a 1000-pixel
+    screen, so the bottom of its chart could not be reached."""
+    dialog = _open(window, qtbot)
+    for box in dialog.configs.values():
+        box.setChecked(True)
+    dialog.move(dialog.screen().availableGeometry().topLeft() + dialog.rect().center())
+    with qtbot.waitSignal(dialog.task.finished, timeout=20000):
+        qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=5000)
+    qtbot.wait(50)  # the layout's pass after the results came in
+    screen = dialog.screen().availableGeometry()
+    assert screen.contains(dialog.frameGeometry()), (dialog.frameGeometry(), screen)
+    # The whole chart can be reached: it lies in a scroll area that can show its last row.
+    area = dialog.results
+    assert area.widget().isAncestorOf(dialog.chart)
+    bar = area.verticalScrollBar()
+    assert bar.maximum() + area.viewport().height() >= area.widget().height()
