@@ -85,7 +85,10 @@ class GenerationForm(QWidget):
         self.seed = SeedEdit()
         self.steps = QSpinBox()
         self.steps.setObjectName("steps")
-        self.steps.setRange(*STEPS_RANGE)
+        # The number boxes take far more than the valid range, as the size boxes do: a value
+        # beyond it stays as typed and gets engine.request's message under the field (at a
+        # maximum of 200, typing 300 silently left 30).
+        self.steps.setRange(STEPS_RANGE[0], 99_999)
         self.steps.setValue(DEFAULTS.steps)
         self.sampler = QComboBox()
         self.sampler.setObjectName("sampler")
@@ -96,7 +99,7 @@ class GenerationForm(QWidget):
         self.select_sampler(DEFAULTS.sampler)
         self.guidance = QDoubleSpinBox()
         self.guidance.setObjectName("guidance")
-        self.guidance.setRange(*GUIDANCE_RANGE)
+        self.guidance.setRange(GUIDANCE_RANGE[0], 999.0)
         self.guidance.setSingleStep(0.5)
         self.guidance.setDecimals(2)  # recipes from other tools carry values like 4.25
         self.guidance.setValue(7.5)
@@ -125,7 +128,7 @@ class GenerationForm(QWidget):
             box.setMinimumWidth(box.fontMetrics().horizontalAdvance("8888 px") + 44)
         self.batch = QSpinBox()
         self.batch.setObjectName("batch")
-        self.batch.setRange(*BATCH_RANGE)
+        self.batch.setRange(BATCH_RANGE[0], 999)
         self.mixed_precision = QCheckBox("Mixed precision (float16)")
         self.mixed_precision.setObjectName("mixed_precision")
         self.mixed_precision.setToolTip("Faster and lighter on most GPUs; little gain on a CPU.")

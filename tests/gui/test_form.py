@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from PySide6.QtCore import Qt
 
 from gui.mainwindow import MainWindow
@@ -284,3 +285,27 @@ def test_clip_skip_comes_with_a_reused_image_and_a_dropped_recipe(qtbot, window,
     _drop(window, crafted(tmp_path / "plain.png", {PARAMETERS_KEY: (
         "a castle\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 512x512")}))
     assert window.form.request().clip_skip == 1
+
+
+@pytest.mark.parametrize("name, typed, limit", [("steps", "300", "200"), ("batch", "12", "8"),
+                                                ("guidance", "45", "30")])
+def test_a_number_beyond_its_limit_stays_as_typed_and_the_limit_is_said_under_it(
+        qtbot, window, name, typed, limit):
+    """Issue 31, item 8: typing 300 into Steps gave 30 (the box took "30" and refused the
+    last "0"), and Batch stopped at 8, with no word of why."""
+    window.form.prompt.setPlainText("a red circle")
+    box = getattr(window.form, name)
+    box.setFocus()
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box.lineEdit(), typed)
+    assert box.lineEdit().text().startswith(typed)
+    error = window.form.errors[name]
+    assert error.isVisible() and limit in error.text(), error.text()
+    assert not window.generation.generate_button.isEnabled()
+    window.form.prompt.setFocus()  # leaving the field keeps it, and its message
+    box.clearFocus()
+    assert box.lineEdit().text().startswith(typed) and error.isVisible()
+    box.setFocus()
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box.lineEdit(), "5")
+    assert not error.isVisible() and window.generation.generate_button.isEnabled()
