@@ -132,7 +132,8 @@ class BatchRun(QObject):
                                       if 0 <= row < len(self.grid_paths) else None,
                                       0, self.parent_widget)
             self.viewer.show()
-            self.notices.status(f"Grid saved to {paths[0].parent}", 10_000)
+            self.notices.status(f"Grid saved to {paths[0].parent}; \"X/Y grids\" under the "
+                                "gallery opens it again.", 10_000)
         self.grids_shown.emit(self.grid_paths)
         self.over.emit()
 
@@ -151,6 +152,8 @@ class Batches(QObject):
     """Tools > Batch / X-Y plot: the dialog over the form's current settings, and each
     batch it queued, kept until the window closes."""
 
+    grids_saved = Signal(list)  # any batch's grids, once saved (BatchRun.grids_shown)
+
     def __init__(self, form: GenerationForm, queue: QueuePanel, stored_path: Callable[[object], Optional[Path]],
                  notices: Notices, settings: QSettings, grids_dir: Optional[Path], parent: QWidget) -> None:
         """`grids_dir`: where the grids go; None for the history's own grids folder."""
@@ -166,16 +169,24 @@ class Batches(QObject):
         self.runs: list[BatchRun] = []
 
     def open(self) -> BatchDialog:
-        from engine.paths import history_location
         form = self.form
         self.dialog = BatchDialog(form.request(), self.parent_widget,
                                   new_seed=None if form.seed.locked else form.seed.randomize,
                                   settings=self.settings)
-        grids_dir = self.grids_dir or history_location().grids_dir
-        self.dialog.planned.connect(lambda plan: self.runs.append(
-            BatchRun(plan, self.queue, self.stored_path, self.notices, grids_dir, self.parent_widget).start()))
+        grids_dir = self.grids_folder()
+        self.dialog.planned.connect(lambda plan: self._start(plan, grids_dir))
         self.dialog.open()
         return self.dialog
+
+    def _start(self, plan: BatchPlan, grids_dir: Path) -> None:
+        run = BatchRun(plan, self.queue, self.stored_path, self.notices, grids_dir, self.parent_widget)
+        run.grids_shown.connect(self.grids_saved)
+        self.runs.append(run.start())
+
+    def grids_folder(self) -> Path:
+        """Where the grids go: the services' folder, else the history's own."""
+        from engine.paths import history_location
+        return self.grids_dir or history_location().grids_dir
 
     def stop(self) -> None:
         """For closing the window (BatchRun.stop)."""

@@ -59,7 +59,9 @@ class GalleryPanel(QSplitter):
         search_row.addWidget(self.favorites_only)
         column.addLayout(search_row)
         column.addWidget(self.view, 1)
-        column.addWidget(self.count_label)
+        self._count_row = QHBoxLayout()
+        self._count_row.addWidget(self.count_label, 1)
+        column.addLayout(self._count_row)
         self.addWidget(grid)
         self.addWidget(self.details)
         self.setStretchFactor(0, 3)
@@ -108,6 +110,10 @@ class GalleryPanel(QSplitter):
         if self.model is not None:
             self.model.set_filters(self.search.text().strip(), self.favorites_only.isChecked())
             self.details.show_entry(None)
+
+    def add_beside_count(self, widget: QWidget) -> None:
+        """A widget of another part under the images, beside their count (the X/Y grids)."""
+        self._count_row.addWidget(widget)
 
     def focus_search(self) -> None:
         self.search.setFocus()

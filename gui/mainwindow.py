@@ -11,6 +11,7 @@ button does lives in the part that shows it:
     gui/image_drops.py        dropped images, File > Open Image, Send to image to image
     gui/unsaved_results.py    finished images the history could not keep
     gui/batch_run.py          Tools > Batch / X-Y plot
+    gui/grid_shelf.py         the X/Y grids saved, listed under the gallery to open again
     gui/engine_status.py      the status bar's word on the engine
     gui/menus.py              the menu bar, built from the parts' actions
 """
@@ -31,6 +32,7 @@ from gui.form import GenerationForm
 from gui.form_settings import load_form, save_form
 from gui.gallery_panel import GalleryPanel
 from gui.generation_panel import GenerationPanel
+from gui.grid_shelf import GridShelf
 from gui.help_dialogs import HelpDialogs
 from gui.image_drops import ImageDrops, image_paths
 from gui.menus import Menus
@@ -73,6 +75,8 @@ class MainWindow(QMainWindow):
         self.unsaved = UnsavedResults(self.notices, settings)
         self.batches = Batches(self.form, self.queue_panel, self.gallery.stored_path, self.notices,
                                settings, services.grids_dir, self)
+        self.grid_shelf = GridShelf(self.batches.grids_folder)
+        self.gallery.add_beside_count(self.grid_shelf)
         self.engine_status = EngineStatus(self.worker, self.notices)
         self.statusBar().addPermanentWidget(self.engine_status)
         self.help = HelpDialogs(self, self.engine_status.text)
@@ -144,6 +148,7 @@ class MainWindow(QMainWindow):
         self.gallery.reuse_requested.connect(self.generation.reuse)
         self.gallery.source_requested.connect(self.drops.use_as_source)
         self.generation.generate_pressed.connect(self.drops.withdraw_filled_note)
+        self.batches.grids_saved.connect(self.grid_shelf.refresh)
         self.engine_status.ready.connect(self.form.count_tokens_with)
         self.generation.model_note.words_requested.connect(self.help.show_demo_words)
         # The window's own: they work wherever the focus is, and with the form hidden.

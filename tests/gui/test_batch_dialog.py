@@ -135,3 +135,28 @@ def test_a_job_removed_from_the_queue_leaves_its_cell_empty(qtbot, window, engin
     layout = plan_layout(128, 128, recipe["columns"]["labels"])
     assert _cell_colour(pixels, layout, 0, 2) == EMPTY_CELL
     assert sorted(cell["column"] for cell in recipe["cells"]) == [0, 1]
+
+
+def test_saved_grids_are_listed_under_the_gallery_and_open_again_after_the_viewer_closes(
+        qtbot, window, engine, history, tmp_path):
+    """Issue 31, item 9: a grid could be seen only in the viewer the batch opened."""
+    shelf = window.grid_shelf
+    assert shelf.isHidden()  # no grid yet: no button
+    dialog = _open(qtbot, window)
+    dialog.set_axis(0, "seed", "1,2")
+    _queue(qtbot, dialog)
+    run = window.batches.runs[-1]
+    with qtbot.waitSignal(run.grids_shown, timeout=20000) as shown:
+        pass
+    [path] = shown.args[0]
+    run.viewer.close()
+    assert not shelf.isHidden() and shelf.text() == "X/Y grids (1)"
+    assert window.gallery.isAncestorOf(shelf)
+    shelf.menu().aboutToShow.emit()
+    [action] = shelf.menu().actions()
+    assert action.text().startswith(path.name)
+    action.trigger()
+    viewer = shelf.viewer
+    assert viewer.isVisible() and viewer.caption.text() == path.name
+    assert not viewer.pixmap.isNull()
+    viewer.close()
