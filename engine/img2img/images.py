@@ -1,6 +1,8 @@
 """Reading a person's source image or mask: any file, one clear message when it is not usable."""
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -24,7 +26,7 @@ def read_image(path, what: str = "source image") -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with _open_regular_file(path, what) as handle, Image.open(handle) as image:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise ImageProblem(
@@ -47,6 +49,24 @@ def read_image(path, what: str = "source image") -> np.ndarray:
                            "(PNG, JPEG, WebP, BMP, TIFF…).") from None
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ImageProblem(f"The {what} {path.name} is damaged or truncated ({error}).") from None
+
+
+def _open_regular_file(path: Path, what: str):
+    """The file at `path` opened for reading, if it is a regular file. Opened without waiting
+    and checked on the open descriptor, so a named pipe (which would be read for ever) or a
+    device is refused at once, and nothing can be swapped in between the check and the read."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        kind = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(kind):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(kind):
+            raise ImageProblem(f"The {what} {path.name} is not a regular file (a named pipe, socket "
+                               "or device): save the image to a file and give that.")
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def _rgba(image: Image.Image) -> Image.Image:
