@@ -57,9 +57,15 @@ def register(subparsers) -> None:
                              ".safetensors checkpoint and the same weights in KerasCV's .h5 files "
                              "(each in a fresh process), and switching between two checkpoints "
                              "(random SD 1.x weights unless --checkpoint FILE; --size, --steps)")
+    parser.add_argument("--prompts", action="store_true",
+                        help="instead: parsing and chunking a 300-token prompt, the UNet's call "
+                             "at 77, 154 and 231 tokens of context (--size, default 256 here), "
+                             "and reading, applying, switching and taking off a 144 MB LoRA "
+                             "(random SD 1.x networks)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="with --checkpoints: time this file instead of a random one")
-    parser.add_argument("--size", type=int, default=512, help="with --checkpoints (default 512)")
+    parser.add_argument("--size", type=int, default=None,
+                        help="with --checkpoints (default 512) or --prompts (default 256)")
     parser.add_argument("--app-steps", type=int, default=10, help="steps for --app's generations")
     parser.add_argument("--app-size", type=int, default=128, help="size for --app's generations")
     parser.set_defaults(func=run)
@@ -79,9 +85,12 @@ def run(args) -> int:
         return _run_samplers(args)
     if args.img2img:
         return _run_img2img(args)
+    if args.prompts:
+        from engine.benchmark.prompts import main as prompts
+        return prompts(args.size or 256)
     if args.checkpoints:
         from engine.benchmark.checkpoints import main as checkpoints
-        return checkpoints(args.size, args.steps if args.steps != BenchmarkSettings().steps else 2,
+        return checkpoints(args.size or 512, args.steps if args.steps != BenchmarkSettings().steps else 2,
                            args.json, args.checkpoint)
     from engine.benchmark import chart, report, runner
     from engine.errors import EngineError
