@@ -29,12 +29,14 @@ class Banner(QFrame):
         close.setText("\u2715")
         close.setToolTip("Dismiss")
         close.clicked.connect(self.hide)
+        # The action under the text, not beside it: beside, in the narrow centre column of a
+        # 900x600 window, the text took the width and the button read "esume the queu".
         column = QVBoxLayout()
         column.addWidget(self.title)
         column.addWidget(self.text)
+        column.addWidget(self.button, 0, Qt.AlignmentFlag.AlignLeft)
         row = QHBoxLayout(self)
         row.addLayout(column, 1)
-        row.addWidget(self.button, 0, Qt.AlignmentFlag.AlignTop)
         row.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 

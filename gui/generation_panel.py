@@ -45,19 +45,26 @@ class GenerationPanel(QWidget):
         self.model_note = ModelNote()
 
         layout = QVBoxLayout(self)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(form)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        # The word about the model scrolls with the form: fixed under Generate, it took the
+        # room of every field but the two prompts at 900x600.
+        scrolled = QWidget()
+        column = QVBoxLayout(scrolled)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(form)
+        column.addWidget(self.model_note)
+        column.addStretch(1)
+        self.form_scroll = QScrollArea()
+        self.form_scroll.setWidgetResizable(True)
+        self.form_scroll.setWidget(scrolled)
+        self.form_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         # The form fits its column's width; only a short window scrolls it, vertically.
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        layout.addWidget(scroll, 1)
+        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout.addWidget(self.form_scroll, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 1)
         buttons.addWidget(self.cancel_button)
         layout.addLayout(buttons)
         layout.addWidget(self.why_disabled)
-        layout.addWidget(self.model_note)
 
         form.changed.connect(self.update_buttons)
         form.submit_requested.connect(self.generate)

@@ -21,7 +21,7 @@ import logging
 
 from PySide6.QtCore import QByteArray, QMetaObject, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QStyle, QVBoxLayout, QWidget
 
 from engine.jobs import JobQueue
 from gui.banner import Banner
@@ -136,6 +136,10 @@ class MainWindow(QMainWindow):
         for splitter in (self.splitter, self.gallery):
             for index in range(splitter.count()):
                 splitter.setCollapsible(index, False)
+        # The gallery's own margin at the window's edge, as the other columns' layouts have:
+        # without it "Favorites" and, at 1920, "Open" touched the edge and were cut.
+        margin = self.style().pixelMetric(QStyle.PixelMetric.PM_LayoutRightMargin)
+        self.gallery.setContentsMargins(0, margin, margin, margin)
         self.setMinimumSize(900, 600)
         self.setCentralWidget(self.splitter)
 

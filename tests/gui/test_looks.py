@@ -76,7 +76,7 @@ def test_at_900_by_600_no_details_button_or_form_field_is_clipped(qtbot, themed,
         bottom_right = button.mapTo(pane, button.rect().bottomRight())
         assert pane.rect().contains(top_left) and pane.rect().contains(bottom_right), \
             f"{button.text()!r} is cut off"
-    scroll = window.form.parentWidget().parentWidget()  # the form's scroll area
+    scroll = window.generation.form_scroll
     assert window.form.width() <= scroll.viewport().width(), "the form is wider than its column"
 
 
