@@ -32,7 +32,8 @@ def examples_for(model_id: str) -> ModelExamples:
             prompt="a small red circle on the left, blue background",
             negative="",
             about=("Demo is SD Desk's own tiny model: it draws coloured circles, squares and "
-                   "triangles from a few dozen words. For real images, get Stable Diffusion "
-                   "from Tools \u25b8 Models (download or import)."),
+                   "triangles from a few dozen words, and reads none of A1111's prompt "
+                   "language (weights, BREAK, LoRA, embeddings, clip skip). For real images, "
+                   "get Stable Diffusion from Tools \u25b8 Models (download or import)."),
             words=demo_words())
     return ModelExamples(prompt="a lighthouse at dusk, oil painting", negative="blurry, text")

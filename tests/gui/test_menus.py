@@ -41,6 +41,7 @@ def test_the_demo_model_says_what_it_is_and_its_placeholder_is_one_it_draws(qtbo
     window.model_chooser.select("demo")
     assert window.generation.model_note.isVisible()
     assert "Stable Diffusion" in window.generation.model_note.text.text()
+    assert "reads none of A1111's prompt language" in window.generation.model_note.text.text()
     demo_example = examples_for("demo").prompt
     assert demo_example in window.form.prompt.placeholderText()
     assert vocabulary_problem(demo_example) is None  # the example is one the demo accepts
