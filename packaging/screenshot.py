@@ -5,7 +5,7 @@
 Runs the real window on a real display (Xvfb, not the offscreen platform, so
 fonts and styles look as a user sees them) with a fresh temporary history and
 settings, fills the form and presses Generate for each prompt with the built-in
-demo model, then grabs the window at 1480x900 with the last image in the
+demo model, then grabs the window at 1440x880 (its default size) with the last image in the
 preview and selected in the gallery; then at each of LAYOUT_SIZES beside it
 (window-WxH.png), to check the layout at small and large screens.
 """
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZE = (1480, 900)
+SIZE = (1440, 880)  # the window's default (gui/mainwindow.py)
 LAYOUT_SIZES = [(900, 600), (1280, 800), (1920, 1080)]
 PROMPTS = [
     "a green triangle at the top, white background",
