@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,13 @@ from engine.events import GeneratedImage, GenerationResult
 LOCAL = "local"
 MAX_ATTEMPTS = 3  # a job that kills its worker this often is failed, not retried forever
 STEP_POLL_SECONDS = 0.2  # how often the caller reads the workers' steps while it waits
+# A cluster's head answers in milliseconds; this allows a slow network, not a missing head.
+CONNECT_TIMEOUT_S = 10.0
+# Ray waits for a head that accepts the connection but never answers as Ray in rounds of
+# about 40 s, by default for many rounds; one is enough to say so.
+GCS_CONNECT_ROUNDS = "1"
+UNREACHABLE_HINT = ("check the address (`ray start --head` prints it) and that the cluster "
+                    "is running, or use --ray local")
 
 
 class ClusterError(RuntimeError):
@@ -44,17 +52,66 @@ def ray_session(address: str, num_cpus: Optional[int] = None):
         raise ClusterError("Ray is not installed: pip install -e \".[cluster]\"") from None
     opened = not ray.is_initialized()
     if opened:
+        if address != LOCAL:
+            check_reachable(address)
         try:
-            ray.init(address=None if address == LOCAL else address, num_cpus=num_cpus,
-                     include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                     configure_logging=True)
+            with _bounded_gcs_wait(address != LOCAL):
+                ray.init(address=None if address == LOCAL else address, num_cpus=num_cpus,
+                         include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                         configure_logging=True)
         except (ConnectionError, RuntimeError, ValueError) as error:
-            raise ClusterError(f"Cannot reach the Ray cluster at {address}: {error}") from None
+            raise ClusterError(f"Cannot reach the Ray cluster at {address}: {error}; "
+                               f"{UNREACHABLE_HINT}.") from None
     try:
         yield ray
     finally:
         if opened:
             ray.shutdown()
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Raises ClusterError unless something accepts a connection at HOST:PORT within
+    `timeout`: Ray itself would wait for it for ever. Addresses Ray resolves itself
+    ("auto", no port) are left to Ray."""
+    host_port = _host_and_port(address)
+    if host_port is None:
+        return
+    try:
+        with socket.create_connection(host_port, timeout=timeout):
+            pass
+    except socket.timeout:
+        raise ClusterError(f"Cannot reach the Ray cluster at {address}: nothing answered within "
+                           f"{timeout:g} s; {UNREACHABLE_HINT}.") from None
+    except OSError as error:
+        why = error.strerror or str(error) or type(error).__name__
+        raise ClusterError(f"Cannot reach the Ray cluster at {address} ({why.lower()}); "
+                           f"{UNREACHABLE_HINT}.") from None
+
+
+def _host_and_port(address: str) -> Optional[tuple[str, int]]:
+    where = address.split("://", 1)[-1].rstrip("/")
+    host, colon, port = where.rpartition(":")
+    if not colon or not port.isdigit():
+        return None
+    host = host.strip("[]")  # an IPv6 address in brackets
+    if not host or not 0 < int(port) < 65536:
+        raise ClusterError(f"{address!r} is not a Ray address: give HOST:PORT, as "
+                           "`ray start --head` prints it, or 'local'.")
+    return host, int(port)
+
+
+@contextmanager
+def _bounded_gcs_wait(remote: bool):
+    """Ray's own wait for a remote head, bounded unless the person set it."""
+    variable = "RAY_gcs_server_port_wait_time_s"
+    if not remote or variable in os.environ:
+        yield
+        return
+    os.environ[variable] = GCS_CONNECT_ROUNDS
+    try:
+        yield
+    finally:
+        os.environ.pop(variable, None)
 
 
 def _board_class(ray):
