@@ -126,6 +126,9 @@ def parse_axis(spec: str) -> Axis:
                           f"{', '.join(AXIS_NAMES)}."])
     if name not in _KINDS:
         raise BatchError([f"{shown}: no axis {name!r}; the axes are {', '.join(AXIS_NAMES)}."])
+    if any(ord(c) < 32 or ord(c) == 127 for c in rest):
+        raise BatchError([f"--grid {spec!r}: a value holds a line break or another control "
+                          "character; write the values on one line (NAME=V1,V2,...)."])
     rows = list(csv.reader([rest], skipinitialspace=True)) if rest.strip() else [[]]
     texts = tuple(t.strip() for t in rows[0])
     if not texts or any(not t for t in texts):

@@ -14,6 +14,7 @@ def run_here(engine, jobs: Iterable[BatchJob],
     """Each job through the same Runner as `generate` and the window; the caller saves each
     result (to the folder and the history). A failure fails its job alone, worded as the
     window words it; the batch goes on. `on_step(job, fraction)` after each denoising step."""
+    from engine.errors import InvalidRequest
     from engine.jobs import Failed, Finished, JobProgress, JobQueue, Runner
 
     queue = JobQueue()  # in memory: the batch's plan file is what a person re-runs
@@ -23,8 +24,16 @@ def run_here(engine, jobs: Iterable[BatchJob],
     runner = Runner(queue, lambda: engine)
     for job in jobs:
         running.append(job)
-        queue.add(job.request)
-        ending = runner.run(queue.take())
+        try:
+            queue.add(job.request)
+        except InvalidRequest as error:  # the plan checks this too; never lose a job silently
+            on_failed(job, str(error))
+            continue
+        taken = queue.take()
+        if taken is None:
+            on_failed(job, "The job could not be read back from the queue.")
+            continue
+        ending = runner.run(taken)
         if isinstance(ending, Finished):
             on_result(job, ending.result)
         else:

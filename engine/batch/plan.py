@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import uuid
 from dataclasses import dataclass
 
@@ -9,6 +10,16 @@ from engine.batch.axes import PROMPT_SR, Axis
 from engine.batch.errors import BatchError
 from engine.batch.prompts import PromptLine
 from engine.request import GenerationRequest
+
+# Every job is an image, seconds of work (minutes for Stable Diffusion on a CPU), and a request
+# held in memory until the batch ends: ten thousand is a day of Stable Diffusion on a GPU, and
+# a plan beyond it is nearly always a slip (a range written out as values, one axis too many).
+# Refused before a single job is made, so a million-cell grid costs nothing.
+MAX_JOBS = 10_000
+# A grid image is drawn whole in memory: A1111's own limit on one (its img_max_size_mp).
+MAX_GRID_PIXELS = 200_000_000
+# Problems listed before "and N more": a file of bad lines should not flood the terminal.
+MAX_LISTED_PROBLEMS = 20
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,19 @@ def plan_batch(prompts: list[PromptLine], axes: list[Axis], base: GenerationRequ
             for problem in trial.validate():
                 if problem.field != "prompt" and problem.field not in reported:
                     problems.append(f"--grid {axis.name}={text}: {problem.message}")
+    count = len(prompts) * math.prod(len(a.values) for a in axes)
+    if count > MAX_JOBS:
+        sizes = " x ".join([f"{len(prompts):,} prompt line(s)"] + [f"{len(a.values):,} {a.name}"
+                                                                   for a in axes])
+        problems.append(f"The batch would make {count:,} jobs ({sizes}); a batch makes at most "
+                        f"{MAX_JOBS:,}. Split the prompt file or give fewer grid values.")
+        raise BatchError(problems)
+    problems.extend(_grid_problems(axes, base))
+    check_jobs = not problems  # a bad option or axis would otherwise be named once per job
+    checked: set[tuple[str, str, str]] = set()
+    rules: dict = {}  # per model
+    seen: set[str] = set()
+    job_problems: list[str] = []
     jobs: list[BatchJob] = []
     for line in prompts:
         for coords in itertools.product(*(range(len(a.values)) for a in reversed(axes))):
@@ -72,17 +96,62 @@ def plan_batch(prompts: list[PromptLine], axes: list[Axis], base: GenerationRequ
             request = base.replace(prompt=line.text)
             for axis, index in zip(axes, coords):
                 request = axis.apply(request, index)
-            if not problems:
-                for problem in request.validate():
-                    where = f"line {line.number}" if problem.field in ("prompt", "negative_prompt") \
+            if check_jobs:
+                for field, message in _job_problems(request, checked, rules):
+                    where = f"line {line.number}" if field in ("prompt", "negative_prompt") \
                         else _cell(axes, coords)
-                    message = f"{where}: {problem.message}"
-                    if message not in problems:
-                        problems.append(message)
+                    message = f"{where}: {message}"
+                    if message not in seen:
+                        seen.add(message)
+                        job_problems.append(message)
             jobs.append(BatchJob(uuid.uuid4().hex, len(jobs), line, coords, request))
+    if len(job_problems) > MAX_LISTED_PROBLEMS:
+        more = len(job_problems) - MAX_LISTED_PROBLEMS
+        job_problems = job_problems[:MAX_LISTED_PROBLEMS] + [f"… and {more:,} more problem(s)."]
+    problems.extend(job_problems)
     if problems:
         raise BatchError(problems)
     return BatchPlan(tuple(axes), tuple(jobs))
+
+
+def _job_problems(request: GenerationRequest, checked: set, rules: dict) -> list[tuple[str, str]]:
+    """(field, message) for what `generate` would refuse in this request: its values, and its
+    prompt by the model's rules (length, words, syntax), each distinct prompt judged once;
+    and a request too large to be kept in the queue."""
+    from engine.jobs.queue import size_problem
+    from engine.prompt_rules import prompt_problems, rules_for
+
+    key = (request.prompt, request.negative_prompt, request.model)
+    if key in checked:
+        found = [(p.field, p.message) for p in request.validate()
+                 if p.field not in ("prompt", "negative_prompt")]
+    else:
+        checked.add(key)
+        if request.model not in rules:
+            rules[request.model] = rules_for(request.model)
+        found = [(p.field, p.message) for p in prompt_problems(request, rules[request.model])]
+    if not any(field == "prompt" for field, _ in found):
+        too_large = size_problem(request)
+        if too_large:
+            found.append(("prompt", too_large))
+    return found
+
+
+def _grid_problems(axes: list[Axis], base: GenerationRequest) -> list[str]:
+    if not 1 <= len(axes) <= 2:
+        return []
+    width, height = base.width, base.height
+    for axis in axes:
+        if axis.name == "size":
+            width = max([width] + [int(w) for w, _ in axis.values])
+            height = max([height] + [int(h) for _, h in axis.values])
+    cells = math.prod(len(a.values) for a in axes)
+    pixels = cells * int(width) * int(height)
+    if pixels <= MAX_GRID_PIXELS:
+        return []
+    return [f"The grid would be {cells:,} images of {width}x{height}, {pixels / 1e6:,.0f} million "
+            f"pixels; a grid holds at most {MAX_GRID_PIXELS // 1_000_000} million. Give fewer "
+            "grid values or a smaller size."]
 
 
 def _cell(axes: list[Axis], coords: tuple[int, ...]) -> str:

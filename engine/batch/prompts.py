@@ -6,6 +6,10 @@ from pathlib import Path
 
 from engine.batch.errors import BatchError
 
+# Far more than a plan can hold (engine/batch/plan.py's MAX_JOBS lines of 3 KiB), so a
+# real prompt file never meets it; a wrong file (a video, a disk image) is refused unread.
+MAX_FILE_BYTES = 32 * 2**20
+
 
 @dataclass(frozen=True)
 class PromptLine:
@@ -43,9 +47,13 @@ def parse_prompts(text: str, source: str = "the prompt file") -> list[PromptLine
 def read_prompt_file(path: Path) -> list[PromptLine]:
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:  # read up to the limit: a pipe has no size to ask
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise BatchError([f"Cannot read the prompt file {path}: {error.strerror}."]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise BatchError([f"The prompt file {path} is too large (over {MAX_FILE_BYTES // 2**20} MiB): "
+                          "a batch takes a text file of one prompt per line."])
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

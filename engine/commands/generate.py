@@ -186,6 +186,9 @@ def invocation_problems(args, request: GenerationRequest) -> list[str]:
     from engine.prompt_rules import prompt_problems, rules_for
     problems = [p.message for p in prompt_problems(request, rules_for(request.model))
                 if p.field != "model"]
+    from engine.jobs.queue import size_problem
+    if not problems and size_problem(request):  # the queue would refuse it (a prompt over 64 KiB)
+        problems.append(size_problem(request))
     try:
         spec = registry.get_model(request.model)
     except KeyError as error:

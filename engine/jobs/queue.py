@@ -106,6 +106,12 @@ class JobQueue:
     # ---- changing --------------------------------------------------------------------
 
     def add(self, request: GenerationRequest) -> Job:
+        """Raises InvalidRequest for a request too large to be read back (see size_problem)."""
+        problem = size_problem(request)
+        if problem:
+            from engine.errors import InvalidRequest
+            from engine.request import Problem
+            raise InvalidRequest([Problem("prompt", problem)])
         with self._lock:
             cursor = self._conn.execute(
                 "INSERT INTO jobs(queue, position, state, request_json, created) VALUES "
@@ -230,6 +236,18 @@ class JobQueue:
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
+
+
+def size_problem(request: GenerationRequest) -> Optional[str]:
+    """Why `request` cannot wait in a queue, if it cannot: a stored request is read back only
+    up to the recipe reader's size limit (a guard against damaged files), so a longer one
+    would be lost between `add` and `take`. Only the prompts can make it that long."""
+    from engine.recipe import MAX_CHUNK_CHARS
+    size = len(request.to_json())
+    if size <= MAX_CHUNK_CHARS:
+        return None
+    return (f"The prompt is too long to run: with the negative prompt and the settings the job "
+            f"is {size:,} characters and a job holds at most {MAX_CHUNK_CHARS:,}. Shorten it.")
 
 
 def _job(row) -> Optional[Job]:

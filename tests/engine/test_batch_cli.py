@@ -93,14 +93,16 @@ def test_out_of_range_value_names_its_axis(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_a_failing_job_is_reported_and_the_others_still_saved(tmp_path, capsys):
+def test_a_word_the_model_does_not_know_is_refused_before_any_job_runs(tmp_path, capsys):
+    """As `generate` refuses it (issue 31, inputs 3); a job that fails while the batch runs is
+    reported and the others saved (test_batch_inputs.py)."""
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red circle\na red dragon\n")
     code = main.main(["batch", str(prompts), *SMALL, "--out", str(tmp_path / "out"), "--no-history"])
     err = capsys.readouterr().err
-    assert code == 1
-    assert "job 2 (line 2):" in err and "dragon" in err
-    assert len(list((tmp_path / "out").glob("*.png"))) == 1
+    assert code == 2
+    assert "line 2:" in err and "dragon" in err and "line 1" not in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_progress_counts_jobs_and_estimates_time_left():

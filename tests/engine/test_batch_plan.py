@@ -90,8 +90,8 @@ def test_jobs_are_every_prompt_times_every_combination_first_axis_fastest():
 
 
 def test_no_axes_one_job_per_line_and_no_grid():
-    plan = plan_batch(parse_prompts("a\nb\nc\n"), [], BASE)
-    assert [j.request.prompt for j in plan.jobs] == ["a", "b", "c"] and plan.grids() == []
+    plan = plan_batch(parse_prompts("red\nblue\ngreen\n"), [], BASE)
+    assert [j.request.prompt for j in plan.jobs] == ["red", "blue", "green"] and plan.grids() == []
 
 
 def test_three_axes_make_jobs_but_no_grid():
