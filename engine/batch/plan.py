@@ -82,7 +82,7 @@ def plan_batch(prompts: list[PromptLine], axes: list[Axis], base: GenerationRequ
                                                                    for a in axes])
         problems.append(f"The batch would make {count:,} jobs ({sizes}); a batch makes at most "
                         f"{MAX_JOBS:,}. Split the prompt file or give fewer grid values.")
-        raise BatchError(problems)
+        raise BatchError(_shortened(problems))
     problems.extend(_grid_problems(axes, base))
     check_jobs = not problems  # a bad option or axis would otherwise be named once per job
     checked: set[tuple[str, str, str]] = set()
@@ -105,13 +105,18 @@ def plan_batch(prompts: list[PromptLine], axes: list[Axis], base: GenerationRequ
                         seen.add(message)
                         job_problems.append(message)
             jobs.append(BatchJob(uuid.uuid4().hex, len(jobs), line, coords, request))
-    if len(job_problems) > MAX_LISTED_PROBLEMS:
-        more = len(job_problems) - MAX_LISTED_PROBLEMS
-        job_problems = job_problems[:MAX_LISTED_PROBLEMS] + [f"… and {more:,} more problem(s)."]
     problems.extend(job_problems)
     if problems:
-        raise BatchError(problems)
+        raise BatchError(_shortened(problems))
     return BatchPlan(tuple(axes), tuple(jobs))
+
+
+def _shortened(problems: list[str]) -> list[str]:
+    if len(problems) <= MAX_LISTED_PROBLEMS:
+        return problems
+    more = len(problems) - MAX_LISTED_PROBLEMS + 1
+    # The last problem stays: the plan's size, when it is one, says the most.
+    return problems[:MAX_LISTED_PROBLEMS - 2] + [f"… and {more:,} more problem(s).", problems[-1]]
 
 
 def _job_problems(request: GenerationRequest, checked: set, rules: dict) -> list[tuple[str, str]]:
