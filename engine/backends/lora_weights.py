@@ -4,9 +4,10 @@ Merging (weight += multiplier * delta) costs nothing per step, where running the
 beside each layer would cost every step; it is what A1111 and ComfyUI do too. Taking a
 LoRA off must not drift: subtracting the delta again would leave float32 rounding
 behind, and re-reading the checkpoint would cost seconds. So before a variable is first
-changed its original value is kept, and every apply rebuilds each touched variable from
-that copy: the networks always hold exactly the checkpoint's weights plus the LoRAs in
-the current list, whatever came before.
+changed its original value is kept, and an apply rebuilds from that copy each variable
+whose share of the list changed (and only those: changing one LoRA's weight leaves the
+others' layers alone): the networks always hold exactly the checkpoint's weights plus the
+LoRAs in the current list, whatever came before.
 
 Variables are found through the same plans that import checkpoints
 (engine.models.ldm_import), so a LoRA's original-layout module names need no second map,
@@ -41,6 +42,7 @@ class LoraWeights:
         self.family = families.BY_ID[family_id]
         self._variables: dict[str, dict] = {}  # network -> its plan's variables, by key
         self._originals: dict[tuple, np.ndarray] = {}  # (network, key, part) -> value before any LoRA
+        self._merged: dict[tuple, tuple] = {}  # (network, key, part) -> (file, module, weight)s it holds
         self._applied: tuple = ()
 
     @property
@@ -112,24 +114,32 @@ class LoraWeights:
         self._check(loras)
         changes: dict[tuple, list] = defaultdict(list)
         for lora, text_weight, unet_weight in loras:
-            for module in lora.modules:
+            for index, module in enumerate(lora.modules):
                 weight = text_weight if module.network == TEXT else unet_weight
                 if weight != 0:
-                    changes[(module.network, module.weight_key, module.part)].append((module, weight))
+                    changes[(module.network, module.weight_key, module.part)].append(
+                        (lora, index, module, weight))
         for key in [key for key in self._originals if key not in changes]:
             self._plan(key[0])[key[1:]].assign(self._originals.pop(key))  # exactly the original
-        for key, modules in changes.items():
+            del self._merged[key]
+        for key, contributions in changes.items():
+            merged = tuple((lora, index, weight) for lora, index, _module, weight in contributions)
+            if self._merged.get(key) == merged:  # e.g. another LoRA's weight changed, not this
+                continue
             variable = self._plan(key[0])[key[1:]]
             if key not in self._originals:
                 self._originals[key] = keras.ops.convert_to_numpy(variable)
-            total = self._originals[key].astype(np.float32)  # a copy: the kept value stays intact
-            for module, weight in modules:  # in list order, so the sum is reproducible
-                total += np.float32(weight) * self._as_keras(module, variable, module.delta())
-            variable.assign(total.astype(self._originals[key].dtype))
+            original = self._originals[key]
+            total = original.astype(np.float32)  # a copy: the kept value stays intact
+            for _lora, _index, module, weight in contributions:  # list order: a reproducible sum
+                total += self._as_keras(module, variable, module.delta(weight))
+            variable.assign(total if total.dtype == original.dtype else total.astype(original.dtype))
+            self._merged[key] = merged
         self._applied = loras
 
     def forget(self) -> None:
         """The networks' weights were replaced from outside (another checkpoint loaded): drop
         the kept copies without writing them back."""
         self._originals.clear()
+        self._merged.clear()
         self._applied = ()

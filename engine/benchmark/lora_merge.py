@@ -5,13 +5,12 @@ another weight, and taking it off, on built SD 1.x networks.
 
 The LoRA is random but the size of a typical SD 1.5 LoRA file (kohya format, float16,
 rank 128, every attention, feed-forward and projection layer of the UNet and every
-text-encoder layer: about 144 MB). Run from the repository: the file is written by the
+text-encoder layer: 144 MiB). Run from the repository: the file is written by the
 test suite's own writer (tests/engine/lora_files.py), which writes the real format.
 """
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import statistics
 import tempfile
@@ -62,21 +61,19 @@ def measure(work: Path, rank: int = 128, runs: int = 3) -> dict:
               "same_list_s": same, "switch_weight_s": statistics.median(switches),
               "take_off_s": statistics.median(offs), "apply_again_s": statistics.median(ons),
               "kept_bytes": kept, "runs": runs}
-    del components, weights, lora
-    gc.collect()
     return result
 
 
 def print_report(result: dict) -> None:
     print(f"SD 1.x networks, a random kohya LoRA: rank {result['rank']}, float16, "
-          f"{result['modules']} modules, {result['file_bytes'] / 1e6:.0f} MB "
+          f"{result['modules']} modules, {result['file_bytes'] / 2**20:.0f} MiB "
           f"(medians of {result['runs']} where repeated)")
     rows = (("read_lora", "read_s"), ("first apply (1.0 / 1.0)", "first_apply_s"),
             ("the same list again", "same_list_s"), ("switch to other weights", "switch_weight_s"),
             ("take it off (apply [])", "take_off_s"), ("apply again after taking off", "apply_again_s"))
     for label, key in rows:
         print(f"  {label:<32}{result[key]:>9.3f} s")
-    print(f"  original values kept to take it off: {result['kept_bytes'] / 1e6:.0f} MB "
+    print(f"  original values kept to take it off: {result['kept_bytes'] / 2**20:.0f} MiB "
           f"(building the networks took {result['build_s']:.1f} s)")
 
 

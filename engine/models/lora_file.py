@@ -73,18 +73,26 @@ class LoraModule:
         kernel = (self.mid if self.mid is not None else self.down).shape[2:]
         return (out, inner) + tuple(kernel)
 
-    def delta(self) -> np.ndarray:
-        """The full weight change at multiplier 1, float32, PyTorch layout: (out, in) or
-        (out, in, kh, kw)."""
+    def delta(self, multiplier: float = 1.0) -> np.ndarray:
+        """The full weight change, float32, PyTorch layout: (out, in) or (out, in, kh, kw).
+
+        Scale and multiplier go into `up` before the product: a pass over the small factor,
+        not over the full-size result. The product is laid out in memory as channels-last
+        frameworks hold weights ((in, out), (kh, kw, in, out)) and returned as a transposed
+        view: the values are PyTorch's, and converting them to Keras's layout is then a
+        view of contiguous memory, which halves the time a merge spends adding."""
         up = self.up.astype(np.float32).reshape(self.up.shape[0], -1)  # (out, rank)
+        up *= np.float32(self.scale * multiplier)
         down = self.down.astype(np.float32)
-        if self.mid is None:
-            product = up @ down.reshape(down.shape[0], -1)
-        else:  # up (out, r) . mid (r, r', kh, kw) . down (r', in)
+        if self.mid is not None:  # up (out, r) . mid (r, r', kh, kw) . down (r', in)
             mid = self.mid.astype(np.float32)
-            product = np.einsum("or,rskl,si->oikl", up, mid, down.reshape(down.shape[0], -1),
-                                optimize=True)
-        return (product * np.float32(self.scale)).reshape(self.shape)
+            return np.einsum("or,rskl,si->oikl", up, mid, down.reshape(down.shape[0], -1),
+                             optimize=True)
+        if down.ndim == 2:
+            return (down.T @ up.T).T
+        rank, inner, kh, kw = down.shape
+        channels_last = down.transpose(2, 3, 1, 0).reshape(kh * kw * inner, rank) @ up.T
+        return channels_last.reshape(kh, kw, inner, -1).transpose(3, 2, 0, 1)
 
 
 @dataclass(frozen=True)

@@ -118,8 +118,9 @@ def test_the_same_list_twice_touches_nothing(networks, two_loras, monkeypatch):
     again = read_lora(a.path)  # read anew: an unchanged file is the same LoRA
     weights.apply([(again, 1.0, 1.0), (b, 0.5, 0.5)])
     assert calls == []
-    weights.apply([(again, 1.0, 1.0)])  # the check itself: a different list does assign
-    assert calls
+    weights.apply([(again, 1.0, 1.0), (b, 0.25, 0.5)])  # only b's share changed: only its kernels
+    b_kernels = {(m.weight_key, m.part) for m in b.modules}
+    assert len(calls) == len(b_kernels) == len({id(v) for v in calls})
 
 
 def test_a_weight_of_zero_leaves_its_network_alone(networks, two_loras):
