@@ -3,17 +3,23 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.errors import EngineError
+from engine.request import MAX_SIDE, MIN_SIDE
 
 # Far above any canvas (1024 px a side) but small enough to decode in memory at once;
 # Pillow's own decompression-bomb limit (about 89 Mpx) stays below its error threshold.
 MAX_PIXELS = 50_000_000
+# No canvas is more elongated than MAX_SIDE:MIN_SIDE (8:1); a source is fitted to one and
+# stretched where it is more elongated. Up to eight times that is an odd but usable image (a
+# banner to outpaint); beyond it, a strip of pixels that no canvas can show.
+MAX_ASPECT = 8 * MAX_SIDE // MIN_SIDE
 
 
 class ImageProblem(EngineError):
@@ -32,8 +38,14 @@ def read_image(path, what: str = "source image") -> np.ndarray:
                     raise ImageProblem(
                         f"The {what} {path.name} is {width}x{height} pixels, too large to open "
                         f"(the limit is {MAX_PIXELS // 1_000_000} million pixels): scale it down first.")
+                if max(width, height) > MAX_ASPECT * max(1, min(width, height)):
+                    raise ImageProblem(
+                        f"The {what} {path.name} is {width}x{height} pixels, too narrow to use "
+                        f"(at most {MAX_ASPECT}:1; a canvas is at most {MAX_SIDE // MIN_SIDE}:1): "
+                        "crop it first.")
                 image.load()
-                return np.asarray(_rgba(image), dtype=np.uint8).copy()
+                # As a viewer shows it: a phone's photo is stored sideways with a turn in EXIF.
+                return np.asarray(_rgba(_eight_bit(_upright(image))), dtype=np.uint8).copy()
     except ImageProblem:
         raise
     except FileNotFoundError:
@@ -67,6 +79,29 @@ def _open_regular_file(path: Path, what: str):
     except BaseException:
         os.close(descriptor)
         raise
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except (ValueError, TypeError, KeyError, IndexError, OSError, SyntaxError, struct.error):
+        return image  # damaged EXIF: the pixels as stored are still the image
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """A single-channel image of more than 8 bits as 8-bit grey levels, by its own range:
+    Pillow's convert() clips 16-bit levels (a 16-bit grey reads near-white) and rounds a
+    float image's 0-1 levels to 0 and 1 (it reads black)."""
+    if image.mode == "F":
+        levels = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0)
+        if levels.size and levels.max() <= 1.0:  # floats in 0-1, as TIFF and EXR tools write them
+            levels = levels * 255.0
+    elif image.mode == "I" or image.mode.startswith("I;16"):
+        # 16-bit files open as I;16 or as 32-bit I; both hold levels of 0-65535.
+        levels = np.asarray(image, dtype=np.float64) / 257.0
+    else:
+        return image
+    return Image.fromarray(np.clip(np.round(levels), 0, 255).astype(np.uint8), "L")
 
 
 def _rgba(image: Image.Image) -> Image.Image:

@@ -50,3 +50,68 @@ def test_a_named_pipe_is_refused_at_once_not_read_forever(tmp_path, store, role)
 def test_a_device_file_is_refused_with_the_same_message(tmp_path):
     with pytest.raises(ImageProblem, match="not a regular file"):
         read_image("/dev/null")
+
+
+def grey_ramp(width=256, height=64):
+    return np.tile(np.linspace(0.0, 1.0, width, dtype=np.float64), (height, 1))
+
+
+def test_a_16_bit_greyscale_image_reads_at_its_levels_not_near_white(tmp_path):
+    ramp = grey_ramp()
+    path = tmp_path / "grey16.png"
+    Image.fromarray(np.round(ramp * 65535).astype(np.uint16)).save(path)
+    with Image.open(path) as opened:
+        assert opened.mode.startswith("I")  # what Pillow makes of it: the case under test
+    pixels = read_image(path)
+    expected = np.round(ramp * 255)
+    assert np.abs(pixels[..., 0].astype(int) - expected).max() <= 1
+    assert (pixels[..., 0] == pixels[..., 2]).all() and (pixels[..., 3] == 255).all()
+
+
+def test_a_16_bit_mask_keeps_what_it_keeps(tmp_path, store):
+    """As a mask, near-white meant "repaint everything": a quarter-grey half (a light touch)
+    must stay a quarter grey."""
+    image = tmp_path / "image.png"
+    Image.new("RGB", (256, 256), (90, 90, 90)).save(image)
+    mask = np.full((256, 256), 64 * 257, np.uint16)
+    mask[:, 128:] = 65535
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    from engine.img2img.images import mask_from_pixels
+    grey = mask_from_pixels(read_image(tmp_path / "mask.png", "mask"))
+    assert (grey[:, :128] == 64).all() and (grey[:, 128:] == 255).all()
+
+
+def test_a_float_tiff_reads_as_its_zero_to_one_levels_not_black(tmp_path):
+    ramp = grey_ramp().astype(np.float32)
+    path = tmp_path / "float.tif"
+    Image.fromarray(ramp).save(path)
+    pixels = read_image(path)
+    assert np.abs(pixels[..., 1].astype(int) - np.round(ramp * 255)).max() <= 1
+
+
+def test_exif_orientation_is_honoured(tmp_path):
+    """A phone photo stored sideways with 'rotate 90' in its EXIF reads as the person sees it."""
+    stored = np.zeros((64, 128, 3), np.uint8)
+    stored[:, :64] = (255, 0, 0)  # red on the stored left
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    path = tmp_path / "phone.jpg"
+    image.save(path, exif=exif, quality=95)
+    pixels = read_image(path)
+    assert pixels.shape[:2] == (128, 64)  # upright: taller than wide
+    assert pixels[10, 32, 0] > 200 and pixels[-10, 32, 0] < 60  # red at the top after the turn
+
+
+@pytest.mark.parametrize("size", [(49_000_000, 1), (1, 40_000), (20_000, 100)])
+def test_an_absurd_aspect_ratio_is_refused_before_decoding(tmp_path, size):
+    path = tmp_path / "strip.png"
+    Image.new("L", size, 128).save(path, optimize=False)
+    with pytest.raises(ImageProblem, match="narrow"):
+        read_image(path)
+
+
+def test_an_ordinary_wide_image_is_still_taken(tmp_path, store):
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (1600, 200), (1, 2, 3)).save(path)
+    assert read_image(path).shape == (200, 1600, 4)
