@@ -61,7 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     choose_compute_backend()
     args = build_parser().parse_args(argv)
     if args.command:
-        return int(args.func(args) or 0)
+        try:
+            return int(args.func(args) or 0)
+        finally:
+            # --no-history keeps a source image in a temporary folder (engine/commands/
+            # generate.py's source_store) for this run only: no copy outlives it.
+            scratch = getattr(args, "_scratch_sources", None)
+            if scratch:
+                import shutil
+                shutil.rmtree(scratch, ignore_errors=True)
     if args.self_test:
         from gui.selftest import run_self_test
         return run_self_test()

@@ -41,16 +41,23 @@ class SourceStore:
         target = self.path(image_id)
         if target.is_file() and target.stat().st_size == len(data):
             return image_id
-        self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".tmp-{uuid.uuid4().hex}.png"
         try:
+            self.folder.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
+        except OSError as error:  # a file in its place, a full or read-only disk
+            why = error.strerror or str(error)
+            raise ImageProblem(f"Cannot keep the source image in {self.folder} ({why.lower()}): "
+                               "free some space, or choose another history folder.") from None
         finally:
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass  # the folder itself is the problem, already said
         return image_id
 
     def get(self, image_id: str, what: str = "source image") -> np.ndarray:

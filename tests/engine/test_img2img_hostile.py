@@ -115,3 +115,35 @@ def test_an_ordinary_wide_image_is_still_taken(tmp_path, store):
     path = tmp_path / "wide.png"
     Image.new("RGB", (1600, 200), (1, 2, 3)).save(path)
     assert read_image(path).shape == (200, 1600, 4)
+
+
+@pytest.mark.parametrize("blocker", ["file-in-place", "history-is-a-file"])
+def test_a_sources_folder_that_cannot_be_written_is_one_message(tmp_path, blocker):
+    image = tmp_path / "image.png"
+    Image.new("RGB", (128, 128), (200, 10, 10)).save(image)
+    if blocker == "file-in-place":
+        (tmp_path / "history").mkdir()
+        (tmp_path / "history" / "sources").write_text("not a folder")
+        store = SourceStore(tmp_path / "history" / "sources")
+    else:
+        (tmp_path / "history").write_text("not a folder")
+        store = SourceStore(tmp_path / "history" / "sources")
+    with pytest.raises(ImageProblem, match="Cannot keep the source image"):
+        prepare(store, image)
+
+
+def test_no_history_leaves_no_copy_of_the_source_behind(tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    import main
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    image = tmp_path / "image.png"
+    Image.new("RGB", (128, 128), (200, 10, 10)).save(image)
+    code = main.main(["generate", "--model", "demo", "--prompt", "a red circle", "--steps", "2",
+                      "--init-image", str(image), "--no-history", "--no-preview",
+                      "--out", str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr().err
+    assert len(list((tmp_path / "out").glob("*.png"))) == 1
+    assert list(scratch.glob("sd-desk-sources-*")) == []
