@@ -56,7 +56,7 @@ class BatchRun(QObject):
         self.queue.worker.event.connect(self._on_event)
         self.queue.jobs_removed.connect(self._on_removed)
         ids = self.queue.enqueue([job.request for job in self.plan.jobs])
-        self.jobs = dict(zip(ids, self.plan.jobs))
+        self.jobs = {job_id: job for job_id, job in zip(ids, self.plan.jobs) if job_id is not None}
         self._say()
         return self
 

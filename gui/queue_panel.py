@@ -15,6 +15,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QLabel, QListWidget, QListWidgetItem, QMessageBox, QToolButton,
                                QVBoxLayout, QWidget)
 
+from engine.errors import InvalidRequest
 from engine.jobs import ENDINGS, Job, JobProgress, JobState, Queued, QueueChanged, Started
 from gui.flow_layout import FlowLayout
 from gui.notices import Notices
@@ -79,9 +80,16 @@ class QueuePanel(QWidget):
 
     # ---- the queue's actions -------------------------------------------------------------
 
-    def enqueue(self, requests: list) -> list[int]:
-        """Puts each request on the queue, in order, and lets the worker go on; their ids."""
-        ids = [self.worker.queue.add(request).id for request in requests]
+    def enqueue(self, requests: list) -> list[Optional[int]]:
+        """Puts each request on the queue, in order, and lets the worker go on; their ids,
+        None for one the queue refuses (a prompt too long to keep), which is said."""
+        ids: list[Optional[int]] = []
+        for request in requests:
+            try:
+                ids.append(self.worker.queue.add(request).id)
+            except InvalidRequest as refused:
+                self.notices.error("Not queued", str(refused))
+                ids.append(None)
         self.worker.wake()
         return ids
 

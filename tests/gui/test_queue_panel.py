@@ -168,3 +168,13 @@ def test_at_the_default_size_the_toolbar_is_whole_rows_fit_and_the_running_job_i
     engine.hold_at_step = None
     engine.proceed.set()
     second.close()
+
+
+def test_a_job_the_queue_cannot_keep_is_named_not_a_crash(qtbot, window, engine):
+    """A prompt longer than a stored job can hold is refused by the queue itself; the window
+    says so and queues the rest (it used to raise out of the Generate button)."""
+    from engine.request import GenerationRequest
+    huge = GenerationRequest("cat, " * 15_000, model="demo", steps=1)
+    ids = window.queue_panel.enqueue([huge, GenerationRequest("a red circle", model="demo", steps=1)])
+    assert ids[0] is None and isinstance(ids[1], int)
+    assert window.notices.banner.isVisible() and "too long" in window.notices.banner.text.text()
