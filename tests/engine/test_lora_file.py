@@ -21,6 +21,7 @@ U = "model.diffusion_model."
 def assert_close(ours: np.ndarray, theirs: np.ndarray) -> None:
     """Equal up to float32 rounding (numpy's assert_allclose is slow on arrays this size)."""
     assert ours.shape == theirs.shape
+    ours = np.ascontiguousarray(ours, dtype=np.float64)  # one memory order: a fast subtraction
     assert np.abs(ours - theirs).max() <= 1e-5 * np.abs(theirs).max() + 1e-7
 T1 = "cond_stage_model.transformer.text_model."
 T2 = "cond_stage_model.model.transformer."
@@ -90,17 +91,19 @@ def test_text_names_map_to_each_familys_checkpoint_names():
 def test_each_form_reads_every_module_with_its_delta(tmp_path, family, form):
     path = tmp_path / "lora.safetensors"
     written = write_lora(path, family, form, unet_kinds=("attention", "ff", "proj", "conv"),
-                         rank=4, alpha=None if form == "peft" else 3.0, unet_every=7, text_every=5)
+                         rank=4, alpha=None if form == "peft" else 3.0, unet_every=11, text_every=7)
     lora = read_lora(path)
     assert lora.family == family
     by_key = {(m.weight_key, m.part): m for m in lora.modules}
     assert len(by_key) == len(lora.modules) == len(written)
-    for row in written:
+    for index, row in enumerate(written):
         module = by_key[(row.weight_key, row.part)]
         assert module.network == row.network
-        delta = module.delta()
-        assert delta.dtype == np.float32 and delta.shape == module.shape
-        assert_close(delta, row.delta())
+        assert module.shape == (row.up.shape[0],) + row.down.shape[1:]
+        if index % 6 == 0:  # the arithmetic on a sample of each kind (a full delta is large)
+            delta = module.delta()
+            assert delta.dtype == np.float32
+            assert_close(delta, row.delta())
 
 
 def test_sd2_text_modules_say_which_third_of_the_stacked_tensor(tmp_path):
