@@ -16,6 +16,17 @@ GUIDANCE_RANGE = (0.0, 30.0)
 BATCH_RANGE = (1, 8)
 STRENGTH_RANGE = (0.0, 1.0)
 MASK_BLUR_RANGE = (0, 64)
+# A1111's "Masked content": what the masked area holds before denoising starts.
+# "fill": colours from the kept surroundings; "original": the source as it is;
+# "latent-noise": noise in the latent; "latent-nothing": zeros in the latent.
+INPAINT_FILLS = ("fill", "original", "latent-noise", "latent-nothing")
+# Chosen by `benchmark --img2img` (engine/benchmark/inpaint_fills.py) on the demo model:
+# at strength 0.75, starting from latent noise drew the prompt's shape in 29% of the
+# masked area (its own scene has 37%), from the original 22%, and on a plain white
+# image 22% against the original's 7%.
+DEFAULT_INPAINT_FILL = "latent-noise"
+# Recipes written before the choice existed started from the original.
+OLD_INPAINT_FILL = "original"
 CLIP_SKIP_RANGE = (1, 12)  # A1111's slider: 1 is the last layer, 12 the first of SD 1.x's twelve
 IMAGE_ID_LENGTH = 64  # a stored source image is named by its sha256, in hex
 
@@ -34,12 +45,14 @@ class Source:
     """Image to image: a stored source image (engine/img2img/store.py names it by its
     content hash) and how to use it. `mask` (also a stored image's hash): white is
     repainted, black kept. `outpaint`: margins (left, top, right, bottom) added around
-    the source, in pixels, each a multiple of 64; they are repainted too."""
+    the source, in pixels, each a multiple of 64; they are repainted too. `inpaint_fill`
+    (one of INPAINT_FILLS): what the masked area and margins start from."""
     image: str
     strength: float = 0.75
     mask: Optional[str] = None
     mask_blur: int = 4
     outpaint: tuple[int, int, int, int] = (0, 0, 0, 0)
+    inpaint_fill: str = DEFAULT_INPAINT_FILL
 
     def replace(self, **changes) -> "Source":
         return dataclasses.replace(self, **changes)
@@ -55,6 +68,7 @@ class Source:
         values = {k: v for k, v in data.items() if k in known}
         if isinstance(values.get("outpaint"), list):
             values["outpaint"] = tuple(values["outpaint"])
+        values.setdefault("inpaint_fill", OLD_INPAINT_FILL)
         return cls(**values)
 
 
@@ -231,6 +245,9 @@ def _check_source(value) -> list[Problem]:
         problems.append(Problem("outpaint", "Outpaint margins are four whole numbers (left, top, "
                                             f"right, bottom), each a multiple of {SIDE_STEP}; "
                                             f"got {margins!r}."))
+    if value.inpaint_fill not in INPAINT_FILLS:
+        problems.append(Problem("inpaint_fill", f"Masked content {value.inpaint_fill!r} is not one of "
+                                                f"{', '.join(INPAINT_FILLS)}."))
     return problems
 
 

@@ -97,10 +97,11 @@ def sample(
     else:
         check()
         started = time.perf_counter()
-        known = _repeat(backend.encode_image(canvas.pixels[None]), batch).astype(np.float32)
+        known = _repeat(backend.encode_image(canvas.start_pixels()[None]), batch).astype(np.float32)
         timings["image_encoding"] = time.perf_counter() - started
-        latent = method.noised(known, noise, first)
         repaint = canvas.latent_mask(*backend.latent_shape()[:2])  # 1 repaints, 0 keeps
+        # The masked area's fill (request.source.inpaint_fill) changes the start only.
+        latent = method.noised(canvas.starting_latent(known, repaint, request.seeds()), noise, first)
     guidance = request.guidance
     started = time.perf_counter()
     preview_seconds = model_seconds = 0.0

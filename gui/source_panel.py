@@ -152,9 +152,7 @@ class SourcePanel(QWidget):
         stores the painted one (prepare_for_generate), and so does saving the form."""
         if self._source is None:
             return None
-        options = self.options
-        return self._source.replace(strength=options.strength_now(), mask_blur=options.mask_blur.value(),
-                                    outpaint=options.margins_now())
+        return self._source.replace(**self.options.chosen())
 
     def painted_mask(self) -> Optional[np.ndarray]:
         """The mask as painted, at the source's size; None when nothing is painted (then the
@@ -271,11 +269,10 @@ class SourcePanel(QWidget):
             done(None, self.reader.busy_text or "No source image is set.")
             return
         store, pixels, mask = self.store, self._pixels, self.painted_mask()
-        options = self.options
-        strength, blur, margins = options.strength_now(), options.mask_blur.value(), options.margins_now()
+        chosen = self.options.chosen()
 
         def work():
-            return prepare(store, pixels, mask, strength=strength, mask_blur=blur, outpaint=margins)
+            return prepare(store, pixels, mask, **chosen)
 
         def prepared(result: Prepared) -> None:
             self._source = result.source
@@ -357,6 +354,7 @@ class SourcePanel(QWidget):
         if active and self._pixels is not None:
             canvas = self.editor.canvas
             masked = self.painted_mask() is not None
+            self.options.show_fill(masked)
             self.thumb.setPixmap(thumbnail(canvas.image, canvas.overlay if masked else None, THUMBNAIL))
             h, w = self._pixels.shape[:2]
             painted = "masked" if masked else "no mask: all of it changes"

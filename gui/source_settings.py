@@ -1,20 +1,29 @@
-"""How the form's source image is used: strength, mask blur and the outpaint margins."""
+"""How the form's source image is used: strength, mask blur, the outpaint margins and, where
+a part is repainted (a mask or margins), what that part starts from."""
 from __future__ import annotations
 
 from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFormLayout, QGridLayout, QHBoxLayout, QLabel, QSlider, QSpinBox, QWidget
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QSlider,
+                               QSpinBox, QWidget)
 
-from engine.request import MASK_BLUR_RANGE, MAX_SIDE, SIDE_STEP, STRENGTH_RANGE, Source
+from engine.request import INPAINT_FILLS, MASK_BLUR_RANGE, MAX_SIDE, SIDE_STEP, STRENGTH_RANGE, Source
 
-_DEFAULT = Source(image="")  # the request's own defaults: strength, mask blur
+_DEFAULT = Source(image="")  # the request's own defaults: strength, mask blur, fill
 STRENGTH_TICKS = 100  # the slider's steps across STRENGTH_RANGE
 MARGIN_NAMES = ("left", "top", "right", "bottom")
+# A1111's "Masked content" choices, in its words, and what each does.
+FILL_LABELS = {
+    "fill": ("Fill from around it", "Starts from the colours around the masked part"),
+    "original": ("Original", "Starts from what is there: below strength 1 it changes little"),
+    "latent-noise": ("Latent noise", "Starts from noise: repaints even at lower strengths"),
+    "latent-nothing": ("Latent nothing", "Starts from a blank latent"),
+}
 
 
 class SourceSettings(QWidget):
-    changed = Signal()  # strength or mask blur
+    changed = Signal()  # strength, mask blur or the fill
     margins_changed = Signal()  # the canvas grows or shrinks
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
@@ -40,6 +49,15 @@ class SourceSettings(QWidget):
             box.setSingleStep(SIDE_STEP)
             box.setToolTip(f"Outpainting: pixels added on the {name}, repainted (multiples of {SIDE_STEP})")
             self.margins[name] = box
+        self.fill = QComboBox()
+        self.fill.setObjectName("inpaint_fill")
+        for fill in INPAINT_FILLS:
+            label, tip = FILL_LABELS[fill]
+            self.fill.addItem(label, fill)
+            self.fill.setItemData(self.fill.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.fill.setToolTip("What the masked part (and the margins) starts from before repainting")
+        self._set_fill(_DEFAULT.inpaint_fill)
+        self._masked = False
 
         strength_row = QHBoxLayout()
         strength_row.addWidget(self.strength, 1)
@@ -59,6 +77,8 @@ class SourceSettings(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         grid.addRow("Strength", strength_row)
         grid.addRow("Mask blur", self.mask_blur)
+        grid.addRow("Masked content", self.fill)
+        self._grid = grid
         outpaint_caption = QLabel(f"Outpaint: pixels added on each side (multiples of {SIDE_STEP})")
         outpaint_caption.setWordWrap(True)
         grid.addRow(outpaint_caption)
@@ -66,9 +86,11 @@ class SourceSettings(QWidget):
 
         self.strength.valueChanged.connect(self._on_setting)
         self.mask_blur.valueChanged.connect(self._on_setting)
+        self.fill.currentIndexChanged.connect(self._on_setting)
         for box in self.margins.values():
-            box.valueChanged.connect(lambda _value: self.margins_changed.emit())
+            box.valueChanged.connect(self._on_margins)
         self._show_strength()
+        self._show_fill()
 
     def strength_now(self) -> float:
         low, high = STRENGTH_RANGE
@@ -77,9 +99,22 @@ class SourceSettings(QWidget):
     def margins_now(self) -> tuple[int, int, int, int]:
         return tuple(self.margins[name].value() for name in MARGIN_NAMES)
 
+    def fill_now(self) -> str:
+        return self.fill.currentData()
+
+    def chosen(self) -> dict:
+        """The settings as Source fields (and prepare()'s keyword arguments)."""
+        return {"strength": self.strength_now(), "mask_blur": self.mask_blur.value(),
+                "outpaint": self.margins_now(), "inpaint_fill": self.fill_now()}
+
+    def show_fill(self, masked: bool) -> None:
+        """The fill matters where a part is repainted: a mask, or margins (known here)."""
+        self._masked = masked
+        self._show_fill()
+
     def set_from(self, source: Source) -> None:
         """A stored source's settings, quietly: what it shows is what it was made with."""
-        widgets = [self.strength, self.mask_blur, *self.margins.values()]
+        widgets = [self.strength, self.mask_blur, self.fill, *self.margins.values()]
         for widget in widgets:
             widget.blockSignals(True)
         try:
@@ -87,14 +122,27 @@ class SourceSettings(QWidget):
             self.mask_blur.setValue(int(source.mask_blur))
             for name, value in zip(MARGIN_NAMES, source.outpaint):
                 self.margins[name].setValue(int(value))
+            self._set_fill(source.inpaint_fill)
         finally:
             for widget in widgets:
                 widget.blockSignals(False)
         self._show_strength()
+        self._show_fill()
 
     def _on_setting(self, *_args) -> None:
         self._show_strength()
         self.changed.emit()
+
+    def _on_margins(self, *_args) -> None:
+        self._show_fill()
+        self.margins_changed.emit()
+
+    def _set_fill(self, fill: str) -> None:
+        index = self.fill.findData(fill)
+        self.fill.setCurrentIndex(index if index >= 0 else self.fill.findData(_DEFAULT.inpaint_fill))
+
+    def _show_fill(self) -> None:
+        self._grid.setRowVisible(self.fill, self._masked or any(self.margins_now()))
 
     def _show_strength(self) -> None:
         self.strength_value.setText(f"{self.strength_now():.2f}")

@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from engine.benchmark import inpaint_fills
 from engine.img2img import canvas as canvases
 from engine.request import GenerationRequest, Source
 
@@ -42,6 +43,7 @@ class Img2ImgReport:
     inpaint: dict[str, float] = field(default_factory=dict)
     outpaint: dict[str, dict[str, float]] = field(default_factory=dict)  # fill -> scores
     sd: dict[str, float] = field(default_factory=dict)
+    fills: Optional[inpaint_fills.FillReport] = None  # inpainting's masked-content fills
 
 
 def source_image(width: int = SIZE, height: int = SIZE) -> np.ndarray:
@@ -72,8 +74,9 @@ def _run(backend, source: Source, pixels: np.ndarray, mask: Optional[np.ndarray]
     return sample(backend, request, canvas=canvas).images
 
 
-def demo_distances(steps: int = STEPS, progress: Progress = lambda message: None) -> Img2ImgReport:
-    """`steps` is smaller only in tests."""
+def demo_distances(steps: int = STEPS, progress: Progress = lambda message: None,
+                   fill_seeds: tuple[int, ...] = inpaint_fills.SEEDS) -> Img2ImgReport:
+    """`steps` and `fill_seeds` are smaller only in tests."""
     from engine.demo.backend import load_demo_backend
     report = Img2ImgReport(steps=steps)
     backend = load_demo_backend(SIZE, SIZE)
@@ -98,7 +101,9 @@ def demo_distances(steps: int = STEPS, progress: Progress = lambda message: None
     for fill in canvases.FILLS:
         progress(f"outpainting, {fill} fill")
         margins = (MARGIN, 0, MARGIN, 0)
-        source = Source(UNSTORED, strength=1.0, mask_blur=MASK_BLUR, outpaint=margins)
+        # The start the margins get from their pixel fill, which this compares.
+        source = Source(UNSTORED, strength=1.0, mask_blur=MASK_BLUR, outpaint=margins,
+                        inpaint_fill="original")
         width = SIZE + 2 * MARGIN
         out = _run(load_demo_backend(width, SIZE), source, pixels, None, width, SIZE, steps, fill=fill)
         inner = out[:, :, MARGIN:MARGIN + SIZE]
@@ -109,6 +114,7 @@ def demo_distances(steps: int = STEPS, progress: Progress = lambda message: None
             "margin_green_over_blue": _green_over_blue(np.concatenate(
                 [out[:, :, :MARGIN - BLUR_REACH], out[:, :, -(MARGIN - BLUR_REACH):]], axis=2)),
         }
+    report.fills = inpaint_fills.measure(steps, fill_seeds, progress=progress)
     return report
 
 
@@ -164,6 +170,8 @@ def render(report: Img2ImgReport) -> str:
         lines += ["", f"inpainting (strength 1, a quarter masked, blur {MASK_BLUR}): kept pixels "
                       f"({100 * i['kept_share']:.0f}%) changed mean {i['kept_mean']:.2f}, "
                       f"max {i['kept_max']:.0f}; repainted pixels mean {i['repainted_mean']:.1f}"]
+    if report.fills is not None:
+        lines += ["", inpaint_fills.render(report.fills)]
     if report.outpaint:
         lines += ["", f"outpainting ({MARGIN} px left and right): seam = mean step within "
                       f"{SEAM_BAND} px of the seam minus the image's mean step (0 is invisible)"]
@@ -189,4 +197,5 @@ def render(report: Img2ImgReport) -> str:
 def to_dict(report: Img2ImgReport) -> dict:
     return {"size": SIZE, "steps": report.steps, "sampler": SAMPLER, "seeds": list(SEEDS), "prompt": PROMPT,
             "strength_distance": {str(k): v for k, v in report.strength_distance.items()},
-            "inpaint": report.inpaint, "outpaint": report.outpaint, "stable_diffusion": report.sd}
+            "inpaint": report.inpaint, "outpaint": report.outpaint, "stable_diffusion": report.sd,
+            "inpaint_fills": None if report.fills is None else inpaint_fills.to_dict(report.fills)}

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 def add_image_options(parser) -> None:
     """Image to image, inpainting and outpainting."""
-    from engine.request import MASK_BLUR_RANGE, SIDE_STEP, Source
+    from engine.request import INPAINT_FILLS, MASK_BLUR_RANGE, SIDE_STEP, Source
     defaults = Source("")
     group = parser.add_argument_group("image to image")
     group.add_argument("--init-image", type=Path, default=None, metavar="PATH",
@@ -44,6 +44,11 @@ def add_image_options(parser) -> None:
     group.add_argument("--outpaint", type=_margins, default=None, metavar="LEFT,TOP,RIGHT,BOTTOM",
                        help=f"extend the canvas by these margins (multiples of {SIDE_STEP}) and "
                             "paint them")
+    group.add_argument("--inpaint-fill", choices=INPAINT_FILLS, default=defaults.inpaint_fill,
+                       help="what the masked area and margins start from (A1111's Masked "
+                            "content): fill (colours from around it), original (as it is; "
+                            "changes little below strength 1), latent-noise, latent-nothing "
+                            f"(default {defaults.inpaint_fill})")
 
 
 def _margins(text: str) -> tuple[int, int, int, int]:
@@ -168,8 +173,10 @@ def with_source(args, request: GenerationRequest) -> GenerationRequest:
                 raise ImageProblem(f"{flag} needs --init-image: the image to repaint.")
         return request
     from engine.img2img.prepare import prepare
+    from engine.request import DEFAULT_INPAINT_FILL
     prepared = prepare(source_store(args), image, args.mask, strength=args.strength,
-                       mask_blur=args.mask_blur, outpaint=args.outpaint or (0, 0, 0, 0))
+                       mask_blur=args.mask_blur, outpaint=args.outpaint or (0, 0, 0, 0),
+                       inpaint_fill=getattr(args, "inpaint_fill", DEFAULT_INPAINT_FILL))
     for note in prepared.notes:
         print(f"note: {note}", file=sys.stderr)
     return request.replace(source=prepared.source, width=prepared.width, height=prepared.height)

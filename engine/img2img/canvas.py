@@ -6,6 +6,14 @@ models continue better) and always repainted. A mask, white to repaint, is
 resized to the canvas when it is of another size, and blurred: the blurred mask
 is what blends the result into the source, in the latent at every step and in
 pixels at the end, so the seam is soft and the unmasked pixels are the source's.
+
+What the masked area starts from is the request's `inpaint_fill` (A1111's "Masked
+content"). At a strength below 1 the loop keeps part of its starting picture, so
+with "original" a masked area drifts little from what was there; "fill" replaces
+it by colours from the kept surroundings first, and the latent fills replace its
+latent by noise or zeros. Only the start changes: the kept area is blended back
+from the source's own latent at every step and its pixels at the end, whatever
+the fill.
 """
 from __future__ import annotations
 
@@ -17,6 +25,10 @@ from PIL import Image, ImageFilter
 
 from engine.request import Source
 
+# Ancestral samplers draw step i's noise from stream i (at most 200 steps); the
+# latent-noise fill draws from a stream far past those, so it is its own noise.
+_LATENT_NOISE_STREAM = 1 << 20
+
 FILLS = ("edge", "noise")
 DEFAULT_FILL = "edge"
 
@@ -25,6 +37,27 @@ DEFAULT_FILL = "edge"
 class Canvas:
     pixels: np.ndarray  # uint8 (H, W, 3): the source, resized and placed, margins filled
     mask: Optional[np.ndarray]  # float32 (H, W) in [0, 1], blurred; None repaints everything
+    # What the starting latent is encoded from, where the masked area is filled
+    # first ("fill"); None: `pixels` as they are.
+    start: Optional[np.ndarray] = None
+    # "latent-noise" or "latent-nothing": the masked latent replaced at the start.
+    latent_fill: Optional[str] = None
+
+    def start_pixels(self) -> np.ndarray:
+        return self.pixels if self.start is None else self.start
+
+    def starting_latent(self, encoded: np.ndarray, repaint: Optional[np.ndarray],
+                        seeds: list[int]) -> np.ndarray:
+        """The clean latent the loop noises to start from: `encoded` (of `start_pixels`),
+        its masked part (`repaint`, from `latent_mask`) replaced by a latent fill."""
+        if self.latent_fill is None or repaint is None:
+            return encoded
+        if self.latent_fill == "latent-noise":
+            from engine.noise import step_noise
+            filled = step_noise(seeds, encoded.shape[1:], _LATENT_NOISE_STREAM).astype(np.float32)
+        else:
+            filled = np.zeros_like(encoded)
+        return (encoded * (1.0 - repaint) + filled * repaint).astype(np.float32)
 
     def latent_mask(self, height: int, width: int) -> Optional[np.ndarray]:
         """The mask at the latent's size, (h, w, 1): area averages of the blurred mask."""
@@ -63,7 +96,52 @@ def build(source: Source, image: np.ndarray, mask: Optional[np.ndarray], width: 
         repaint[:, :left] = repaint[:, left + inner_w:] = 1.0
     pixels = _fill(inner, source.outpaint, fill, seed)
     blurred = None if repaint is None else _blur(repaint, source.mask_blur)
-    return Canvas(pixels, blurred)
+    canvas = Canvas(pixels, blurred)
+    if blurred is not None and source.inpaint_fill == "fill":
+        canvas.start = surroundings_fill(pixels, blurred)
+    elif blurred is not None and source.inpaint_fill in ("latent-noise", "latent-nothing"):
+        canvas.latent_fill = source.inpaint_fill
+    return canvas
+
+
+def surroundings_fill(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """`pixels` with each masked pixel (by its mask value) replaced by the colour of the
+    kept pixels around it: averages weighted by how much each pixel is kept, over
+    blocks that double in size until every block holds some kept pixel, then brought
+    back up smoothly, the finest block with kept pixels winning. Kept pixels (mask 0)
+    come back exactly; a mask with nothing kept gives the image's own mean colour."""
+    weight = 1.0 - np.clip(mask.astype(np.float64), 0.0, 1.0)
+    if not weight.any():
+        mean = np.round(pixels.reshape(-1, pixels.shape[-1]).mean(axis=0))
+        return np.broadcast_to(mean.astype(np.uint8), pixels.shape).copy()
+    colour = pixels.astype(np.float64) * weight[..., None]
+    levels = [(colour, weight)]
+    while max(weight.shape) > 1:
+        colour, weight = _halve(colour), _halve(weight)
+        levels.append((colour, weight))
+    colour, weight = levels.pop()
+    result = colour / np.maximum(weight, 1e-12)[..., None]
+    for colour, weight in reversed(levels):
+        upper = _resize_float(result, weight.shape[1], weight.shape[0])
+        kept = np.minimum(weight, 1.0)[..., None]
+        result = colour / np.maximum(weight, 1e-12)[..., None] * kept + upper * (1.0 - kept)
+    filled = np.clip(np.round(result), 0, 255).astype(np.uint8)
+    return np.where(mask[..., None] > 0, filled, pixels)
+
+
+def _halve(values: np.ndarray) -> np.ndarray:
+    """Sums over 2x2 blocks (a missing row or column counts as zero)."""
+    height, width = values.shape[:2]
+    pad = ((0, height % 2), (0, width % 2)) + ((0, 0),) * (values.ndim - 2)
+    values = np.pad(values, pad)
+    return values[0::2, 0::2] + values[1::2, 0::2] + values[0::2, 1::2] + values[1::2, 1::2]
+
+
+def _resize_float(values: np.ndarray, width: int, height: int) -> np.ndarray:
+    channels = [np.asarray(Image.fromarray(values[..., c].astype(np.float32))
+                           .resize((width, height), Image.BILINEAR), np.float64)
+                for c in range(values.shape[-1])]
+    return np.stack(channels, axis=-1)
 
 
 def nothing_to_repaint(mask: np.ndarray) -> bool:

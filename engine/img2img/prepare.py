@@ -16,7 +16,8 @@ from engine.img2img.canvas import nothing_to_repaint
 from engine.img2img.images import (ImageProblem, has_transparency, mask_from_alpha,
                                    mask_from_pixels, read_image)
 from engine.img2img.store import SourceStore
-from engine.request import MAX_SIDE, MIN_SIDE, SIDE_STEP, Source, check_field
+from engine.request import (DEFAULT_INPAINT_FILL, MAX_SIDE, MIN_SIDE, SIDE_STEP, Source,
+                            check_field)
 
 PathLike = Union[str, Path]
 
@@ -53,9 +54,11 @@ def _snap(value: float, room: int) -> int:
 
 
 def prepare(store: SourceStore, image: Union[PathLike, np.ndarray], mask: Union[None, PathLike, np.ndarray] = None,
-            strength: float = 0.75, mask_blur: int = 4, outpaint=(0, 0, 0, 0)) -> Prepared:
+            strength: float = 0.75, mask_blur: int = 4, outpaint=(0, 0, 0, 0),
+            inpaint_fill: str = DEFAULT_INPAINT_FILL) -> Prepared:
     """`image` and `mask`: files, or pixels the window already holds (a painted mask:
-    uint8 (H, W) grey levels, white repaints)."""
+    uint8 (H, W) grey levels, white repaints). `inpaint_fill`: what the masked area and
+    margins start from (engine/request.py INPAINT_FILLS)."""
     pixels = read_image(image) if not isinstance(image, np.ndarray) else _as_rgba(image)
     notes: list[str] = []
     grey: Optional[np.ndarray] = None
@@ -78,7 +81,7 @@ def prepare(store: SourceStore, image: Union[PathLike, np.ndarray], mask: Union[
     width, height, size_notes = canvas_size(pixels.shape[1], pixels.shape[0], outpaint)
     notes.extend(size_notes)
     source = Source(image="0" * 64, strength=strength, mask=None if grey is None else "0" * 64,
-                    mask_blur=mask_blur, outpaint=outpaint)
+                    mask_blur=mask_blur, outpaint=outpaint, inpaint_fill=inpaint_fill)
     problems = check_field("source", source)
     if problems:
         raise ImageProblem(" ".join(p.message for p in problems))
