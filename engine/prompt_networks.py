@@ -83,7 +83,8 @@ def _loras(prompt: str, family_id: str, problems: list[Problem]
         except LoraProblem as error:
             problems.append(Problem("prompt", str(error)))
             continue
-        if lora.family != family_id:
+        # No family: nothing in the file tells SD 1.x from 2.x; the merge checks each shape.
+        if lora.family is not None and lora.family != family_id:
             problems.append(Problem("prompt", f"The LoRA {tag.name} is for {_label(lora.family)} "
                                               f"models; the chosen model is {_label(family_id)}."))
             continue

@@ -90,3 +90,16 @@ def test_an_embedding_of_the_models_width_is_used_and_recorded(sd_engine, folder
     assert result.network_hashes == {"TI hashes": {"768wide": extra_networks.embedding_hash(
         embeddings / "768wide.pt")}}
     assert np.abs(result.images[0].pixels.astype(int) - plain.images[0].pixels).max() > 0
+
+
+def test_a_lora_that_does_not_say_its_family_is_applied_where_it_fits(sd_engine, folders):
+    """Self-attention alone has the same shapes in SD 1.x and 2.x: such a file names no
+    family, and it was refused as "for None models" before the merge could judge it."""
+    loras, _ = folders
+    attn1 = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q"
+    rng = np.random.default_rng(5)
+    write_safetensors(loras / "selfattn.safetensors", {
+        attn1 + ".lora_down.weight": rng.standard_normal((4, 320)).astype(np.float16),
+        attn1 + ".lora_up.weight": rng.standard_normal((320, 4)).astype(np.float16)})
+    result = sd_engine.generate(request("a cat <lora:selfattn:1>"))
+    assert list(result.network_hashes["Lora hashes"]) == ["selfattn"]
