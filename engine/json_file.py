@@ -1,6 +1,7 @@
 """The one guarded way to read JSON the app keeps or is handed: a size limit, a depth limit
 (Python's decoder recurses, so 3,000 `[` end in RecursionError), and the file named in
-whatever goes wrong. State files that fail it are set aside and started anew, never fatal."""
+whatever goes wrong. State files that fail it are set aside and started anew, never fatal.
+And the one way to write a state file: whole or not at all."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import logging
 import os
 import re
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +96,14 @@ def read_state(path: Path, default: Any, max_bytes: int = MAX_STATE_BYTES) -> An
         except OSError as error:
             log.warning("%s; could not set it aside (%s)", problem, error)
         return default
+
+
+def write(path: Path, data: Any) -> None:
+    """`data` as indented JSON, atomically: a reader (or a crash) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

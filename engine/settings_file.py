@@ -8,10 +8,7 @@ the GUI agree on it. engine/preferences.py names what Edit > Preferences keeps h
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +45,5 @@ def update_settings(**values: Any) -> Path:
         else:
             data[key] = value
     path = settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{FILE_NAME}.{uuid.uuid4().hex}.tmp"
-    try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    json_file.write(path, data)
     return path

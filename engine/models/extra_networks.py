@@ -20,11 +20,9 @@ They are remembered by path, size and modification time in `<models folder>/netw
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import threading
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
@@ -296,11 +294,4 @@ def _read_cache() -> dict:
 
 
 def _write_cache(data: dict) -> None:
-    path = _cache_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    json_file.write(_cache_path(), data)

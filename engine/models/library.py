@@ -13,10 +13,8 @@ person's choices (name, prediction type, VAE).
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
-import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Optional
@@ -334,14 +332,7 @@ class Library:
                 if isinstance(hashes, dict) else {}}
 
     def _write_catalogue(self, data: dict) -> None:
-        path = self.catalogue_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        json_file.write(self.catalogue_path, data)
 
 
 def vae_problem(path: Path) -> str:
