@@ -118,7 +118,7 @@ def render(report: FillReport) -> str:
              f"{PROMPT!r}): share of masked pixels that are red (the prompt's own scene: "
              f"{100 * report.ideal:.0f}%), mean change there in levels, the largest change "
              f"outside the mask, and the red share per image at {first:g}",
-             f"  {'fill':<24}{head}{'kept max':>10}   per image"]
+             f"  {'masked content':<24}{head}{'kept max':>10}   per image"]
     for fill, by_strength in report.rows.items():
         label = fill + (" (default)" if fill == DEFAULT_INPAINT_FILL else "")
         cells = "".join(f"{100 * row['red']:>11.0f}%{row['change']:>14.1f}"
