@@ -26,15 +26,18 @@ def test_size_message_names_a_size_that_works():
 
 
 def test_long_prompt_message_gives_the_count_and_the_limit():
+    """A model with a fixed context (the demo's 32, here 77) names the count and the limit."""
     count = lambda text: len(text.split()) + 2  # start and end tokens
-    problems = GenerationRequest("word " * 80, negative_prompt="ok").validate(count)
+    problems = GenerationRequest("word " * 80, negative_prompt="ok").validate(count, 77)
     assert fields(problems) == ["prompt"]
     assert "82 tokens" in problems[0].message and "77" in problems[0].message
+    # Without a limit (Stable Diffusion reads any length in chunks) length is no problem.
+    assert GenerationRequest("word " * 80).validate(count) == []
 
 
 def test_negative_prompt_is_counted_too():
     count = lambda text: len(text.split()) + 2
-    problems = GenerationRequest("a cat", negative_prompt="blurry " * 76).validate(count)
+    problems = GenerationRequest("a cat", negative_prompt="blurry " * 76).validate(count, 77)
     assert fields(problems) == ["negative_prompt"]
     assert "78 tokens" in problems[0].message
 
