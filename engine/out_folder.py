@@ -33,7 +33,13 @@ def folder_problem(folder: Path) -> Optional[str]:
     Creates nothing. A folder that does not exist yet is judged by its nearest
     existing parent.
     """
-    folder = Path(folder)
+    try:
+        return _folder_problem(Path(folder))
+    except (OSError, ValueError) as error:  # a name too long, a NUL, a folder that cannot be read
+        return getattr(error, "strerror", None) or str(error)
+
+
+def _folder_problem(folder: Path) -> Optional[str]:
     existing = folder
     while not existing.exists():
         if existing.is_symlink():
@@ -54,8 +60,9 @@ def folder_problem(folder: Path) -> Optional[str]:
 def prepare_folder(folder: Path) -> Optional[str]:
     """Creates `folder` and writes and removes a small file there: why it failed, or None."""
     folder = Path(folder)
-    existed = folder.exists()
+    existed = True  # until known: never remove what may have been there
     try:
+        existed = folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".sd-desk-probe-{uuid.uuid4().hex}"
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -72,6 +79,8 @@ def prepare_folder(folder: Path) -> Optional[str]:
             except OSError:
                 pass
         return describe_os_error(error)
+    except ValueError as error:  # a NUL in the name: no folder can have it
+        return str(error)
     return None
 
 

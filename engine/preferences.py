@@ -16,6 +16,7 @@ The others are read when they are needed, so a change counts at once.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Optional
@@ -23,7 +24,9 @@ from typing import Any, Optional
 from engine import locations
 from engine.models import registry
 from engine.out_folder import prepare_folder
-from engine.settings_file import read_settings, update_settings
+from engine.settings_file import read_settings, settings_path, update_settings
+
+log = logging.getLogger(__name__)
 
 DATA_DIR = "data_dir"
 MODELS_DIR = "models_dir"
@@ -43,9 +46,20 @@ class PreferenceError(ValueError):
 # ------------------------------------------------------------- reading
 
 def folder(key: str) -> Optional[Path]:
-    """The saved folder for DATA_DIR or MODELS_DIR; None when the default is used."""
+    """The saved folder for DATA_DIR or MODELS_DIR; None when the default is used.
+
+    `save` keeps full paths only; a relative one (settings.json edited by hand) counts from
+    the folder settings.json is in, never from wherever the app happened to be started.
+    One that names no folder at all (a NUL in it) is logged and the default used."""
     value = read_settings().get(key)
-    return Path(value).expanduser() if isinstance(value, str) and value.strip() else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    if "\0" in value:
+        log.warning("ignoring the %s in %s: a folder name cannot hold a NUL character",
+                    FOLDERS[key][0], settings_path())
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else settings_path().parent / path
 
 
 def default_model() -> Optional[str]:
@@ -76,6 +90,8 @@ def folder_problem(key: str, value: Path) -> Optional[str]:
     """Why `value` cannot be the data or models folder, or None. Creates it (a folder that
     can be created and written is what the app will need) and proves a file can be written."""
     what = FOLDERS[key][0]
+    if "\0" in str(value):
+        return f"The {what} cannot contain a NUL character: {str(value)!r}."
     path = Path(value).expanduser()
     if not path.is_absolute():
         return f"The {what} must be a full path, not {str(value)!r}."

@@ -37,6 +37,7 @@ def run(args) -> int:
     from engine.batch.axes import parse_axes
     from engine.batch.plan import plan_batch
     from engine.batch.prompts import read_prompt_file
+    from engine.errors import EngineError
 
     problems, prompts, axes = [], [], []
     for step in (lambda: prompts.extend(read_prompt_file(args.prompts)),
@@ -50,7 +51,7 @@ def run(args) -> int:
     args.prompt = prompts[0].text
     try:
         plan = plan_batch(prompts, axes, build_request(args).replace(preview=False))
-    except BatchError as error:
+    except (BatchError, EngineError) as error:  # EngineError: --weights-dir
         return _fail(str(error))
     try:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """`python main.py generate`: text to PNG files from the command line."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -146,10 +147,18 @@ def source_store(args):
 def build_request(args) -> GenerationRequest:
     import secrets
 
-    from engine.default_model import default_model_id
+    from engine.default_model import DEMO, default_model_id
+    from engine.errors import EngineError
+    from engine.preferences import default_model
     use_checkpoint_dirs(args)
+    problem = weights_dir_problem(args.weights_dir)
+    if problem:
+        raise EngineError(problem)
     # None is "not given"; an empty --model "" is a mistake that validation names.
     model = args.model if args.model is not None else default_model_id(args.weights_dir)
+    if args.model is None and args.weights_dir is not None and not args.random_weights \
+            and model == DEMO and default_model() != DEMO:
+        raise EngineError(_no_model_in(args.weights_dir))
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     request = GenerationRequest(
         prompt=args.prompt, negative_prompt=args.negative_prompt, seed=seed, sampler=args.sampler,
@@ -158,6 +167,55 @@ def build_request(args) -> GenerationRequest:
         model=model, mixed_precision=args.mixed_precision, xla=args.xla,
         preview=not args.no_preview)
     return with_source(args, request)
+
+
+def weights_dir_problem(folder: Optional[Path]) -> Optional[str]:
+    """Why --weights-dir cannot be looked in, or None: asked once, up front, so that an
+    unreadable folder or an overlong name is one sentence, not an OSError from the first
+    file looked for in it."""
+    if folder is None:
+        return None
+    try:
+        with os.scandir(folder):
+            pass
+    except FileNotFoundError:
+        return f"--weights-dir {_short(folder)} does not exist."
+    except NotADirectoryError:
+        return f"--weights-dir {_short(folder)} is a file, not a folder."
+    except PermissionError:
+        return (f"--weights-dir {_short(folder)} cannot be read (permission denied): give "
+                "this user read access to it, or choose another folder.")
+    except (OSError, ValueError) as error:  # a name too long, a NUL, an I/O error
+        why = getattr(error, "strerror", None) or str(error)
+        return f"--weights-dir {_short(folder)} cannot be used: {why}."
+    return None
+
+
+def _no_model_in(folder: Path) -> str:
+    """--weights-dir without --model: the person means the weights there, so a folder whose
+    files are missing or damaged is said, not quietly replaced by the demo model."""
+    from engine.errors import EngineError
+    from engine.models import registry
+    from engine.models.status import require_installed
+    spec = registry.STABLE_DIFFUSION_MODELS[0]
+    for candidate in registry.STABLE_DIFFUSION_MODELS:  # the one whose files are there, if any
+        if any((Path(folder) / wf.name).exists() for wf in candidate.files if wf.required):
+            spec = candidate
+            break
+    try:
+        require_installed(spec, folder, verify=False)
+        why = ""
+    except EngineError as error:
+        why = f"\n{error}"
+    return (f"--weights-dir {_short(folder)} holds no Stable Diffusion model that can be "
+            f"used, and without --model the demo model would have been used instead; name "
+            f"the model with --model (--model demo for the built-in demo).{why}")
+
+
+def _short(path: Path, limit: int = 120) -> str:
+    """A path for a message: a 300-character name would bury the sentence."""
+    text = str(path)
+    return text if len(text) <= limit else text[:limit // 2] + "\u2026" + text[-limit // 2:]
 
 
 def with_source(args, request: GenerationRequest) -> GenerationRequest:
@@ -210,7 +268,7 @@ def invocation_problems(args, request: GenerationRequest) -> list[str]:
             problems.append(str(error))
     folder = folder_problem(args.out)
     if folder:
-        problems.append(f"Cannot write to the output folder {args.out}: {folder}.")
+        problems.append(f"Cannot write to the output folder {_short(args.out)}: {folder}.")
     return problems
 
 
@@ -220,10 +278,10 @@ def run(args) -> int:
     from engine.jobs import Failed, Finished, JobQueue, Runner
     from engine.out_folder import prepare_folder
 
-    from engine.img2img.images import ImageProblem
+    from engine.errors import EngineError
     try:
         request = build_request(args)
-    except ImageProblem as error:
+    except EngineError as error:  # a bad source image, --weights-dir
         return _fail(str(error))
     problems = invocation_problems(args, request)  # cheap checks first: no model is loaded for a typo
     if problems:

@@ -192,7 +192,16 @@ class HistoryStore:
         why = getattr(cause, "strerror", None) or str(cause)
         self.read_only = f"the history folder {self.root} cannot be written ({why})"
         self.last_report = _reconcile.ReconcileReport()
-        self._conn().execute("SELECT count(*) FROM images").fetchone()
+        conn = self._conn()
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'images'"
+                        ).fetchone() is None:
+            # A new folder on a full disk: the file was made, its tables never were.
+            self.close()
+            raise HistoryError(
+                f"Cannot start a history in {self.root}: the folder cannot be written ({why}) "
+                f"and holds no history yet. Free some space or make it writable, or choose "
+                f"another history folder (--history-dir).") from cause
+        conn.execute("SELECT count(*) FROM images").fetchone()
 
     def _writable(self) -> None:
         if self.read_only:

@@ -13,6 +13,7 @@ the step loop checks the job's token between steps.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 import traceback
@@ -20,6 +21,7 @@ from typing import Any, Callable, Optional
 
 from engine.events import CancelToken, Progress
 from engine.errors import EngineError
+from engine.history.schema import HistoryError
 from engine.jobs.errors import describe_error
 from engine.jobs.eta import EtaClock
 from engine.jobs.events import (Cancelled, EngineFailed, EngineLoading, EngineReady, Failed,
@@ -28,6 +30,10 @@ from engine.jobs.job import Job, JobState
 from engine.jobs.queue import JobQueue
 
 log = logging.getLogger(__name__)
+
+# What a history says when it cannot keep images (a file in its place, a full or read-only
+# disk): expected, and already a sentence.
+_HISTORY_REFUSALS = (HistoryError, OSError, sqlite3.Error)
 
 
 class Runner:
@@ -192,7 +198,12 @@ class Runner:
                 self._history = self._history_factory()
             return list(self._history.add_result(result) or []), ""
         except Exception as error:  # noqa: BLE001 - the images are in the event still: keep them
-            log.error("history could not keep job images:\n%s", traceback.format_exc())
+            if isinstance(error, _HISTORY_REFUSALS):
+                # Worded for the person, who reads it in the Finished event; a traceback on
+                # the CLI's stderr before that sentence would only bury it.
+                log.info("history could not keep job images: %s", error)
+            else:
+                log.error("history could not keep job images:\n%s", traceback.format_exc())
             return [], str(error) or type(error).__name__
 
     def close(self, release_engine: bool = True) -> None:
