@@ -158,6 +158,7 @@ class KerasStableDiffusion:
     def __init__(self, spec: ModelSpec, label: str, width: int, height: int,
                  components: Components, tokenizer: SimpleTokenizer):
         self.model_id = spec.id
+        self.family = spec.family
         self.label = label
         self.prediction = spec.prediction
         self.width, self.height = width, height
@@ -202,7 +203,10 @@ class KerasStableDiffusion:
         self.components.loras.apply(tuple(loras))
         if self.components.loras.applied != before:
             self._unconditional = None  # a LoRA's text-encoder part changes it too
-        self.set_text_options(TextOptions(clip_skip, dict(embeddings or {})))
+        # As A1111: SD 2.x's text encoder is already cut before its last layer, and clip
+        # skip leaves it so (the request still records what was asked).
+        skip = clip_skip if self.family == "sd-v1" else 1
+        self.set_text_options(TextOptions(skip, dict(embeddings or {})))
 
     def set_text_options(self, options: TextOptions) -> None:
         """Clip skip and embeddings for the prompts encoded from now on."""

@@ -57,10 +57,6 @@ class PromptEncoder:
                                      if type(layer).__name__ == "CLIPEmbedding")
         self.options = TextOptions()
 
-    @property
-    def layer_count(self) -> int:
-        return len(self._layers)
-
     def tokenize(self, text: str) -> list[int]:
         return self._tokenize_with_ends(text)[1:-1]  # chunks add their own start and end
 

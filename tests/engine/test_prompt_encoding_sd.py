@@ -111,3 +111,12 @@ def test_an_embedding_fills_its_slots_with_its_vectors(backend):
     assert chunk.used == len(backend.tokenizer.encode("a red ball on grass")) - 2
     np.testing.assert_allclose(backend.encode(["a myball on grass"]),
                                old_rule(backend, "a red ball on grass"), rtol=1e-4, atol=1e-4)
+
+
+def test_clip_skip_leaves_sd2_alone_as_a1111_does(backend, monkeypatch):
+    """A1111 reads SD 2.x's encoder at its own layer before last whatever Clip skip says."""
+    backend.use_networks((), clip_skip=2)
+    assert backend.prompts.options.clip_skip == 2
+    monkeypatch.setattr(backend, "family", "sd-v2")
+    backend.use_networks((), clip_skip=2)
+    assert backend.prompts.options.clip_skip == 1
