@@ -117,8 +117,11 @@ class StoreAdapter:
     def export(self, entry_ids: Iterable, folder: Path) -> list[Path]:
         return [self.store.export(i, Path(folder)) for i in entry_ids]
 
-    def add_result(self, result) -> list:
-        return [record.id for record in self.store.add_result(result)]
+    def add_result(self, result, **job) -> list:  # job: uid, skip (engine/jobs/runner.py)
+        return [record.id for record in self.store.add_result(result, **job)]
+
+    def saved_for(self, uid: str) -> dict:
+        return self.store.saved_for(uid)
 
     def close(self) -> None:
         self.store.close()

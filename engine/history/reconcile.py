@@ -258,6 +258,13 @@ def _open_old(old_db: Path) -> Optional[sqlite3.Connection]:
     except _UNREADABLE:
         return None
     old.text_factory = lenient_text
+    try:
+        # A malformed entry in the schema (one table's CREATE text damaged) otherwise fails
+        # every statement, the other tables' too: the job queue was lost with it. With the
+        # connection read-only this only lets SQLite read past the bad entry.
+        old.execute("PRAGMA writable_schema = ON")
+    except _UNREADABLE:
+        pass
     return old
 
 

@@ -8,7 +8,9 @@ MIGRATIONS; never edit one that has shipped.
 from __future__ import annotations
 
 import errno
+import re
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +19,19 @@ BUSY_TIMEOUT_MS = 10_000
 
 class HistoryError(Exception):
     """A problem with the history a person can act on; the message says how."""
+
+
+_UID = re.compile(r"[0-9a-f]{12}")
+
+
+def new_uid() -> str:
+    """A generation's name, also in its files' names (12 hex digits, as reconcile reads
+    them); a queued job takes one when it first starts (engine/jobs/queue.py)."""
+    return uuid.uuid4().hex[:12]
+
+
+def is_uid(text) -> bool:
+    return isinstance(text, str) and _UID.fullmatch(text) is not None
 
 
 _V1 = [

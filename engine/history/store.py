@@ -34,7 +34,7 @@ from engine.history import rebuild as _rebuild
 from engine.history import reconcile as _reconcile
 from engine.history.marks import Mark, MarksJournal
 from engine.history.schema import (HistoryError, cannot_write as _cannot_write, connect,
-                                   connect_read_only, migrate, transaction)
+                                   connect_read_only, is_uid, migrate, new_uid, transaction)
 from engine.paths import HistoryLocation, history_location
 from engine.pngmeta import save_png
 from engine.recipe import request_from_json
@@ -245,19 +245,25 @@ class HistoryStore:
 
     # ------------------------------------------------------------ writing
 
-    def add_result(self, result: GenerationResult) -> list[ImageRecord]:
+    def add_result(self, result: GenerationResult, uid: Optional[str] = None,
+                   skip: Iterable[int] = ()) -> list[ImageRecord]:
         """Saves every image of a finished generation; a cancelled one saves nothing.
 
         Each image is committed as soon as its file is in place: a crash part-way
         through loses no committed image, and a file saved but not yet committed
         comes back from its own metadata at the next open.
+
+        `uid` names the generation (a queued job's own, so that a run again after a kill
+        finds what the first run kept: `saved_for`); `skip` holds the indices of images
+        already kept under it, which are not written again.
         """
         if result.cancelled or not result.images:
             return []
         self._writable()
         conn = self._conn()
         created = _now()
-        uid = uuid.uuid4().hex[:12]
+        uid = uid if uid is not None and is_uid(uid) else new_uid()
+        skip = set(skip)
         month = datetime.fromtimestamp(created, tz=timezone.utc).strftime("%Y-%m")
         folder = self.location.images_dir / month
         folder.mkdir(parents=True, exist_ok=True)
@@ -265,6 +271,8 @@ class HistoryStore:
         generation_id: Optional[int] = None
         ids: list[int] = []
         for index, image in enumerate(result.images):
+            if index in skip:
+                continue
             path = folder / file_name(created, uid, index)
             save_png(path, image.pixels, request, image.seed, result.model_label,
                      result.backend, result.device, model_hash=result.model_hash,
@@ -291,6 +299,36 @@ class HistoryStore:
                 ids.append(_insert_image(conn, generation_id, self._rel(path), image.seed,
                                          width, height, created))
         return self._records(ids)
+
+    def saved_for(self, uid: str) -> dict[int, ImageRecord]:
+        """The images kept under generation `uid`, by their index in its batch, trash
+        included: what a job killed after saving (and run again) need not make again.
+        A file written under that uid whose row was never committed (a kill between the
+        two) is imported from its own metadata first."""
+        if not is_uid(uid):
+            return {}
+        conn = self._conn()
+        pattern = f"*/*-{uid}-*.png"
+        known = {row[0] for row in conn.execute(
+            "SELECT i.path FROM images i JOIN generations g ON g.id = i.generation_id "
+            "WHERE g.uid = ?", (uid,))}
+        unknown = []
+        for folder in (self.location.images_dir, self.location.trash_dir):
+            for path in sorted(folder.glob(pattern)):
+                rel = self._rel(path)
+                if rel not in known and _reconcile._NAME.match(path.name):
+                    unknown.append((rel, path))
+        if unknown and not self.read_only:
+            _reconcile.import_files(conn, self.location, unknown, _reconcile.ReconcileReport())
+        rows = conn.execute(
+            f"""SELECT {_RECORD_COLUMNS} FROM images i JOIN generations g ON g.id = i.generation_id
+                WHERE g.uid = ?""", (uid,)).fetchall()
+        saved: dict[int, ImageRecord] = {}
+        for row in rows:
+            match = _reconcile._NAME.match(row["path"].rsplit("/", 1)[-1])
+            if match and match.group(2) == uid:
+                saved.setdefault(int(match.group(3)), self._record(row))
+        return dict(sorted(saved.items()))
 
     def set_favorite(self, image_id: int, favorite: bool) -> None:
         self._writable()

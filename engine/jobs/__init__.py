@@ -9,12 +9,12 @@
 from engine.jobs.errors import describe_error
 from engine.jobs.eta import EtaClock
 from engine.jobs.events import (ENDINGS, Cancelled, EngineFailed, EngineLoading, EngineReady,
-                                Failed, Finished, JobEvent, JobProgress, Queued, QueueChanged,
-                                Started)
+                                Failed, Finished, JobDamaged, JobEvent, JobProgress, Queued,
+                                QueueChanged, Started)
 from engine.jobs.job import Job, JobState
 from engine.jobs.queue import JobQueue
 from engine.jobs.runner import Runner
 
 __all__ = ["ENDINGS", "Cancelled", "EngineFailed", "EngineLoading", "EngineReady", "EtaClock",
-           "Failed", "Finished", "Job", "JobEvent", "JobProgress", "JobQueue", "JobState",
-           "Queued", "QueueChanged", "Runner", "Started", "describe_error"]
+           "Failed", "Finished", "Job", "JobDamaged", "JobEvent", "JobProgress", "JobQueue",
+           "JobState", "Queued", "QueueChanged", "Runner", "Started", "describe_error"]

@@ -79,6 +79,14 @@ class Cancelled:
 
 
 @dataclass(frozen=True)
+class JobDamaged:
+    """A queued job whose stored request cannot be read: it stays listed as damaged (state
+    DAMAGED) for the person to remove, and never runs. Not an ending: it never started."""
+    job_id: int
+    message: str
+
+
+@dataclass(frozen=True)
 class EngineLoading:
     pass
 
@@ -96,6 +104,6 @@ class EngineFailed:
 
 
 JobEvent = Union[Queued, QueueChanged, Started, JobProgress, Finished, Failed, Cancelled,
-                 EngineLoading, EngineReady, EngineFailed]
+                 JobDamaged, EngineLoading, EngineReady, EngineFailed]
 # The events that end a job: exactly one per job that started.
 ENDINGS = (Finished, Failed, Cancelled)

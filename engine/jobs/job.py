@@ -14,6 +14,7 @@ class JobState(str, enum.Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"  # was running when the app stopped (crash, kill, close)
+    DAMAGED = "damaged"  # its stored request cannot be read (a damaged file): never runs
 
     @property
     def waiting(self) -> bool:
@@ -26,9 +27,15 @@ class Job:
     id: int
     request: GenerationRequest
     state: JobState = JobState.PENDING
+    # The history's name for this job's images (engine.history.store.add_result), given when
+    # it first starts; a job that already has one when taken ran before (a kill, a crash).
+    uid: str = ""
+    ran_before: bool = False
 
     def describe(self) -> str:
         """One line for a queue list: the prompt's start and the settings that cost time."""
+        if self.state is JobState.DAMAGED:
+            return f"#{self.id}  damaged: its stored settings cannot be read; remove it"
         r = self.request
         prompt = " ".join(r.prompt.split())
         prompt = prompt if len(prompt) <= 48 else prompt[:47] + "\u2026"

@@ -9,6 +9,10 @@ A process that dies mid-job leaves its row `running`. The next open of that
 queue marks it `interrupted`, keeps it where it was, and pauses the queue: what
 crashed the app (memory, a driver) would likely crash it again, so the person
 decides when the queue goes on; `retry` is the one click that runs it again.
+A job takes a uid when it first starts, and the history names its images by it, so
+a job killed after saving (before its row left this table) is finished from what the
+history kept when run again, not made twice (engine/jobs/runner.py). A row whose
+request cannot be read is listed as DAMAGED and announced, never run nor dropped.
 
 Thread-safe: the window's thread adds, removes and reorders while the runner's
 thread takes and finishes jobs. One connection, behind a lock; every statement
@@ -22,7 +26,8 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from engine.jobs.events import JobEvent, Queued, QueueChanged
+from engine.history.schema import is_uid, new_uid
+from engine.jobs.events import JobDamaged, JobEvent, Queued, QueueChanged
 from engine.jobs.job import Job, JobState
 from engine.request import GenerationRequest
 
@@ -31,10 +36,10 @@ _TABLES = (
         id INTEGER PRIMARY KEY,
         queue TEXT NOT NULL,             -- whose queue: 'window' for the app's
         position REAL NOT NULL,          -- run order among waiting jobs, lowest first
-        state TEXT NOT NULL,             -- a JobState value: pending, running or interrupted
+        state TEXT NOT NULL,             -- a JobState value: pending, running, interrupted or damaged
         request_json TEXT NOT NULL,
         created REAL NOT NULL            -- unix seconds
-    )""",
+    )""",  # and uid TEXT: the history's name for its images, from its first start (_add_uid_column)
     "CREATE INDEX IF NOT EXISTS jobs_by_queue ON jobs(queue, position)",
     """CREATE TABLE IF NOT EXISTS job_queues (
         name TEXT PRIMARY KEY,
@@ -61,6 +66,7 @@ class JobQueue:
             self._conn = connect(Path(db_path))
         for statement in _TABLES:
             self._conn.execute(statement)
+        _add_uid_column(self._conn)
         self._conn.execute("INSERT OR IGNORE INTO job_queues(name) VALUES (?)", (name,))
         self.recovered = self._recover()
 
@@ -80,16 +86,20 @@ class JobQueue:
         """Every job still here, in run order: the running one first."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, state, request_json FROM jobs WHERE queue = ? "
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE queue = ? "
                 "ORDER BY state != 'running', position, id", (self.name,)).fetchall()
-        return [job for job in map(_job, rows) if job is not None]
+        return [_job(row) for row in rows]
+
+    def damaged(self) -> list[Job]:
+        """Jobs whose stored request cannot be read (state DAMAGED): listed, never run."""
+        return [job for job in self.jobs() if job.state is JobState.DAMAGED]
 
     def waiting(self) -> list[Job]:
         return [job for job in self.jobs() if job.state.waiting]
 
     def get(self, job_id: int) -> Optional[Job]:
         with self._lock:
-            row = self._conn.execute("SELECT id, state, request_json FROM jobs WHERE id = ? "
+            row = self._conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ? "
                                      "AND queue = ?", (job_id, self.name)).fetchone()
         return _job(row) if row else None
 
@@ -123,22 +133,35 @@ class JobQueue:
 
     def take(self) -> Optional[Job]:
         """The first pending job, now marked running; None when paused or none is pending.
-        Interrupted jobs wait for `retry`."""
+        Interrupted jobs wait for `retry`. A job whose request cannot be read is marked
+        DAMAGED, announced (JobDamaged) and passed over: listed, never run, never dropped.
+
+        A job gets its uid when it first starts; one taken with a uid already ran (and was
+        interrupted), so the runner asks the history what it kept before running it again."""
+        damaged: list[Job] = []
+        job = None
         with self._lock:
-            if self.paused:
-                return None
-            row = self._conn.execute(
-                "SELECT id, state, request_json FROM jobs WHERE queue = ? AND state = 'pending' "
-                "ORDER BY position, id LIMIT 1", (self.name,)).fetchone()
-            if row is None:
-                return None
-            self._set_state(row[0], JobState.RUNNING)
-            job = _job(row)
-        if job is None:  # an unreadable row (a damaged file): drop it rather than loop on it
-            self.finish(row[0], JobState.FAILED)
-            return self.take()
-        self.emit(QueueChanged())
-        return Job(job.id, job.request, JobState.RUNNING)
+            while not self.paused:
+                row = self._conn.execute(
+                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE queue = ? AND state = 'pending' "
+                    "ORDER BY position, id LIMIT 1", (self.name,)).fetchone()
+                if row is None:
+                    break
+                found = _job(row)
+                if found.state is JobState.DAMAGED:
+                    self._set_state(found.id, JobState.DAMAGED)
+                    damaged.append(found)
+                    continue
+                uid = row[3] if is_uid(row[3]) else new_uid()
+                self._conn.execute("UPDATE jobs SET state = ?, uid = ? WHERE id = ?",
+                                   (JobState.RUNNING.value, uid, found.id))
+                job = Job(found.id, found.request, JobState.RUNNING, uid, ran_before=uid == row[3])
+                break
+        for one in damaged:
+            self.emit(JobDamaged(one.id, DAMAGED_MESSAGE.format(id=one.id)))
+        if job is not None or damaged:
+            self.emit(QueueChanged())
+        return job
 
     def finish(self, job_id: int, state: JobState) -> None:
         """Done, failed and cancelled jobs leave the queue; an interrupted one stays, to run again."""
@@ -250,13 +273,32 @@ def size_problem(request: GenerationRequest) -> Optional[str]:
             f"is {size:,} characters and a job holds at most {MAX_CHUNK_CHARS:,}. Shorten it.")
 
 
-def _job(row) -> Optional[Job]:
+_JOB_COLUMNS = "id, state, request_json, uid"
+DAMAGED_MESSAGE = ("Queued job #{id} is damaged: its stored settings cannot be read, so it "
+                   "cannot run. Remove it from the queue, and queue it again from the form.")
+
+
+def _add_uid_column(conn: sqlite3.Connection) -> None:
+    """Queues kept before jobs had uids gain the column on open; their jobs get one when
+    they next start."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+    if "uid" not in columns:
+        conn.execute("ALTER TABLE jobs ADD COLUMN uid TEXT")
+
+
+def _job(row) -> Job:
+    """A row as a Job; one whose request cannot be read (a damaged file) as a DAMAGED job
+    with an empty request, so that it is listed rather than lost."""
     from engine.recipe import request_from_json
-    request, _lacking = request_from_json(row[2], GenerationRequest(prompt=""))
+    try:
+        request, _lacking = request_from_json(row[2], GenerationRequest(prompt=""))
+    except Exception:  # noqa: BLE001 - whatever a damaged page holds, the row is only damaged
+        request = None
+    uid = row[3] if is_uid(row[3]) else ""
     if request is None:
-        return None
+        return Job(int(row[0]), GenerationRequest(prompt=""), JobState.DAMAGED, uid)
     try:
         state = JobState(row[1])
     except ValueError:
         state = JobState.INTERRUPTED
-    return Job(int(row[0]), request, state)
+    return Job(int(row[0]), request, state, uid)

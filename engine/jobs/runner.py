@@ -157,6 +157,19 @@ class Runner:
 
     def _generate_and_keep(self, job: Job, token: CancelToken, started: float):
         request = job.request
+        kept = self._kept_before(job)
+        if kept and all(i in kept for i in range(request.batch)):
+            # Killed after its images were saved, before the queue heard: nothing to make.
+            records = [kept[i] for i in range(request.batch)]
+            try:
+                result = _result_from(request, records)
+            except Exception as error:  # noqa: BLE001 - a file damaged since: make them again
+                log.warning("job %s: its saved images cannot be read back: %s", job.id, error)
+            else:
+                log.info("job %s: its %d image(s) were saved before it was interrupted",
+                         job.id, len(records))
+                return Finished(job.id, request, tuple(r.id for r in records),
+                                time.perf_counter() - started, result, tuple(records), "")
         if self._engine is None:  # EngineLoading tells the wait apart from the model's own load
             if self.load_engine() is None:
                 raise self._engine_error or EngineError("The engine could not be loaded.")
@@ -181,22 +194,52 @@ class Runner:
         if decode is not None:
             self._decode_seconds[size] = float(decode)
         self.queue.emit(JobProgress(job.id, "saving", request.steps_to_run(), request.steps_to_run()))
-        saved, unsaved = self._keep(result)
+        saved, unsaved = self._keep(result, job, kept)
         return Finished(job.id, request, tuple(getattr(r, "id", r) for r in saved),
                         time.perf_counter() - started, result, tuple(saved), unsaved)
 
     def _cancelled(self, job: Job) -> Cancelled:
         return Cancelled(job.id, interrupted=self._stopping.is_set() and not self._discarding)
 
-    def _keep(self, result) -> tuple[list, str]:
-        """What the history returned for the images, and why it could not keep them, if it
-        could not: a full or read-only disk must not turn a finished job into a failed one."""
+    def _kept_before(self, job: Job) -> dict:
+        """{index in the batch: history record} of what a job that ran before (and was
+        interrupted: a kill between saving and the queue's finish) already saved."""
+        if not job.ran_before or not job.uid or self._history_factory is None:
+            return {}
+        try:
+            history = self._open_history()
+            if not hasattr(history, "saved_for"):
+                return {}
+            # One whose file has gone since (moved away, trash emptied) is made again.
+            return {i: record for i, record in history.saved_for(job.uid).items()
+                    if record.path.is_file()}
+        except Exception as error:  # noqa: BLE001 - not knowing means making them again
+            log.warning("job %s: could not ask the history what it kept: %s", job.id, error)
+            return {}
+
+    def _open_history(self):
+        if self._history is None:
+            self._history = self._history_factory()
+        return self._history
+
+    def _keep(self, result, job: Job, kept: dict) -> tuple[list, str]:
+        """What the history returned for the images (with those `kept` before, in the
+        batch's order), and why it could not keep them, if it could not: a full or read-only
+        disk must not turn a finished job into a failed one."""
         if self._history_factory is None:
             return [], ""
         try:
-            if self._history is None:
-                self._history = self._history_factory()
-            return list(self._history.add_result(result) or []), ""
+            history = self._open_history()
+            if hasattr(history, "saved_for") and job.uid:
+                # A history that can say what a job kept names the images by the job's uid.
+                added = history.add_result(result, uid=job.uid, skip=set(kept)) or []
+            else:
+                added = history.add_result(result) or []
+            if not kept:
+                return list(added), ""
+            fresh = iter(added)  # add_result returns the images it wrote, in order
+            merged = [kept.get(i) or next(fresh, None) for i in range(len(result.images))]
+            return [record for record in merged if record is not None], ""
         except Exception as error:  # noqa: BLE001 - the images are in the event still: keep them
             if isinstance(error, _HISTORY_REFUSALS):
                 # Worded for the person, who reads it in the Finished event; a traceback on
@@ -217,3 +260,21 @@ class Runner:
                 except Exception:  # noqa: BLE001 - closing must never hang or fail the exit
                     log.exception("closing %s failed", name)
             setattr(self, name, None)
+
+
+def _result_from(request, records) -> Any:
+    """The Finished event's result for images the history already holds, read back from
+    their files: the window shows them and the CLI writes them as after a generation."""
+    import numpy as np
+    from PIL import Image
+
+    from engine.events import GeneratedImage, GenerationResult
+    images = []
+    for record in records:
+        with Image.open(record.path) as image:
+            images.append(GeneratedImage(np.asarray(image.convert("RGB")), record.seed))
+    seeds = request.seeds()
+    images = [GeneratedImage(img.pixels, img.seed if img.seed is not None else seeds[i])
+              for i, img in enumerate(images)]
+    label = records[0].model if records else request.model
+    return GenerationResult(request, images, label, "")
