@@ -157,7 +157,8 @@ class Engine:
             problems = prompt_problems(request, rules_of(backend))
             if problems:
                 raise InvalidRequest(problems)
-            if networks is not None:
+            # A backend that takes no networks refused the prompt's tags above (rules_of).
+            if networks is not None and hasattr(backend, "use_networks"):
                 started = time.perf_counter()
                 backend.use_networks(networks.loras, request.clip_skip, networks.embeddings)
                 timings["networks"] = time.perf_counter() - started

@@ -120,7 +120,8 @@ class LoraWeights:
                     changes[(module.network, module.weight_key, module.part)].append(
                         (lora, index, module, weight))
         for key in [key for key in self._originals if key not in changes]:
-            self._plan(key[0])[key[1:]].assign(self._originals.pop(key))  # exactly the original
+            variable = self._plan(key[0])[key[1:]]
+            variable.assign(_restored(self._originals.pop(key), variable))  # exactly the original
             del self._merged[key]
         for key, contributions in changes.items():
             merged = tuple((lora, index, weight) for lora, index, _module, weight in contributions)
@@ -128,12 +129,11 @@ class LoraWeights:
                 continue
             variable = self._plan(key[0])[key[1:]]
             if key not in self._originals:
-                self._originals[key] = keras.ops.convert_to_numpy(variable)
-            original = self._originals[key]
-            total = original.astype(np.float32)  # a copy: the kept value stays intact
+                self._originals[key] = _kept(keras.ops.convert_to_numpy(variable))
+            total = self._originals[key].astype(np.float32)  # a copy: the kept value stays intact
             for _lora, _index, module, weight in contributions:  # list order: a reproducible sum
                 total += self._as_keras(module, variable, module.delta(weight))
-            variable.assign(total if total.dtype == original.dtype else total.astype(original.dtype))
+            variable.assign(_restored(total, variable))
             self._merged[key] = merged
         self._applied = loras
 
@@ -143,3 +143,19 @@ class LoraWeights:
         self._originals.clear()
         self._merged.clear()
         self._applied = ()
+
+
+def _kept(value: np.ndarray) -> np.ndarray:
+    """A variable's value as kept for taking LoRAs off: in float16, half the memory, where
+    that holds it exactly (a checkpoint stored in float16 loads into float32 variables
+    without a bit float16 lacks), else as it is. A 144 MB LoRA over a float16 checkpoint
+    keeps about 0.7 GB instead of 1.3 GB."""
+    if value.dtype == np.float32:
+        half = value.astype(np.float16)
+        if np.array_equal(half.astype(np.float32), value):
+            return half
+    return value
+
+
+def _restored(value: np.ndarray, variable) -> np.ndarray:
+    return value.astype(keras.backend.standardize_dtype(variable.dtype), copy=False)

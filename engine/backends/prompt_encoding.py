@@ -51,11 +51,17 @@ class PromptEncoder:
         self._ids = TokenIds(start=tokenizer.start_of_text, end=tokenizer.end_of_text, pad=PAD)
         self._call = call
         self._stacks: dict[int, keras.Model] = {}
-        self._layers = [layer for layer in text_encoder.layers
-                        if type(layer).__name__ == "CLIPEncoderLayer"]
-        self._embedding_layer = next(layer for layer in text_encoder.layers
-                                     if type(layer).__name__ == "CLIPEmbedding")
         self.options = TextOptions()
+
+    # The encoder's parts by KerasCV's class names, looked up when clip skip or an
+    # embedding first needs them (a plain prompt needs only the whole encoder).
+    @property
+    def _layers(self) -> list:
+        return [layer for layer in self.text_encoder.layers if type(layer).__name__ == "CLIPEncoderLayer"]
+
+    @property
+    def _embedding_layer(self):
+        return next(layer for layer in self.text_encoder.layers if type(layer).__name__ == "CLIPEmbedding")
 
     def tokenize(self, text: str) -> list[int]:
         return self._tokenize_with_ends(text)[1:-1]  # chunks add their own start and end

@@ -92,8 +92,10 @@ def network_args(tmp_path_factory) -> tuple[str, ...]:
     from tests.engine.lora_files import write_lora
 
     loras, embeddings = tmp_path_factory.mktemp("loras"), tmp_path_factory.mktemp("embeddings")
+    # Every third module: each kind of layer is reached, and the copies kept to take the LoRA
+    # off stay small beside the other worker's networks.
     write_lora(loras / "waves.safetensors", form="kohya", unet_kinds=("attention", "ff", "proj"),
-               seed=1)
+               seed=1, unet_every=3)
     write_lora(loras / "beams.safetensors", form="peft", unet_kinds=("attention",), seed=2)
     write_a1111_pt(embeddings / "mystyle.pt", vectors(3, 768, seed=3))
     return "--lora-dir", str(loras), "--embeddings-dir", str(embeddings)

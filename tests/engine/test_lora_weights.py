@@ -225,3 +225,20 @@ def test_sd2_q_k_v_land_in_their_own_projection(tmp_path):
                                                 f"{'qkv'[part]}_proj")
         assert row.part == part
         assert_close(kernel.numpy(), before[part] + 1.5 * row.delta().T)
+
+
+def test_values_float16_holds_are_kept_in_half_the_memory_and_still_restored_exactly(networks, two_loras):
+    """A float16 checkpoint loads into float32 variables with no bit float16 lacks: the
+    copies kept for taking a LoRA off need only half the memory (they took all of it)."""
+    from engine.backends.lora_weights import LoraWeights
+
+    encoder = networks.text_encoder
+    encoder.set_weights([w.astype(np.float16).astype(np.float32) for w in encoder.get_weights()])
+    (lora, rows), _ = two_loras
+    before = _values(encoder)
+    weights = LoraWeights(networks, "sd-v1")
+    weights.apply([(lora, 0.8, 1.0)])
+    changed = {id(v): v for v, _ in _expected(encoder, [rows], [0.8]).values()}
+    assert weights.kept_bytes == sum(int(np.prod(v.shape)) * 2 for v in changed.values())
+    weights.apply([])
+    assert all(np.array_equal(a, b) for a, b in zip(before, _values(encoder)))

@@ -46,10 +46,13 @@ def test_emoji_prompt_is_generated(sd_engine, small_request):
     assert len(result.images) == 1
 
 
-def test_too_long_prompt_names_the_count(sd_engine, small_request):
-    with pytest.raises(InvalidRequest) as caught:
-        sd_engine.generate(small_request.replace(prompt="cat " * 100))
-    assert "102 tokens" in str(caught.value) and "77" in str(caught.value)
+def test_a_prompt_over_77_tokens_is_read_in_chunks_not_refused(sd_engine, small_request):
+    from engine.prompt_rules import prompt_problems, rules_of
+    rules = rules_of(sd_engine.loaded_backend())
+    assert rules.token_limit is None
+    assert prompt_problems(small_request.replace(prompt="cat " * 100), rules) == []
+    used, capacity = sd_engine.prompt_length("sd-v1.4", "cat " * 100)
+    assert used >= 100 and capacity == 75 * -(-used // 75)  # no commas: full chunks of 75
 
 
 def test_count_tokens_uses_the_models_tokenizer(sd_engine):
