@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QLabel, QListWidget, QListWidgetItem, QMessageBox
                                QVBoxLayout, QWidget)
 
 from engine.errors import InvalidRequest
-from engine.jobs import ENDINGS, Job, JobProgress, JobState, Queued, QueueChanged, Started
+from engine.jobs import ENDINGS, Job, JobDamaged, JobProgress, JobState, Queued, QueueChanged, Started
 from gui.flow_layout import FlowLayout
 from gui.notices import Notices
 
@@ -169,12 +169,16 @@ class QueuePanel(QWidget):
     def refresh(self) -> None:
         jobs = self.worker.queue.jobs()
         running = next((job for job in jobs if job.state is JobState.RUNNING), None)
-        self.set_jobs([job for job in jobs if job.state.waiting], self.worker.queue.paused, running)
+        # A damaged job stays listed (its row says so) until the person removes it.
+        listed = [job for job in jobs if job.state.waiting or job.state is JobState.DAMAGED]
+        self.set_jobs(listed, self.worker.queue.paused, running)
 
     def _on_event(self, event, _images: list) -> None:
         if isinstance(event, Started):
             self._running_phase = "starting"
-        if isinstance(event, (Queued, QueueChanged, Started, *ENDINGS)):
+        if isinstance(event, JobDamaged):
+            self.notices.error("A queued job is damaged", event.message)
+        if isinstance(event, (Queued, QueueChanged, Started, JobDamaged, *ENDINGS)):
             self.refresh()
         elif isinstance(event, JobProgress) and self._running is not None \
                 and event.job_id == self._running.id:
@@ -241,6 +245,8 @@ class QueuePanel(QWidget):
 
 def _row_text(job: Job) -> str:
     """The job's line with its state first (the end of a long line is elided)."""
+    if job.state is JobState.DAMAGED:
+        return job.describe()  # it has no settings to show
     plain = dataclasses.replace(job, state=JobState.PENDING).describe()
     return f"Interrupted \u2014 {plain}" if job.state is JobState.INTERRUPTED else plain
 

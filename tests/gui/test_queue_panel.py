@@ -178,3 +178,29 @@ def test_a_job_the_queue_cannot_keep_is_named_not_a_crash(qtbot, window, engine)
     ids = window.queue_panel.enqueue([huge, GenerationRequest("a red circle", model="demo", steps=1)])
     assert ids[0] is None and isinstance(ids[1], int)
     assert window.notices.banner.isVisible() and "too long" in window.notices.banner.text.text()
+
+
+def test_a_damaged_job_stays_listed_and_is_named(qtbot, services, settings, engine, tmp_path):
+    """A job whose stored settings cannot be read is said in the banner and stays in the list
+    to be removed (the window listed only waiting jobs, so it vanished without a word)."""
+    import sqlite3
+
+    from engine.jobs import JobQueue
+    from engine.request import GenerationRequest
+    from gui.mainwindow import MainWindow
+    services.queue_path = tmp_path / "queue.sqlite3"
+    queue = JobQueue(services.queue_path)
+    broken = queue.add(GenerationRequest("a red circle", model="demo", steps=1)).id
+    queue.close()
+    with sqlite3.connect(services.queue_path) as conn:
+        conn.execute("UPDATE jobs SET request_json = '{not json' WHERE id = ?", (broken,))
+    window = MainWindow(services, settings)
+    qtbot.addWidget(window)
+    window.show()
+    window.queue_panel.set_paused(False)
+    qtbot.waitUntil(lambda: "damaged" in window.banner.text.text(), timeout=5000)
+    assert window.queue_panel.list.count() == 1
+    assert "damaged" in window.queue_panel.list.item(0).text().lower()
+    window.queue_panel.list.setCurrentRow(0)
+    qtbot.mouseClick(window.queue_panel.drop, Qt.MouseButton.LeftButton)
+    assert window.queue_panel.list.count() == 0
