@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import socket
+import time
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,11 @@ from engine.events import GeneratedImage, GenerationResult
 
 LOCAL = "local"
 MAX_ATTEMPTS = 3  # a job that kills its worker this often is failed, not retried forever
+# A worker that died is restarted by Ray (and loads its model again); it is asked again
+# until it answers or this long has passed without an answer. Counting failed asks instead
+# gave up on workers killed three times in 1.5 s, and then on their jobs.
+RESTART_WAIT_S = 120.0
+PING_PAUSE_S = 0.25  # between asks of a worker that is restarting: no busy loop
 STEP_POLL_SECONDS = 0.2  # how often the caller reads the workers' steps while it waits
 # A cluster's head answers in milliseconds; this allows a slow network, not a missing head.
 CONNECT_TIMEOUT_S = 10.0
@@ -256,7 +262,7 @@ def run_on_cluster(pool: WorkerPool, jobs: Iterable[BatchJob],
     idle: deque = deque()
     waiting = deque(jobs)
     attempts: dict[str, int] = {}
-    silences: dict = {}  # actor -> pings it failed to answer in a row
+    silent_since: dict = {}  # actor -> when it first failed to answer, since its last answer
     running: dict = {}  # ObjectRef -> (job, actor); job None: a ping, answered once it is up
     for actor in pool.actors:
         running[actor.pid.remote()] = (None, actor)
@@ -287,8 +293,10 @@ def run_on_cluster(pool: WorkerPool, jobs: Iterable[BatchJob],
                 else:
                     state.reruns.append(job.id)
                     waiting.appendleft(job)  # the first actor to be free takes it
-            silences[actor] = silences.get(actor, 0) + (job is None)
-            if silences[actor] < MAX_ATTEMPTS:
+            since = silent_since.setdefault(actor, time.monotonic())
+            if time.monotonic() - since < RESTART_WAIT_S:
+                if job is None:
+                    time.sleep(PING_PAUSE_S)  # it is restarting: ask again in a moment
                 running[actor.pid.remote()] = (None, actor)  # Ray restarts it meanwhile
             continue
         except RayTaskError as error:  # a fault in our code on the worker, not a dead worker
@@ -297,7 +305,8 @@ def run_on_cluster(pool: WorkerPool, jobs: Iterable[BatchJob],
             idle.append(actor)
             continue
         if job is None:
-            pids[actor], silences[actor] = payload, 0
+            pids[actor] = payload
+            silent_since.pop(actor, None)
             idle.append(actor)
         elif "error" in payload:
             idle.append(actor)
