@@ -95,24 +95,25 @@ class Engine:
         counter = rules_for(model_id).count_tokens  # models that count without a file (the demo)
         if counter is not None:
             return counter(text)
+        tokenizer = self._model_tokenizer(model_id)
+        return None if tokenizer is None else len(tokenizer.encode(text))
+
+    def prompt_length(self, model_id: str, text: str) -> Optional[tuple[int, int]]:
+        """A1111's counter for a chunked model: (tokens used, capacity of their chunks);
+        None when the tokenizer is not available yet."""
+        tokenizer = self._model_tokenizer(model_id)
+        if tokenizer is None:
+            return None
+        return prompt_length(text, lambda part: tokenizer.encode(part)[1:-1])
+
+    def _model_tokenizer(self, model_id: str):
         spec = registry.get_model(model_id)
         # Found once: the window counts on every keystroke, and a file search per key stalls it.
         vocabulary = self._vocabularies.get(spec.id) or self._vocabulary_path(spec)
         if vocabulary is None:
             return None
         self._vocabularies[spec.id] = vocabulary
-        return len(self._tokenizer(vocabulary).encode(text))
-
-    def prompt_length(self, model_id: str, text: str) -> Optional[tuple[int, int]]:
-        """A1111's counter for a chunked model: (tokens used, capacity of their chunks);
-        None when the tokenizer is not available yet."""
-        spec = registry.get_model(model_id)
-        vocabulary = self._vocabularies.get(spec.id) or self._vocabulary_path(spec)
-        if vocabulary is None:
-            return None
-        self._vocabularies[spec.id] = vocabulary
-        tokenizer = self._tokenizer(vocabulary)
-        return prompt_length(text, lambda part: tokenizer.encode(part)[1:-1])
+        return self._tokenizer(vocabulary)
 
     def loaded_backend(self) -> Optional[DiffusionBackend]:
         """The model the last generation ran on (None before one, or after `release`): the
