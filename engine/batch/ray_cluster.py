@@ -142,7 +142,9 @@ def _worker_class(ray):
     class BatchWorker:
         """Lives in a Ray worker process; builds one engine and keeps it between jobs."""
 
-        def __init__(self, weights_dir: Optional[str], random_weights: bool, threads: int):
+        def __init__(self, weights_dir: Optional[str], random_weights: bool, threads: int,
+                     folders: Optional[dict] = None):
+            use_run_folders(folders or {})
             if threads:
                 # One actor per CPU: more threads each would only fight over the cores.
                 from engine.compute import limit_cpu_threads
@@ -229,7 +231,7 @@ class WorkerPool:
         self.ray = ray
         self.board = _board_class(ray).remote()
         self.actors = [worker.remote(str(weights_dir) if weights_dir else None, random_weights,
-                                     0 if gpus else 1) for _ in range(count)]
+                                     0 if gpus else 1, this_runs_folders()) for _ in range(count)]
 
     def close(self) -> None:
         for actor in self.actors + ([self.board] if self.board is not None else []):
@@ -241,6 +243,27 @@ class WorkerPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def this_runs_folders() -> dict[str, list[str]]:
+    """The checkpoint, LoRA and embedding folders this run was given on its command line
+    (--checkpoints-dir, --lora-dir, --embeddings-dir): the workers are other processes."""
+    from engine.models import extra_networks
+    from engine.models.library import library
+    found = {kind: [str(f) for f in extra_networks.run_folders(kind)] for kind in extra_networks.KINDS}
+    found["checkpoint"] = [str(f) for f in library().run_folders()]
+    return found
+
+
+def use_run_folders(folders: dict) -> None:
+    """In a worker: the folders of `this_runs_folders`, for this process too."""
+    from engine.models import extra_networks
+    from engine.models.library import library
+    for kind, paths in folders.items():
+        if kind == "checkpoint":
+            library().add_folders(Path(p) for p in paths)
+        elif paths:
+            extra_networks.add_run_folders(kind, [Path(p) for p in paths])
 
 
 def run_on_cluster(pool: WorkerPool, jobs: Iterable[BatchJob],

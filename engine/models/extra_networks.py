@@ -107,6 +107,13 @@ def embedding_dirs() -> list[Path]:
     return folders(EMBEDDING)
 
 
+def run_folders(kind: str) -> list[Path]:
+    """The folders added for this run only, to hand to other processes of the run."""
+    _kind(kind)  # an unknown kind is named, not a KeyError
+    with _lock:
+        return list(_run_folders[kind])
+
+
 def add_run_folders(kind: str, extra: Iterable[Path]) -> None:
     """Folders for this run only (the CLI's --lora-dir, --embeddings-dir): never saved."""
     _kind(kind)

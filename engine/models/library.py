@@ -122,6 +122,11 @@ class Library:
     def folders(self) -> list[Path]:
         return [self.models_dir / "checkpoints", *self.saved_folders(), *self._extra]
 
+    def run_folders(self) -> list[Path]:
+        """The folders added for this run only, to hand to other processes of the run."""
+        with self._lock:
+            return list(self._extra)
+
     def saved_folders(self) -> list[Path]:
         """The extra folders kept in the settings (`checkpoint_dirs`), scanned at every start."""
         setting = read_settings().get(CHECKPOINT_DIRS_SETTING) or []
