@@ -152,7 +152,8 @@ def test_a_batch_job_the_queue_refuses_is_reported_and_the_rest_still_run(tmp_pa
 def test_generate_refuses_a_prompt_too_long_to_queue_up_front(tmp_path, capsys):
     """Before: the in-memory queue could not read the job back and generate crashed with
     AttributeError once the model had loaded."""
-    code = main.main(["generate", "--model", "sd-v1.4", "--weights-dir", str(tmp_path / "none"),
+    (tmp_path / "empty").mkdir()  # a folder that exists: the prompt is judged before the weights
+    code = main.main(["generate", "--model", "sd-v1.4", "--weights-dir", str(tmp_path / "empty"),
                       "--prompt", "a red circle, " * 5000, "--out", str(tmp_path / "out"),
                       "--no-history"])
     err = capsys.readouterr().err
