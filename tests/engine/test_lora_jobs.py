@@ -22,7 +22,8 @@ def folders(tmp_path, monkeypatch):
     loras.mkdir()
     embeddings.mkdir()
     monkeypatch.setattr(extra_networks, "_run_folders", {"lora": [loras], "embedding": [embeddings]})
-    write_lora(loras / "style.safetensors", form="kohya", seed=1, strength=1.0)
+    # Every fourth UNet module: every kind is reached, and the merge stays quick.
+    write_lora(loras / "style.safetensors", form="kohya", seed=1, strength=1.0, unet_every=4)
     write_a1111_pt(embeddings / "768wide.pt", vectors(2, 768, seed=2))
     write_a1111_pt(embeddings / "1024wide.pt", vectors(2, 1024, seed=3))
     return loras, embeddings

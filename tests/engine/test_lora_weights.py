@@ -2,7 +2,7 @@
 
 Most tests need only SD 1.x's text encoder (a few seconds to build): how apply, switch,
 take-off and refusals behave does not depend on the network. The UNet's convolutions
-and SD 2.x's stacked q/k/v need their own networks (slow: each builds one).
+(the session's built SD 1.x UNet) and SD 2.x's stacked q/k/v (a network of its own) are slow.
 """
 from pathlib import Path
 from types import SimpleNamespace
@@ -174,15 +174,16 @@ def test_forget_drops_the_copies_without_writing_them_back(networks, two_loras):
     assert all(np.array_equal(x, y) for x, y in zip(merged, _values(networks.text_encoder)))
 
 
-# ----------------------------------------------------------------- networks of their own (slow)
+# ----------------------------------------------------------------- whole networks (slow)
 
 @pytest.mark.slow
-def test_unet_convolutions_and_projections_in_keras_layout(tmp_path):
-    from engine.backends.keras_sd import DiffusionModel
+def test_unet_convolutions_and_projections_in_keras_layout(tmp_path, sd_engine):
     from engine.backends.lora_weights import LoraWeights
     from engine.models import ldm_import
 
-    unet = DiffusionModel(64, 64, 77, download_weights=False)
+    # The session's built UNet (a build of its own took half a minute); every value this
+    # test changes it puts back exactly, which it checks.
+    unet = sd_engine.loaded_backend().components.diffusion_model
     networks = SimpleNamespace(text_encoder=None, diffusion_model=unet)
     variables = {entry.key: entry.variable for entry in ldm_import.unet_plan(unet)}
     path = tmp_path / "locon.safetensors"
