@@ -147,7 +147,8 @@ class Engine:
             encoder_file = require_image_encoder(spec, self.weights_dir)
         timings: dict[str, float] = {}
         # Files the prompt names are found and checked before any network is built.
-        networks = prompt_networks.resolve(request, spec.family) if spec.family != "demo" else None
+        networks = (prompt_networks.resolve(request, spec.family)
+                    if rules_for(request.model).takes_networks else None)
         try:
             report(Progress("loading", 0, request.steps_to_run()))
             started = time.perf_counter()
@@ -155,11 +156,12 @@ class Engine:
             if encoder_file is not None and backend.components.image_encoder_file is None:
                 backend.components.image_encoder_file = encoder_file  # fetched since the build
             timings["loading"] = time.perf_counter() - started
-            problems = prompt_problems(request, rules_of(backend))
+            rules = rules_of(backend)
+            problems = prompt_problems(request, rules)
             if problems:
                 raise InvalidRequest(problems)
-            # A backend that takes no networks refused the prompt's tags above (rules_of).
-            if networks is not None and hasattr(backend, "use_networks"):
+            # A backend that takes no networks refused the prompt's tags just above.
+            if networks is not None and rules.takes_networks:
                 started = time.perf_counter()
                 backend.use_networks(networks.loras, request.clip_skip, networks.embeddings)
                 timings["networks"] = time.perf_counter() - started

@@ -39,8 +39,10 @@ def resolve(request: GenerationRequest, family_id: str) -> PromptNetworks:
     loras = _loras(request.prompt, family_id, problems)
     embeddings: dict[str, np.ndarray] = {}
     ti_hashes: dict[str, str] = {}
+    available = extra_networks.list_files("embedding")  # a folder walk: once per request
     for name in ("prompt", "negative_prompt"):
-        for embedding in _embeddings_in(getattr(request, name), family_id, name, problems):
+        for embedding in _embeddings_in(getattr(request, name), available, family_id, name,
+                                        problems):
             embeddings[embedding.name] = embedding.vectors[_ENCODER_OF_FAMILY[family_id]]
             ti_hashes[embedding.name] = _hash(extra_networks.embedding_hash, embedding.path,
                                               name, problems)
@@ -92,13 +94,13 @@ def _loras(prompt: str, family_id: str, problems: list[Problem]
     return found
 
 
-def _embeddings_in(text: str, family_id: str, field_name: str, problems: list[Problem]
-                   ) -> list[Embedding]:
+def _embeddings_in(text: str, available: list, family_id: str, field_name: str,
+                   problems: list[Problem]) -> list[Embedding]:
     """The embeddings whose names the text holds as words (A1111 matches them in the
     token stream; a word test first saves reading every file in the folder)."""
     words = set(re.findall(r"[\w\-.]+", text.lower()))
     used = []
-    for entry in extra_networks.list_files("embedding"):
+    for entry in available:
         if entry.name.lower() not in words:
             continue
         try:
