@@ -48,6 +48,13 @@ def keras_outputs(path: Path, family: str, inputs: dict) -> dict:
     checkpoint = Checkpoint(path.stem, path, family, prediction, False, path.stat().st_size)
     components = Components(checkpoint_spec(checkpoint), SIZE, SIZE)
     components.load_checkpoint(checkpoint)
+    return {**text_and_unet_outputs(components, inputs),
+            "decoder": np.asarray(components.decoder.predict_on_batch(inputs["decoder_latent"])),
+            "image_encoder": np.asarray(components.image_encoder.predict_on_batch(inputs["image"]))}
+
+
+def text_and_unet_outputs(components, inputs: dict) -> dict:
+    """The text encoder's and the UNet's outputs on the reference script's inputs."""
     from engine.backends.keras_sd import timestep_embedding
     positions = np.arange(77, dtype=np.int32)[None]
     return {
@@ -56,8 +63,6 @@ def keras_outputs(path: Path, family: str, inputs: dict) -> dict:
         "diffusion_model": np.asarray(components.diffusion_model.predict_on_batch({
             "latent": inputs["latent"], "timestep_embedding": timestep_embedding(float(inputs["timestep"])),
             "context": inputs["context"]})),
-        "decoder": np.asarray(components.decoder.predict_on_batch(inputs["decoder_latent"])),
-        "image_encoder": np.asarray(components.image_encoder.predict_on_batch(inputs["image"])),
     }
 
 

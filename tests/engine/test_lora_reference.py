@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 
 from tests.engine.lora_files import write_lora
-from tests.engine.test_checkpoint_reference import AS_IMPORTED, MATCHED, differences
+from tests.engine.test_checkpoint_reference import (AS_IMPORTED, MATCHED, differences,
+                                                     text_and_unet_outputs)
 
 REFERENCE = os.environ.get("SD_DESK_REFERENCE_PYTHON")
 SCRIPT = Path(__file__).resolve().parents[1] / "reference" / "diffusers_lora.py"
@@ -37,19 +38,6 @@ pytestmark = pytest.mark.skipif(
 # The checkpoint import's bounds and measure: with the LoRA merged, the differences must
 # stay what the import alone has. The LoRA moves outputs by far more than either (printed),
 # so a misplaced or misscaled module cannot pass.
-
-
-def keras_outputs(components, inputs: dict) -> dict:
-    from engine.backends.keras_sd import timestep_embedding
-
-    positions = np.arange(77, dtype=np.int32)[None]
-    return {
-        "text_encoder": np.asarray(components.text_encoder.predict_on_batch(
-            {"tokens": inputs["tokens"], "positions": positions})),
-        "diffusion_model": np.asarray(components.diffusion_model.predict_on_batch({
-            "latent": inputs["latent"], "timestep_embedding": timestep_embedding(float(inputs["timestep"])),
-            "context": inputs["context"]})),
-    }
 
 
 def test_a_kohya_lora_matches_diffusers(checkpoint_files, tmp_path):
@@ -81,13 +69,13 @@ def test_a_kohya_lora_matches_diffusers(checkpoint_files, tmp_path):
     checkpoint = Checkpoint(path.stem, path, "sd-v1", "epsilon", False, path.stat().st_size)
     components = Components(checkpoint_spec(checkpoint), SIZE, SIZE)
     components.load_checkpoint(checkpoint)
-    ours = {"base": keras_outputs(components, inputs)}
+    ours = {"base": text_and_unet_outputs(components, inputs)}
     before = [w.numpy() for m in (components.text_encoder, components.diffusion_model) for w in m.weights]
     lora = read_lora(lora_path)
     assert lora.family == "sd-v1" and len(lora.modules) == len(written)
     weights = LoraWeights(components, "sd-v1")
     weights.apply([(lora, WEIGHT, WEIGHT)])
-    ours["lora"] = keras_outputs(components, inputs)
+    ours["lora"] = text_and_unet_outputs(components, inputs)
     weights.apply([])
     after = [w.numpy() for m in (components.text_encoder, components.diffusion_model) for w in m.weights]
     # Taking the LoRA off gives back exactly the checkpoint's weights (the UNet's outputs
