@@ -28,7 +28,7 @@ route_missing_streams()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Each subcommand lives in engine/commands/<name>.py with register(subparsers).
-SUBCOMMANDS = ["generate", "batch", "models", "history", "benchmark", "info"]
+SUBCOMMANDS = ["generate", "batch", "models", "history", "benchmark", "info", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ _PHASE_WORDS = {"loading": "Loading model", "encoding": "Encoding prompt",
 class Queued:
     job_id: int
     request: GenerationRequest
+    origin: str = ""  # Job.origin: "api" for a job an HTTP client queued
 
 
 @dataclass(frozen=True)

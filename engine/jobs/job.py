@@ -31,6 +31,9 @@ class Job:
     # it first starts; a job that already has one when taken ran before (a kill, a crash).
     uid: str = ""
     ran_before: bool = False
+    # Who queued it, where that is not the person at the window: "api" for the HTTP API
+    # (engine/api), so the window can mark it. "" for the window's own and the CLI's.
+    origin: str = ""
 
     def describe(self) -> str:
         """One line for a queue list: the prompt's start and the settings that cost time."""
@@ -41,4 +44,9 @@ class Job:
         prompt = prompt if len(prompt) <= 48 else prompt[:47] + "\u2026"
         text = (f"#{self.id}  {prompt}  \u2014  {r.width}\u00d7{r.height}, {r.steps} steps, "
                 f"batch {r.batch}, seed {r.seed}")
+        text += f"  [{ORIGIN_WORDS.get(self.origin, self.origin)}]" if self.origin else ""
         return text + ("  (interrupted)" if self.state is JobState.INTERRUPTED else "")
+
+
+API = "api"
+ORIGIN_WORDS = {API: "from the API"}

@@ -39,7 +39,8 @@ _TABLES = (
         state TEXT NOT NULL,             -- a JobState value: pending, running, interrupted or damaged
         request_json TEXT NOT NULL,
         created REAL NOT NULL            -- unix seconds
-    )""",  # and uid TEXT: the history's name for its images, from its first start (_add_uid_column)
+    )""",  # and uid TEXT: the history's name for its images, from its first start (_add_uid_column),
+    # and origin TEXT: who queued it, Job.origin (_add_origin_column)
     "CREATE INDEX IF NOT EXISTS jobs_by_queue ON jobs(queue, position)",
     """CREATE TABLE IF NOT EXISTS job_queues (
         name TEXT PRIMARY KEY,
@@ -67,6 +68,7 @@ class JobQueue:
         for statement in _TABLES:
             self._conn.execute(statement)
         _add_uid_column(self._conn)
+        _add_origin_column(self._conn)
         self._conn.execute("INSERT OR IGNORE INTO job_queues(name) VALUES (?)", (name,))
         self.recovered = self._recover()
 
@@ -115,8 +117,9 @@ class JobQueue:
 
     # ---- changing --------------------------------------------------------------------
 
-    def add(self, request: GenerationRequest) -> Job:
-        """Raises InvalidRequest for a request too large to be read back (see size_problem)."""
+    def add(self, request: GenerationRequest, origin: str = "") -> Job:
+        """Raises InvalidRequest for a request too large to be read back (see size_problem).
+        `origin`: who queued it where that is not the window's person (Job.origin)."""
         problem = size_problem(request)
         if problem:
             from engine.errors import InvalidRequest
@@ -124,11 +127,12 @@ class JobQueue:
             raise InvalidRequest([Problem("prompt", problem)])
         with self._lock:
             cursor = self._conn.execute(
-                "INSERT INTO jobs(queue, position, state, request_json, created) VALUES "
-                "(?, (SELECT coalesce(max(position), 0) + 1 FROM jobs WHERE queue = ?), ?, ?, ?)",
-                (self.name, self.name, JobState.PENDING.value, request.to_json(), time.time()))
-            job = Job(cursor.lastrowid, request)
-        self.emit(Queued(job.id, request))
+                "INSERT INTO jobs(queue, position, state, request_json, created, origin) VALUES "
+                "(?, (SELECT coalesce(max(position), 0) + 1 FROM jobs WHERE queue = ?), ?, ?, ?, ?)",
+                (self.name, self.name, JobState.PENDING.value, request.to_json(), time.time(),
+                 origin or None))
+            job = Job(cursor.lastrowid, request, origin=origin)
+        self.emit(Queued(job.id, request, origin))
         return job
 
     def take(self) -> Optional[Job]:
@@ -155,7 +159,8 @@ class JobQueue:
                 uid = row[3] if is_uid(row[3]) else new_uid()
                 self._conn.execute("UPDATE jobs SET state = ?, uid = ? WHERE id = ?",
                                    (JobState.RUNNING.value, uid, found.id))
-                job = Job(found.id, found.request, JobState.RUNNING, uid, ran_before=uid == row[3])
+                job = Job(found.id, found.request, JobState.RUNNING, uid, ran_before=uid == row[3],
+                          origin=found.origin)
                 break
         for one in damaged:
             self.emit(JobDamaged(one.id, DAMAGED_MESSAGE.format(id=one.id)))
@@ -273,7 +278,7 @@ def size_problem(request: GenerationRequest) -> Optional[str]:
             f"is {size:,} characters and a job holds at most {MAX_CHUNK_CHARS:,}. Shorten it.")
 
 
-_JOB_COLUMNS = "id, state, request_json, uid"
+_JOB_COLUMNS = "id, state, request_json, uid, origin"
 DAMAGED_MESSAGE = ("Queued job #{id} is damaged: its stored settings cannot be read, so it "
                    "cannot run. Remove it from the queue, and queue it again from the form.")
 
@@ -286,6 +291,14 @@ def _add_uid_column(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE jobs ADD COLUMN uid TEXT")
 
 
+def _add_origin_column(conn: sqlite3.Connection) -> None:
+    """Queues kept before jobs recorded who queued them gain the column on open; their jobs
+    read as the window's own (origin "")."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+    if "origin" not in columns:
+        conn.execute("ALTER TABLE jobs ADD COLUMN origin TEXT")
+
+
 def _job(row) -> Job:
     """A row as a Job; one whose request cannot be read (a damaged file) as a DAMAGED job
     with an empty request, so that it is listed rather than lost."""
@@ -295,10 +308,11 @@ def _job(row) -> Job:
     except Exception:  # noqa: BLE001 - whatever a damaged page holds, the row is only damaged
         request = None
     uid = row[3] if is_uid(row[3]) else ""
+    origin = row[4] if isinstance(row[4], str) else ""
     if request is None:
-        return Job(int(row[0]), GenerationRequest(prompt=""), JobState.DAMAGED, uid)
+        return Job(int(row[0]), GenerationRequest(prompt=""), JobState.DAMAGED, uid, origin=origin)
     try:
         state = JobState(row[1])
     except ValueError:
         state = JobState.INTERRUPTED
-    return Job(int(row[0]), request, state, uid)
+    return Job(int(row[0]), request, state, uid, origin=origin)

@@ -1,0 +1,80 @@
+"""uvicorn on a thread of its own, started and stopped by its owner (the `serve` command,
+the window's API switch, tests), and the safety rule for where it may listen."""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Optional
+
+from engine.api.security import is_loopback
+
+log = logging.getLogger(__name__)
+
+
+class ListenRefused(ValueError):
+    """An address the server will not listen on as asked, worded for the person."""
+
+
+def listen_problem(host: str, has_auth: bool, listen_anywhere: bool) -> Optional[str]:
+    """Why the server must not listen on `host` as asked (None: it may). Beyond this
+    machine, anyone who reaches the port could queue jobs and read every image the API
+    returns, so another address needs a password, or the explicit choice to go without."""
+    if is_loopback(host) or has_auth or listen_anywhere:
+        return None
+    return (f"Serving on {host} lets other machines use SD Desk without a password. Give "
+            "--api-auth USER:PASS, or add --listen-anywhere if this network is yours alone.")
+
+
+class ApiServer:
+    """`start()` returns once the port is bound (or raises OSError with the reason, such as
+    the port being in use); `stop()` closes it and waits for the thread."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 7860,
+                 log_level: str = "warning") -> None:
+        import uvicorn
+        self.host = host
+        self.config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                                     access_log=False, lifespan="off", timeout_graceful_shutdown=5)
+        self.server = uvicorn.Server(self.config)
+        self._thread: Optional[threading.Thread] = None
+        self._socket: Optional[socket.socket] = None
+
+    @property
+    def port(self) -> int:
+        return self._socket.getsockname()[1] if self._socket else self.config.port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> "ApiServer":
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.config.port))
+        except OSError:
+            sock.close()
+            raise
+        self._socket = sock
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
+                                        name="api-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not self.server.started:
+            self.stop()
+            raise OSError(f"The API server did not start on {self.url}.")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout)
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
