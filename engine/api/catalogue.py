@@ -17,6 +17,7 @@ _TITLE = re.compile(r"^(?P<name>.*?)\s*\[(?P<hash>[0-9a-fA-F]{8,64})\]$")
 class ListedModel:
     id: str  # our model id: what a request names
     sha256: Optional[str]  # the file's, where it is one file and known
+    filename: str = ""  # the file's name only: where it lies is not the client's business
 
     @property
     def short_hash(self) -> Optional[str]:
@@ -30,17 +31,8 @@ class ListedModel:
         return f"{self.id} [{self.short_hash}]" if self.short_hash else self.id
 
     def as_a1111(self) -> dict:
-        # `filename` is only the name: where files lie on this machine is not the client's.
         return {"title": self.title, "model_name": self.id, "hash": self.short_hash,
-                "sha256": self.sha256, "filename": self._file_name(), "config": None}
-
-    def _file_name(self) -> str:
-        from engine.models import registry
-        spec = registry.get_model(self.id)
-        if spec.checkpoint is not None:
-            return spec.checkpoint.path.name
-        files = [f.name for f in spec.files if f.role == "checkpoint"]
-        return files[0] if files else self.id
+                "sha256": self.sha256, "filename": self.filename or self.id, "config": None}
 
 
 def listed_models() -> list[ListedModel]:
@@ -57,8 +49,15 @@ def listed_models() -> list[ListedModel]:
                     continue
             except Exception:  # noqa: BLE001 - one odd model must not hide the others
                 continue
-        found.append(ListedModel(spec.id, _known_sha256(spec)))
+        found.append(ListedModel(spec.id, _known_sha256(spec), _file_name(spec)))
     return found
+
+
+def _file_name(spec) -> str:
+    if spec.checkpoint is not None:
+        return spec.checkpoint.path.name
+    files = [f.name for f in spec.files if f.role == "checkpoint"]
+    return files[0] if files else spec.id
 
 
 def _known_sha256(spec) -> Optional[str]:
