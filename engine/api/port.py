@@ -111,8 +111,8 @@ class QueuePort:
 
     def close(self) -> None:
         """Every call still waiting ends cancelled (the server is stopping)."""
-        self._closed = True
         with self._lock:
+            self._closed = True
             pending = list(self._futures)
         for job_id in pending:
             self._resolve(job_id, Cancelled(job_id))
@@ -120,6 +120,8 @@ class QueuePort:
     # ---- events, on whichever thread caused them -------------------------------------
 
     def _on_event(self, event: JobEvent) -> None:
+        if self._closed:
+            return  # a queue keeps its listeners: a closed port only stops listening
         if isinstance(event, Started):
             with self._lock:
                 self._started.add(event.job_id)

@@ -66,6 +66,12 @@ def register(subparsers) -> None:
                         help="with --checkpoints: time this file instead of a random one")
     parser.add_argument("--size", type=int, default=None,
                         help="with --checkpoints (default 512) or --prompts (default 256)")
+    parser.add_argument("--api", action="store_true",
+                        help="instead: the HTTP API (serve) on the demo model: overhead per "
+                             "txt2img over the same job through the queue, 64 jobs from one and "
+                             "from 8 clients; /progress requests per second while a job runs; "
+                             "200 requests of valid and invalid bodies, interrupts and "
+                             "disconnects, then the history checked and memory before and after")
     parser.add_argument("--app-steps", type=int, default=10, help="steps for --app's generations")
     parser.add_argument("--app-size", type=int, default=128, help="size for --app's generations")
     parser.set_defaults(func=run)
@@ -79,6 +85,10 @@ def settings_from(args) -> BenchmarkSettings:
 
 
 def run(args) -> int:
+    if args.api:
+        from engine.benchmark.api_load import main as api_load
+        api_load()
+        return 0
     if args.app:
         return _run_app(args)
     if args.samplers:

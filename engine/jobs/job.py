@@ -42,11 +42,12 @@ class Job:
         r = self.request
         prompt = " ".join(r.prompt.split())
         prompt = prompt if len(prompt) <= 48 else prompt[:47] + "\u2026"
-        text = (f"#{self.id}  {prompt}  \u2014  {r.width}\u00d7{r.height}, {r.steps} steps, "
+        # The mark first: the window elides a long line's end.
+        mark = f"[{ORIGIN_MARKS.get(self.origin, self.origin)}]  " if self.origin else ""
+        text = (f"#{self.id}  {mark}{prompt}  \u2014  {r.width}\u00d7{r.height}, {r.steps} steps, "
                 f"batch {r.batch}, seed {r.seed}")
-        text += f"  [{ORIGIN_WORDS.get(self.origin, self.origin)}]" if self.origin else ""
         return text + ("  (interrupted)" if self.state is JobState.INTERRUPTED else "")
 
 
 API = "api"
-ORIGIN_WORDS = {API: "from the API"}
+ORIGIN_MARKS = {API: "API"}

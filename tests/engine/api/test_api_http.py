@@ -192,6 +192,18 @@ def test_api_jobs_are_marked_in_the_queue(served, http):
     assert marked == ["api"]
 
 
+def test_answers_are_not_held_back_by_nagle(served, http):
+    """On a keep-alive connection each answer waited 40 ms for a delayed ACK: the server's own
+    socket did not say it was TCP, so asyncio left Nagle on for the connections it accepted."""
+    import socket
+    http.get("/sdapi/v1/samplers")
+    connections = list(served.server.server.server_state.connections)
+    assert connections
+    for connection in connections:
+        sock = connection.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
 def test_lists_a1111_clients_read(http):
     for route in ("sd-vae", "prompt-styles", "loras", "upscalers", "latent-upscale-modes"):
         assert isinstance(http.get(f"/sdapi/v1/{route}").json(), list), route

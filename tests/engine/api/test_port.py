@@ -46,7 +46,7 @@ def test_api_jobs_keep_their_mark_across_a_restart(tmp_path):
     queue.close()
     jobs = JobQueue(path).jobs()
     assert [job.origin for job in jobs] == [API, ""]
-    assert "from the API" in jobs[0].describe() and "API" not in jobs[1].describe()
+    assert "[API]" in jobs[0].describe() and "API" not in jobs[1].describe()
 
 
 def test_a_queue_from_before_the_mark_opens_and_its_jobs_are_the_windows(tmp_path):
