@@ -18,6 +18,7 @@ import keras
 
 from engine import compute, prompt_networks, sampler
 from engine.backends.base import DiffusionBackend
+from engine.hires import run as hires_run
 from engine.events import CancelToken, GeneratedImage, GenerationResult, Progress, ProgressCallback
 from engine.errors import InvalidRequest, OutOfMemory
 from engine.img2img import canvas as img2img_canvas
@@ -143,7 +144,8 @@ class Engine:
         if problems:
             raise InvalidRequest(problems)
         encoder_file = None
-        if request.source is not None and spec.family != "demo" and not self.random_weights:
+        encodes = request.source is not None or (request.hires is not None and not request.hires.in_latent)
+        if encodes and spec.family != "demo" and not self.random_weights:
             encoder_file = require_image_encoder(spec, self.weights_dir)
         timings: dict[str, float] = {}
         # Files the prompt names are found and checked before any network is built.
@@ -151,23 +153,31 @@ class Engine:
                     if rules_for(request.model).takes_networks else None)
         try:
             report(Progress("loading", 0, request.steps_to_run()))
-            started = time.perf_counter()
-            backend = self._backend_for(spec, request)
-            if encoder_file is not None and backend.components.image_encoder_file is None:
-                backend.components.image_encoder_file = encoder_file  # fetched since the build
-            timings["loading"] = time.perf_counter() - started
-            rules = rules_of(backend)
-            problems = prompt_problems(request, rules)
-            if problems:
-                raise InvalidRequest(problems)
-            # A backend that takes no networks refused the prompt's tags just above.
-            if networks is not None and rules.takes_networks:
+
+            def backend_at(width: int, height: int) -> DiffusionBackend:
                 started = time.perf_counter()
-                backend.use_networks(networks.loras, request.clip_skip, networks.embeddings)
-                timings["networks"] = time.perf_counter() - started
-            canvas = self._canvas(request) if request.source is not None else None
-            output = sampler.sample(backend, request, report, cancel, batched_guidance,
-                                    canvas=canvas)
+                backend = self._backend_for(spec, request.replace(width=width, height=height))
+                if encoder_file is not None and backend.components.image_encoder_file is None:
+                    backend.components.image_encoder_file = encoder_file  # fetched since the build
+                timings["loading"] = timings.get("loading", 0.0) + time.perf_counter() - started
+                rules = rules_of(backend)
+                problems = prompt_problems(request, rules)
+                if problems:
+                    raise InvalidRequest(problems)
+                # A backend that takes no networks refused the prompt's tags just above.
+                if networks is not None and rules.takes_networks:
+                    started = time.perf_counter()
+                    backend.use_networks(networks.loras, request.clip_skip, networks.embeddings)
+                    timings["networks"] = timings.get("networks", 0.0) + time.perf_counter() - started
+                return backend
+
+            if request.hires is not None:
+                output = hires_run.run(request, backend_at, report, cancel, batched_guidance)
+            else:
+                backend = backend_at(request.width, request.height)
+                canvas = self._canvas(request) if request.source is not None else None
+                output = sampler.sample(backend, request, report, cancel, batched_guidance,
+                                        canvas=canvas)
         except sampler.Cancelled:
             return GenerationResult(request, [], self.model_label(spec), device_name(),
                                     cancelled=True, timings=timings, backend=self.backend_name())
@@ -177,7 +187,7 @@ class Engine:
             self.release()
             raise OutOfMemory(
                 f"Ran out of memory on {device_name()} making {request.batch} image(s) at "
-                f"{request.width}x{request.height}. Try a smaller batch or size; the model "
+                f"{request.output_size()[0]}x{request.output_size()[1]}. Try a smaller batch or size; the model "
                 "was unloaded and will be rebuilt for the next request.") from None
         timings.update(output.timings)
         images = [GeneratedImage(pixels, seed) for pixels, seed in zip(output.images, request.seeds())]

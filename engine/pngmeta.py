@@ -58,6 +58,7 @@ def format_parameters(request: GenerationRequest, seed: int, model_label: str,
         f"Seed: {seed}, Size: {request.width}x{request.height}, "
         + (f"Model hash: {model_hash}, " if model_hash else "") + f"Model: {_quote(model_label)}"
         + _source_parameters(request)
+        + _hires_parameters(request)
         # A1111 writes it only where it is not the default.
         + (f", Clip skip: {request.clip_skip}" if request.clip_skip != 1 else "")
         + "".join(f", {key}: " + _quote(hashes_text(by_name.items()))
@@ -75,6 +76,19 @@ def _source_parameters(request: GenerationRequest) -> str:
     if source.repaints_part:
         text += f", Mask blur: {source.mask_blur}"
     return text
+
+
+def _hires_parameters(request: GenerationRequest) -> str:
+    """A1111's keys for hires fix: the factor or the size asked for, the second pass's
+    steps where they are not the first pass's, the upscaler and the strength."""
+    hires = request.hires
+    if hires is None:
+        return ""
+    text = (f", Hires resize: {hires.width}x{hires.height}" if hires.resizes
+            else f", Hires upscale: {_number(hires.scale)}")
+    if hires.steps:
+        text += f", Hires steps: {hires.steps}"
+    return text + f", Hires upscaler: {_quote(hires.upscaler)}, Denoising strength: {_number(hires.denoise)}"
 
 
 def png_info(request: GenerationRequest, seed: int, model_label: str,

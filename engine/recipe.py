@@ -119,7 +119,8 @@ def from_json(raw: str) -> Optional[Recipe]:
 
 
 # What a request dict written before a field existed meant by leaving it out.
-BEFORE_THE_FIELD = {"sampler": "ddim"}  # every image before samplers was DDIM
+BEFORE_THE_FIELD = {"sampler": "ddim",  # every image before samplers was DDIM
+                    "hires": None}  # and none had a hires fix
 
 
 def from_request_dict(data: dict) -> Recipe:
@@ -207,6 +208,37 @@ def _sampler(text: str, schedule_type: Optional[str]) -> tuple[str]:
     return (found,)
 
 
+# A1111's hires fix keys -> the Hires field each sets. "Denoising strength" is the second
+# pass's strength where these are present (A1111 writes one key for either use).
+HIRES_KEYS = {"Hires upscale": "scale", "Hires resize": "size", "Hires steps": "steps",
+              "Hires upscaler": "upscaler", "Denoising strength": "denoise"}
+_HIRES_READERS: dict[str, Callable[[str], Any]] = {
+    "scale": _decimal, "size": _size, "steps": _whole, "upscaler": lambda text: text,
+    "denoise": _decimal}
+
+
+def _hires_from_pairs(recipe: Recipe, pairs: list[tuple[str, str]]) -> set[str]:
+    """Takes A1111's hires fix into `recipe` when its keys are there; the keys it used."""
+    found = {key: text for key, text in pairs if key in HIRES_KEYS}
+    if not any(key in found for key in ("Hires upscale", "Hires resize", "Hires upscaler")):
+        return set()
+    values: dict[str, Any] = {}
+    for key, text in found.items():
+        try:
+            value = _HIRES_READERS[HIRES_KEYS[key]](text)
+        except _Unreadable as why:
+            recipe.reject("hires", f"{key}: {why}: {_short(text)!r}.")
+            return set(found)
+        if HIRES_KEYS[key] == "size":
+            values["width"], values["height"] = value
+        else:
+            values[HIRES_KEYS[key]] = value
+    if "Hires resize" in found:
+        values.pop("scale", None)
+    recipe.take("hires", values)
+    return set(found)
+
+
 def from_pairs(pairs: list[tuple[str, str]], prompt: str, negative_prompt: str
                ) -> tuple[Recipe, dict[str, str]]:
     """A1111's `Key: value` pairs: the recipe, and every key the table does not know (in order)."""
@@ -217,7 +249,12 @@ def from_pairs(pairs: list[tuple[str, str]], prompt: str, negative_prompt: str
     schedule_type = next((text for key, text in pairs if key == SCHEDULE_TYPE), None)
     if not any(key == "Clip skip" for key, _text in pairs):
         recipe.take("clip_skip", 1)  # A1111 leaves the default out: absent is 1, as it reads it
+    hires_keys = _hires_from_pairs(recipe, pairs)
+    if not hires_keys:
+        recipe.take("hires", None)  # absent is off, as A1111 reads it
     for key, text in pairs:
+        if key in hires_keys:
+            continue
         entry = A1111_FIELDS.get(key)
         if key == "Sampler":
             entry = (("sampler",), lambda text: _sampler(text, schedule_type))

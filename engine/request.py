@@ -29,6 +29,29 @@ DEFAULT_INPAINT_FILL = "latent-noise"
 OLD_INPAINT_FILL = "original"
 CLIP_SKIP_RANGE = (1, 12)  # A1111's slider: 1 is the last layer, 12 the first of SD 1.x's twelve
 IMAGE_ID_LENGTH = 64  # a stored source image is named by its sha256, in hex
+# Hires fix (A1111's ranges): the first pass stays within MAX_SIDE, the second may go
+# further; what fits in memory is the decoder's business (it decodes in tiles).
+HIRES_SCALE_RANGE = (1.0, 4.0)
+HIRES_MAX_SIDE = 2048
+HIRES_STEPS_RANGE = (0, 200)  # 0: as many as the first pass
+# A1111's upscaler names. The latent ones resize the first pass's latent (torch's
+# interpolation modes; antialiasing only matters when shrinking, which hires never does);
+# the others decode, resize the pixels and encode again.
+LATENT_UPSCALERS = ("Latent", "Latent (antialiased)", "Latent (bicubic)",
+                    "Latent (bicubic antialiased)", "Latent (nearest)", "Latent (nearest-exact)")
+PIXEL_UPSCALERS = ("Lanczos", "Nearest")
+HIRES_UPSCALERS = LATENT_UPSCALERS + PIXEL_UPSCALERS
+
+
+def upscaler_slug(name: str) -> str:
+    """The command line's spelling of an upscaler: "Latent (nearest)" is latent-nearest."""
+    return "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
+
+
+def find_upscaler(text: str) -> Optional[str]:
+    """A1111's name for an upscaler written either way (its name in any case, or the slug)."""
+    wanted = upscaler_slug(text)
+    return next((name for name in HIRES_UPSCALERS if upscaler_slug(name) == wanted), None)
 
 
 @dataclass(frozen=True)
@@ -73,6 +96,73 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Hires:
+    """A1111's hires fix: after the first pass at the request's size, an upscale (by
+    `scale`, or to `width` x `height` where either is set: 0 follows the first pass's
+    shape) and an image-to-image pass at that size of `steps` steps (0: the first pass's
+    count) at `denoise` strength. `upscaler`: one of HIRES_UPSCALERS."""
+    scale: float = 2.0
+    width: int = 0
+    height: int = 0
+    steps: int = 0
+    denoise: float = 0.7
+    upscaler: str = "Latent"
+
+    def replace(self, **changes) -> "Hires":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def resizes(self) -> bool:
+        """A size was asked for (A1111's "Hires resize") rather than a factor."""
+        return bool(self.width or self.height)
+
+    @property
+    def in_latent(self) -> bool:
+        return self.upscaler in LATENT_UPSCALERS
+
+    def upscaled_size(self, width: int, height: int) -> tuple[int, int]:
+        """What the first pass of `width` x `height` is resized to before any crop: A1111's
+        calculate_target_resolution, each side then rounded to our multiple of 64. With
+        both sides given the first pass is scaled to cover them and the overflow cropped."""
+        if not self.resizes:
+            to = (width * self.scale, height * self.scale)
+        elif not self.height:
+            to = (self.width, self.width * height / width)
+        elif not self.width:
+            to = (self.height * width / height, self.height)
+        elif width / height < self.width / self.height:
+            to = (self.width, self.width * height / width)
+        else:
+            to = (self.height * width / height, self.height)
+        return tuple(max(SIDE_STEP, int(round(side / SIDE_STEP)) * SIDE_STEP) for side in to)
+
+    def target_size(self, width: int, height: int) -> tuple[int, int]:
+        """The second pass's size (and the image's)."""
+        up_w, up_h = self.upscaled_size(width, height)
+        if self.width and self.height:
+            return min(up_w, self.width), min(up_h, self.height)
+        return up_w, up_h
+
+    def second_pass_steps(self, first_pass_steps: int) -> int:
+        """A1111 runs exactly this many in the second pass, on a schedule stretched to
+        steps / strength, so the strength picks the noise level, not the count."""
+        return self.steps or first_pass_steps
+
+    def schedule(self, first_pass_steps: int) -> tuple[int, int]:
+        """(schedule length, index of the first step run) of the second pass."""
+        steps = self.second_pass_steps(first_pass_steps)
+        if self.denoise <= 0:
+            return steps, steps
+        length = max(steps, int(steps / min(self.denoise, 0.999)))
+        return length, length - steps
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Hires":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
     negative_prompt: str = ""
@@ -93,12 +183,17 @@ class GenerationRequest:
     # A1111's "Clip skip": the prompt's context from this many layers before the text
     # encoder's end (1: its last layer), through its final layer norm.
     clip_skip: int = 1
+    hires: Optional[Hires] = None  # hires fix: a second pass at a larger size
 
     def replace(self, **changes) -> "GenerationRequest":
         return dataclasses.replace(self, **changes)
 
     def steps_to_run(self) -> int:
-        """Model evaluations per image: all the steps, or image to image's share of them."""
+        """Model evaluations per image: all the steps, or image to image's share of them,
+        and a hires fix's second pass."""
+        if self.hires is not None:
+            length, first = self.hires.schedule(self.steps)
+            return self.steps + length - first
         if self.source is None:
             return self.steps
         from engine.samplers.base import first_step
@@ -120,7 +215,15 @@ class GenerationRequest:
         values = {k: v for k, v in data.items() if k in known}
         if isinstance(values.get("source"), dict):
             values["source"] = Source.from_dict(values["source"])
+        if isinstance(values.get("hires"), dict):
+            values["hires"] = Hires.from_dict(values["hires"])
         return cls(**values)
+
+    def output_size(self) -> tuple[int, int]:
+        """The size of the images made: the hires fix's target where there is one."""
+        if self.hires is None:
+            return self.width, self.height
+        return self.hires.target_size(self.width, self.height)
 
     def validate(
         self, count_tokens: Optional[Callable[[str], int]] = None,
@@ -154,8 +257,14 @@ class GenerationRequest:
                         f"(start and end tokens included). Remove {n - token_limit}.",
                     ))
         for name in ("width", "height", "sampler", "steps", "batch", "seed", "guidance", "model",
-                     "source", "clip_skip"):
+                     "source", "clip_skip", "hires"):
             problems.extend(check_field(name, getattr(self, name)))
+        if self.hires is not None and self.source is not None:
+            problems.append(Problem("hires", "Hires fix is for text to image: turn it off for "
+                                             "image to image, or upscale the result afterwards."))
+        elif isinstance(self.hires, Hires) and not check_field("hires", self.hires) \
+                and not _check_side("width", self.width) and not _check_side("height", self.height):
+            problems.extend(_check_hires_target(self.hires, self.width, self.height))
         return problems
 
 
@@ -191,6 +300,8 @@ def check_field(name: str, value) -> list[Problem]:
         return [] if isinstance(value, str) else [Problem(name, f"{label} must be text.")]
     if name == "source":
         return _check_source(value)
+    if name == "hires":
+        return _check_hires(value)
     if name in ("mixed_precision", "xla", "preview"):
         return [] if isinstance(value, bool) else [Problem(name, f"{name} must be true or false.")]
     return [Problem(name, f"{name} is not a setting of a request.")]
@@ -207,7 +318,61 @@ def checked_value(name: str, value):
         return float(value)
     if name == "source" and isinstance(value, dict):
         return Source.from_dict(value)
+    if name == "hires" and isinstance(value, dict):
+        hires = Hires.from_dict(value)
+        return hires.replace(scale=float(hires.scale), denoise=float(hires.denoise))
     return value
+
+
+def _check_hires(value) -> list[Problem]:
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        known = {f.name for f in dataclasses.fields(Hires)}
+        if set(value) - known:
+            return [Problem("hires", "The hires fix settings are not readable (unknown: "
+                                     f"{', '.join(map(str, sorted(set(value) - known)))}).")]
+        value = Hires.from_dict(value)
+    if not isinstance(value, Hires):
+        return [Problem("hires", "The hires fix settings are not readable.")]
+    problems = []
+    low, high = HIRES_SCALE_RANGE
+    if not value.resizes and not _number_in(value.scale, low, high):
+        problems.append(Problem("hires_scale", f"Hires upscale must be a number from {low:g} to "
+                                               f"{high:g}; got {value.scale!r}."))
+    for name, side in (("width", value.width), ("height", value.height)):
+        if isinstance(side, bool) or not isinstance(side, int) or side < 0 or side > HIRES_MAX_SIDE \
+                or side % SIDE_STEP or 0 < side < MIN_SIDE:
+            problems.append(Problem(f"hires_{name}", f"Hires resize {name} must be 0 (follow the "
+                                    f"image's shape) or a multiple of {SIDE_STEP} from {MIN_SIDE} to "
+                                    f"{HIRES_MAX_SIDE}; got {side!r}."))
+    problems.extend(Problem("hires_steps", p.message) for p in
+                    _check_int("hires_steps", "Hires steps", value.steps, *HIRES_STEPS_RANGE))
+    if not _number_in(value.denoise, *STRENGTH_RANGE):
+        problems.append(Problem("hires_denoise", f"Denoising strength must be a number from "
+                                                 f"{STRENGTH_RANGE[0]:g} to {STRENGTH_RANGE[1]:g}; "
+                                                 f"got {value.denoise!r}."))
+    if value.upscaler not in HIRES_UPSCALERS:
+        problems.append(Problem("hires_upscaler", f"No upscaler {value.upscaler!r}: choose one of "
+                                                  f"{', '.join(HIRES_UPSCALERS)}."))
+    return problems
+
+
+def _check_hires_target(hires: Hires, width: int, height: int) -> list[Problem]:
+    """The second pass's size, which only the whole request knows."""
+    target = hires.target_size(width, height)
+    upscaled = hires.upscaled_size(width, height)
+    if max(upscaled) > HIRES_MAX_SIDE:
+        return [Problem("hires", f"Hires fix would make {upscaled[0]}x{upscaled[1]}; the largest "
+                                 f"side it makes is {HIRES_MAX_SIDE}: use a smaller upscale or size.")]
+    if target[0] < width or target[1] < height:
+        return [Problem("hires", f"Hires resize {target[0]}x{target[1]} is smaller than the first "
+                                 f"pass ({width}x{height}): hires fix only enlarges.")]
+    return []
+
+
+def _number_in(value, low: float, high: float) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and low <= value <= high
 
 
 def _check_source(value) -> list[Problem]:

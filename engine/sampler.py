@@ -31,8 +31,23 @@ class Cancelled(Exception):
 
 @dataclass
 class SamplerOutput:
-    images: np.ndarray  # uint8 (B, H, W, 3)
+    images: Optional[np.ndarray]  # uint8 (B, H, W, 3); None when not decoded
     timings: dict[str, float]
+    latent: Optional[np.ndarray] = None  # the final latent (B, h, w, c)
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One pass of a job that runs several (hires fix: the first pass, then the second
+    at the larger size), so progress counts them as one: this pass's steps are reported
+    as `done` + k of `total`. `schedule`: (schedule length, first step run) where the
+    request's own steps and strength do not say it; `start`: the clean latent(s) the
+    pass starts from, noised to the first step's level (the upscaled first pass)."""
+    done: int = 0
+    total: Optional[int] = None
+    schedule: Optional[tuple[int, int]] = None
+    start: Optional[np.ndarray] = None
+    decode: bool = True
 
 
 def default_batched_guidance(backend: Optional[DiffusionBackend] = None) -> bool:
@@ -51,17 +66,27 @@ def sample(
     noise: Optional[np.ndarray] = None,
     context: Optional[np.ndarray] = None,
     canvas: Optional[Canvas] = None,
+    part: Optional[Pass] = None,
 ) -> SamplerOutput:
     """`noise` and `context` override the seeded noise and the prompt encoding
     (the equivalence test feeds KerasCV's own). `batched_guidance` None picks
     this device's faster mode. `canvas`: image to image's starting picture and
-    mask (engine/img2img/canvas.py), for a request with a source."""
+    mask (engine/img2img/canvas.py), for a request with a source. `part`: where this
+    pass stands in a job of several (progress, its own schedule and start)."""
     if batched_guidance is None:
         batched_guidance = default_batched_guidance(backend)
     report = on_progress or (lambda progress: None)
     batch = request.batch
-    steps = request.steps_to_run()  # what progress counts
-    first = request.steps - steps
+    part = part or Pass()
+    length = request.steps
+    if part.schedule is not None:
+        length, first = part.schedule
+        steps = length - first
+    else:
+        steps = request.steps_to_run()  # what progress counts
+        first = request.steps - steps
+    done_before = part.done
+    total = part.total if part.total is not None else steps
     timings: dict[str, float] = {}
 
     def check() -> None:
@@ -71,7 +96,7 @@ def sample(
     check()
     if canvas is not None and steps == 0:  # strength 0: nothing is repainted
         return SamplerOutput(np.repeat(canvas.pixels[None], batch, axis=0), timings)
-    report(Progress("encoding", 0, steps))
+    report(Progress("encoding", done_before, total))
     started = time.perf_counter()
     if context is None:
         context = _repeat(backend.encode([request.prompt]), batch)
@@ -87,12 +112,14 @@ def sample(
     paired = not batched_guidance and hasattr(backend, "denoise_pair")
 
     # The backend's range of clean images, where it has one (the demo's pixels).
-    method = samplers.create(request.sampler, request.steps, request.seeds(),
+    method = samplers.create(request.sampler, length, request.seeds(),
                              getattr(backend, "clean_range", None))
     if noise is None:
         noise = initial_noise(request.seeds(), backend.latent_shape())
     known = repaint = None
-    if canvas is None:
+    if part.start is not None:  # as A1111's hires pass: fresh noise of the new size
+        latent = method.noised(np.asarray(part.start, np.float32), noise, first)
+    elif canvas is None:
         latent = method.start(noise)
     else:
         check()
@@ -132,21 +159,24 @@ def sample(
             preview_started = time.perf_counter()
             preview = backend.preview(pred_x0)
             preview_seconds += time.perf_counter() - preview_started
-        report(Progress("denoising", done, steps, preview, time.perf_counter() - step_started))
+        report(Progress("denoising", done_before + done, total, preview,
+                        time.perf_counter() - step_started))
     timings["denoising"] = time.perf_counter() - started
     timings["preview"] = preview_seconds
     # What the step loop itself costs beyond the network is denoising - model_calls - preview.
     timings["model_calls"] = model_seconds
 
+    if not part.decode:
+        return SamplerOutput(None, timings, latent)
     # No cancel check here: once the last step is done, decoding (seconds) is finished
     # rather than throwing the nearly finished images away.
-    report(Progress("decoding", steps, steps))
+    report(Progress("decoding", done_before + steps, total))
     started = time.perf_counter()
     images = backend.decode(latent)
     if canvas is not None:
         images = canvas.composite(images)
     timings["decoding"] = time.perf_counter() - started
-    return SamplerOutput(images, timings)
+    return SamplerOutput(images, timings, latent)
 
 
 def _repeat(encoded: np.ndarray, batch: int) -> np.ndarray:

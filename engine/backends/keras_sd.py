@@ -11,6 +11,7 @@ import psutil
 
 from engine import compute, schedule
 from engine.backends.kerascv_modules import load
+from engine.backends import tiled_vae
 from engine.backends.base import same_length
 from engine.backends.lora_weights import LoraWeights
 from engine.backends.prompt_encoding import PromptEncoder, TextOptions
@@ -79,12 +80,28 @@ class Components:
         self.checkpoint = None  # the library checkpoint the weights came from, if one did
         self.random = True  # until `load`: untrained networks (tests, benchmarks)
         self.loras = LoraWeights(self, spec.family)  # none applied yet
+        # Decoders for tiles (engine/backends/tiled_vae.py), by latent (h, w): KerasCV's
+        # decoder is built for one size; each tile size is built once and takes its weights.
+        self._tile_decoders: dict[tuple[int, int], keras.Model] = {}
+
+    def decoder_for(self, latent_height: int, latent_width: int) -> keras.Model:
+        """The decoder with this model's weights, built for latents of this size."""
+        own = tuple(self.decoder.inputs[0].shape[1:3])
+        if (latent_height, latent_width) == own:
+            return self.decoder
+        key = (latent_height, latent_width)
+        if key not in self._tile_decoders:
+            decoder = Decoder(latent_height * 8, latent_width * 8, download_weights=False)
+            decoder.set_weights(self.decoder.get_weights())
+            self._tile_decoders[key] = decoder
+        return self._tile_decoders[key]
 
     def load(self, paths: dict[str, Path]) -> None:
         self.loras.forget()
         self.text_encoder.load_weights(str(paths["text_encoder"]))
         self.diffusion_model.load_weights(str(paths["diffusion_model"]))
         self.decoder.load_weights(str(paths["decoder"]))
+        self._tile_decoders.clear()
         self.image_encoder_file = paths.get("image_encoder")
         self.checkpoint, self._image_encoder = None, None
         self.random = False
@@ -97,6 +114,7 @@ class Components:
         # the last request's LoRAs with no record of them.
         self.loras.apply(())
         load_checkpoint(self, checkpoint)
+        self._tile_decoders.clear()
         self.checkpoint, self.image_encoder_file, self._image_encoder = checkpoint, None, None
         self.random = False
 
@@ -124,6 +142,7 @@ class Components:
                              (self.diffusion_model, other.diffusion_model),
                              (self.decoder, other.decoder)):
             mine.set_weights(theirs.get_weights())
+            self._tile_decoders.clear()
         self._image_encoder, self.image_encoder_file = other._image_encoder, other.image_encoder_file
         self.checkpoint, self.random = other.checkpoint, other.random
 
@@ -270,14 +289,32 @@ class KerasStableDiffusion:
         return schedule.noise_from_v(np.asarray(output, np.float32), np.asarray(latent, np.float32),
                                      timestep)
 
-    def encode_image(self, pixels: np.ndarray) -> np.ndarray:
+    def encode_image(self, pixels: np.ndarray, tile: Optional[int] = None) -> np.ndarray:
         """KerasCV's encoder takes pixels in [-1, 1], the decoder's range, and gives the
-        mean of the latent distribution, already scaled by SD's 0.18215."""
+        mean of the latent distribution, already scaled by SD's 0.18215. In tiles where
+        the whole would not fit (`tile`, in latent cells, forces a size)."""
         scaled = np.asarray(pixels, np.float32) / np.float32(127.5) - np.float32(1.0)
-        return np.asarray(self._call(self.components.image_encoder, scaled), np.float32)
+        if tile is None:
+            tile = tiled_vae.tile_for(scaled.shape[1] // 8, scaled.shape[2] // 8, len(scaled),
+                                      tiled_vae.free_bytes(), tiled_vae.ENCODE_BYTES_PER_PIXEL)
+        encoder = self.components.image_encoder
+        if tile is None:
+            return np.asarray(self._call(encoder, scaled), np.float32)
+        return tiled_vae.tiled(scaled, lambda part: self._call(encoder, part), tile * 8,
+                               tiled_vae.overlap_for(tile) * 8, up=1, down=8)
 
-    def decode(self, latent: np.ndarray) -> np.ndarray:
-        decoded = self._call(self.components.decoder, np.asarray(latent))
+    def decode(self, latent: np.ndarray, tile: Optional[int] = None) -> np.ndarray:
+        """In tiles where the whole would not fit (`tile`, in latent cells, forces a size)."""
+        latent = np.asarray(latent)
+        if tile is None:
+            tile = tiled_vae.tile_for(latent.shape[1], latent.shape[2], len(latent),
+                                      tiled_vae.free_bytes())
+        if tile is None:
+            decoded = self._call(self.components.decoder, latent)
+        else:
+            decoded = tiled_vae.tiled(
+                latent, lambda part: self._call(self.components.decoder_for(*part.shape[1:3]), part),
+                tile, tiled_vae.overlap_for(tile), up=8)
         return np.clip(((decoded + 1) / 2) * 255, 0, 255).astype("uint8")
 
     def preview(self, predicted_clean_latent: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """`python main.py generate`: text to PNG files from the command line."""
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -8,7 +9,8 @@ from typing import Optional
 
 from engine.commands.history import add_history_dir
 from engine.commands.progress_bar import ProgressBar
-from engine.request import GenerationRequest
+from engine.request import (HIRES_MAX_SIDE, HIRES_SCALE_RANGE, HIRES_UPSCALERS, GenerationRequest, Hires,
+                            find_upscaler, upscaler_slug)
 from engine.samplers import names as sampler_names
 
 _DEFAULTS = GenerationRequest("")
@@ -82,6 +84,7 @@ def add_request_options(parser) -> None:
     parser.add_argument("--width", type=int, default=512, help="multiple of 64, 128-1024 (default 512)")
     parser.add_argument("--height", type=int, default=512, help="multiple of 64, 128-1024 (default 512)")
     parser.add_argument("--batch", type=int, default=1, help="images per prompt, 1-8 (default 1)")
+    add_hires_options(parser)
     parser.add_argument("--model", default=None,
                         help="sd-v1.4, sd-v2.1, demo or a checkpoint's name (`models` lists them; "
                              "default: the preferred model when its weights are installed, else "
@@ -100,6 +103,59 @@ def add_request_options(parser) -> None:
     parser.add_argument("--no-history", action="store_true",
                         help="do not add the images to the history as well")
     add_history_dir(parser)
+
+
+def add_hires_options(parser) -> None:
+    """A1111's hires fix: any of these turns it on."""
+    hires = Hires()
+    parser.add_argument("--hires-scale", type=float, default=None, metavar="X",
+                        help=f"hires fix: a second pass at X times the size, {HIRES_SCALE_RANGE[0]:g}-"
+                             f"{HIRES_SCALE_RANGE[1]:g} (default {hires.scale:g} when another "
+                             "--hires option is given)")
+    parser.add_argument("--hires-size", type=_hires_size, default=None, metavar="WxH",
+                        help="hires fix to this size instead of a factor (0 for a side follows "
+                             f"the image's shape; sides up to {HIRES_MAX_SIDE})")
+    parser.add_argument("--hires-steps", type=int, default=None, metavar="N",
+                        help="steps of the hires pass (default 0: as many as the first pass)")
+    parser.add_argument("--hires-denoise", type=float, default=None, metavar="S",
+                        help=f"denoising strength of the hires pass, 0-1 (default {hires.denoise:g})")
+    parser.add_argument("--hires-upscaler", type=_upscaler, default=None, metavar="NAME",
+                        help="how the first pass is enlarged: "
+                             + ", ".join(upscaler_slug(n) for n in HIRES_UPSCALERS)
+                             + f" (default {upscaler_slug(hires.upscaler)})")
+
+
+def _hires_size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give WIDTHxHEIGHT, such as 1024x1024 "
+                                         "(0 for a side that follows the image's shape)") from None
+    return width, height
+
+
+def _upscaler(text: str) -> str:
+    found = find_upscaler(text)
+    if found is None:
+        raise argparse.ArgumentTypeError(
+            f"no upscaler {text!r}: choose one of {', '.join(upscaler_slug(n) for n in HIRES_UPSCALERS)}")
+    return found
+
+
+def hires_from(args) -> Optional[Hires]:
+    """The hires fix the --hires options ask for, or None when none is given."""
+    given = {name: getattr(args, f"hires_{name}", None)
+             for name in ("scale", "size", "steps", "denoise", "upscaler")}
+    if all(value is None for value in given.values()):
+        return None
+    hires = Hires()
+    if given["size"] is not None:
+        hires = hires.replace(width=given["size"][0], height=given["size"][1])
+    for name in ("scale", "steps", "denoise", "upscaler"):
+        if given[name] is not None:
+            hires = hires.replace(**{name: given[name]})
+    return hires
 
 
 def add_checkpoint_dirs(parser) -> None:
@@ -165,7 +221,7 @@ def build_request(args) -> GenerationRequest:
         steps=args.steps, guidance=args.guidance, clip_skip=args.clip_skip,
         width=args.width, height=args.height, batch=args.batch,
         model=model, mixed_precision=args.mixed_precision, xla=args.xla,
-        preview=not args.no_preview)
+        preview=not args.no_preview, hires=hires_from(args))
     return with_source(args, request)
 
 

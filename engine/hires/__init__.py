@@ -1,0 +1,1 @@
+"""Hires fix and upscaling: a second pass at a larger size, after an upscale."""
