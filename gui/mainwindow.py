@@ -14,6 +14,7 @@ button does lives in the part that shows it:
     gui/grid_shelf.py         the X/Y grids saved, listed under the gallery to open again
     gui/engine_status.py      the status bar's word on the engine
     gui/menus.py              the menu bar, built from the parts' actions
+    gui/api_switch.py         Preferences > API: AUTOMATIC1111's API over this window's queue
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QStyle, QVBoxLayout, QWidget
 
 from engine.jobs import JobQueue
+from gui.api_switch import ApiSwitch
 from gui.banner import Banner
 from gui.batch_run import Batches
 from gui.engine_status import EngineStatus
@@ -99,6 +101,9 @@ class MainWindow(QMainWindow):
         self.generation.update_buttons()
         self.queue_panel.offer_leftover_jobs()
         self.drops.start()
+        # Preferences > API: AUTOMATIC1111's API over this window's queue, while it is open.
+        self.api = ApiSwitch(self.worker, services.sources, self.notices, self)
+        self.api.apply()
 
     # ---- construction --------------------------------------------------------------------
 
@@ -226,6 +231,7 @@ class MainWindow(QMainWindow):
             # Hidden first: waiting for the current step to end must not look like a hang.
             self.hide()
             self.batches.stop()
+            self.api.shutdown()  # before the worker: calls waiting on its jobs end first
             stopped = self.host.shutdown(keep_jobs=choice == "keep")
             if not stopped:
                 log.error("the worker did not stop in time")

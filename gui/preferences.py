@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDia
 from engine import preferences
 from engine.compute import selection
 from engine import locations
+from gui.api_preferences import ApiTab
 from gui.services import ModelInfo
 from gui.stack import stacked
 
@@ -106,6 +107,8 @@ class PreferencesDialog(QDialog):
         self.tabs.addTab(self._general_tab(models), "General")
         self.tabs.addTab(self._folders_tab(), "Folders")
         self.tabs.addTab(self._backend_tab(installed, in_use, default), "Compute backend")
+        self.api = ApiTab()
+        self.tabs.addTab(self.api, "API")
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
@@ -243,6 +246,11 @@ class PreferencesDialog(QDialog):
         return changed
 
     def accept(self) -> None:
+        api_problem = self.api.problem()
+        if api_problem:
+            self.tabs.setCurrentWidget(self.api)
+            QMessageBox.warning(self, "Preferences not saved", api_problem)
+            return
         changes = self.changes()
         if changes:
             try:
@@ -264,6 +272,11 @@ class PreferencesDialog(QDialog):
                 QMessageBox.warning(self, "Preferences not saved",
                                     f"The setting could not be written: {error}")
                 return
+        try:
+            self.api.save()  # the window's switch serves as it now says, at once
+        except (ValueError, OSError) as error:
+            QMessageBox.warning(self, "API preferences not saved", str(error))
+            return
         if preferences.THEME in changes:
             self._apply_theme(changes[preferences.THEME])
         super().accept()

@@ -31,7 +31,9 @@ class ApiPreference:
                 Credentials.parse(self.auth)
             except ValueError:
                 return "The API password is USER:PASS, both non-empty, such as me:s3cret."
-        return listen_problem(self.host.strip(), bool(self.auth), self.listen_anywhere)
+        return listen_problem(self.host.strip(), bool(self.auth), self.listen_anywhere,
+                              "Set a password (USER:PASS), or allow another address without "
+                              "one if this network is yours alone.")
 
     def credentials(self) -> Optional[Credentials]:
         return Credentials.parse(self.auth) if self.auth else None

@@ -17,14 +17,18 @@ class ListenRefused(ValueError):
     """An address the server will not listen on as asked, worded for the person."""
 
 
-def listen_problem(host: str, has_auth: bool, listen_anywhere: bool) -> Optional[str]:
+CLI_REMEDY = ("Give --api-auth USER:PASS, or add --listen-anywhere if this network is "
+              "yours alone.")
+
+
+def listen_problem(host: str, has_auth: bool, listen_anywhere: bool,
+                   remedy: str = CLI_REMEDY) -> Optional[str]:
     """Why the server must not listen on `host` as asked (None: it may). Beyond this
     machine, anyone who reaches the port could queue jobs and read every image the API
     returns, so another address needs a password, or the explicit choice to go without."""
     if is_loopback(host) or has_auth or listen_anywhere:
         return None
-    return (f"Serving on {host} lets other machines use SD Desk without a password. Give "
-            "--api-auth USER:PASS, or add --listen-anywhere if this network is yours alone.")
+    return f"Serving on {host} lets other machines use SD Desk without a password. {remedy}"
 
 
 class ApiServer:
