@@ -18,6 +18,7 @@ from engine.prompt_rules import PromptRules, prompt_problems, rules_for
 from engine.request import BATCH_RANGE, GUIDANCE_RANGE, STEPS_RANGE, GenerationRequest, Problem
 from engine.samplers import names as sampler_names
 from gui.form_fields import ClipSkipBox, PromptEdit, SeedEdit, error_label, prompt_header
+from gui.hires_section import HiresSection
 from gui.model_chooser import ModelChooser
 from gui.network_picker import NetworkButtons
 from gui.source_panel import SourcePanel
@@ -140,6 +141,8 @@ class GenerationForm(QWidget):
             from engine.img2img.store import SourceStore
             sources = SourceStore.of_history()
         self.source_panel = SourcePanel(sources, settings)
+        self.hires = HiresSection()
+        self.size_note = self.hires.size_note  # shown under the size fields
 
         self.errors = {name: error_label(name) for name in (
             "prompt", "negative_prompt", "seed", "sampler", "steps", "guidance", "width", "height",
@@ -176,10 +179,11 @@ class GenerationForm(QWidget):
         sr.addWidget(self.height_box)
         sr.addStretch(1)
         grid.addRow("Size", stacked(self.size_preset, size_row, self.errors["width"],
-                                   self.errors["height"]))
+                                   self.errors["height"], self.size_note))
         grid.addRow("Batch", stacked(self.batch, self.errors["batch"]))
         grid.addRow("", stacked(self.mixed_precision, self.xla))
         layout.addLayout(grid)
+        layout.addWidget(self.hires)
         layout.addStretch(1)
 
         self.prompt.textChanged.connect(self._touch_prompt)
@@ -194,6 +198,7 @@ class GenerationForm(QWidget):
         self.models.changed.connect(self._show_examples)
         self.models.changed.connect(self._follow_family)
         self.source_panel.changed.connect(self._on_change)
+        self.hires.changed.connect(self._on_change)
         self.source_panel.canvas_changed.connect(self._follow_canvas)
         self.source_panel.active_changed.connect(self._size_follows_source)
         self.size_preset.currentIndexChanged.connect(self._on_preset)
@@ -267,6 +272,7 @@ class GenerationForm(QWidget):
             xla=self.xla.isChecked(),
             preview=self._preview(),
             source=self.source_panel.current_source(),
+            hires=self.hires.hires(),
         )
 
     def set_request(self, request: GenerationRequest) -> None:
@@ -286,6 +292,7 @@ class GenerationForm(QWidget):
                 self.models.select(request.model)
             self.mixed_precision.setChecked(bool(request.mixed_precision))
             self.xla.setChecked(bool(request.xla))
+            self.hires.set_hires(request.hires)
         finally:
             self._loading = False
         # Read from the store on a thread: the size follows once it is shown.
@@ -337,6 +344,7 @@ class GenerationForm(QWidget):
             label.setVisible(bool(text))
         self.source_panel.show_problems("\n".join(
             message for name in SOURCE_FIELDS for message in by_field.get(name, [])))
+        self.hires.show(request, by_field)
         return problems
 
     def _touch_prompt(self) -> None:

@@ -25,6 +25,7 @@ def save_form(form: GenerationForm, settings: QSettings) -> None:
         settings.setValue(key, value)
     source = form.source_panel.saved_state()
     settings.setValue("source", json.dumps(source) if source is not None else "")
+    settings.setValue("hires", json.dumps(form.hires.saved_state()))
     settings.endGroup()
 
 
@@ -54,6 +55,9 @@ def _fill(form: GenerationForm, get) -> None:
         form.models.select(str(get("model", "")))
         form.mixed_precision.setChecked(_bool(get("mixed_precision", False)))
         form.xla.setChecked(_bool(get("xla", False)))
+        hires = str(get("hires", "") or "")
+        if hires:
+            form.hires.restore_state(json.loads(hires))
         source = str(get("source", "") or "")
         if source:
             # By its stored ids; gone from the history folder, it is dropped with a note.

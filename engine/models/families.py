@@ -30,10 +30,13 @@ class Family:
     label: str
     context_width: int  # attn2.to_k's input width: the text encoder's width
     text_prefix: str
+    # The largest side it draws well in one pass (its training size, with some room):
+    # above it, subjects repeat and hires fix is the cure (engine/hires/advice.py).
+    one_pass_side: int = 0
 
 
-SD1 = Family("sd-v1", "SD 1.x", 768, SD1_TEXT)
-SD2 = Family("sd-v2", "SD 2.x", 1024, SD2_TEXT)
+SD1 = Family("sd-v1", "SD 1.x", 768, SD1_TEXT, one_pass_side=768)
+SD2 = Family("sd-v2", "SD 2.x", 1024, SD2_TEXT, one_pass_side=1024)
 RUNNABLE = (SD1, SD2)
 BY_ID = {f.id: f for f in RUNNABLE}
 

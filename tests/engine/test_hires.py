@@ -192,3 +192,12 @@ def test_every_upscaler_name_runs(engine):
     for name in HIRES_UPSCALERS:
         r = request(upscaler=name, steps=1).replace(steps=1)
         assert engine.generate(r).images[0].pixels.shape == (512, 512, 3)
+
+
+def test_the_size_note_follows_the_family_table():
+    from engine.hires.advice import size_note
+    assert "Hires fix" in size_note("sd-v1.4", 1024, 512, hires_on=False)
+    assert size_note("sd-v1.4", 768, 768, hires_on=False) is None
+    assert size_note("sd-v2.1", 1024, 1024, hires_on=False) is None
+    assert size_note("sd-v1.4", 1024, 1024, hires_on=True) is None
+    assert size_note("demo", 1024, 1024, hires_on=False) is None

@@ -93,9 +93,11 @@ class FakeEngine:
         if "invalid" in prompt:
             from engine.request import Problem
             raise InvalidRequest([Problem("prompt", "The fake engine rejects this prompt.")])
-        report(Progress("loading", 0, request.steps))
-        report(Progress("encoding", 0, request.steps))
-        for step in range(1, request.steps + 1):
+        # A hires fix runs both passes as one job, at its output size (engine/hires/run.py).
+        total = request.steps_to_run() if request.hires is not None else request.steps
+        report(Progress("loading", 0, total))
+        report(Progress("encoding", 0, total))
+        for step in range(1, total + 1):
             if step == self.hold_at_step:
                 self.holding.set()
                 # Polls the flag the way a real step loop would between steps.
@@ -108,13 +110,13 @@ class FakeEngine:
             # As the real step loop: a preview only when the request asks for one.
             preview = np.full((request.batch, 8, 8, 3), shade, dtype=np.uint8) \
                 if request.preview else None
-            report(Progress("denoising", step, request.steps, preview, self.STEP_SECONDS))
-        report(Progress("decoding", request.steps, request.steps))
+            report(Progress("denoising", step, total, preview, self.STEP_SECONDS))
+        report(Progress("decoding", total, total))
         if self.hold_at_decoding:
             self.holding.set()
             self.proceed.wait(10)
             self.holding.clear()
-        images = [GeneratedImage(_picture(request.width, request.height, seed), seed)
+        images = [GeneratedImage(_picture(*request.output_size(), seed), seed)
                   for seed in request.seeds()]
         return GenerationResult(request, images, request.model, "Fake device", backend="jax",
                                 timings={"decoding": 1.0})
