@@ -157,3 +157,14 @@ def test_dpm_karras_in_either_form(client):
     new = txt2img(client, sampler_name="DPM++ 2M", scheduler="karras", seed=9)
     assert np.array_equal(np.asarray(old.images[0]), np.asarray(new.images[0]))
     assert "Sampler: DPM++ 2M Karras" in old.images[0].info["parameters"]
+
+
+def test_hires_fix_through_the_client(client):
+    import engine.request
+    if not hasattr(engine.request, "Hires"):
+        pytest.skip("this version has no hires fix")
+    result = txt2img(client, enable_hr=True, hr_scale=2, hr_upscaler="Latent",
+                     hr_second_pass_steps=3, denoising_strength=0.5)
+    assert result.images[0].size == (2 * SIZE, 2 * SIZE)
+    assert result.info["width"] == 2 * SIZE
+    assert "Hires upscale: 2" in result.images[0].info["parameters"]
