@@ -91,6 +91,20 @@ def _a1111(sampler: str) -> str:
     return names.a1111_name(sampler)
 
 
+def _upscaler(text: str) -> str:
+    from engine.request import HIRES_UPSCALERS, find_upscaler, upscaler_slug
+    found = find_upscaler(text)
+    if found is None:
+        raise ValueError(f"no upscaler {text!r}; the upscalers are "
+                         + ", ".join(upscaler_slug(n) for n in HIRES_UPSCALERS))
+    return found
+
+
+def _hires(request: GenerationRequest, **changes) -> GenerationRequest:
+    from engine.request import Hires
+    return request.replace(hires=(request.hires or Hires()).replace(**changes))
+
+
 def _replace_prompt(request: GenerationRequest, value: str, first: str) -> GenerationRequest:
     # Like A1111's Prompt S/R: every occurrence, in the negative prompt as well.
     return request.replace(prompt=request.prompt.replace(first, value),
@@ -108,10 +122,20 @@ _KINDS: dict[str, _Kind] = {
     "sampler": _Kind(_sampler, lambda r, v, _: r.replace(sampler=v),
                      lambda t: f"Sampler: {_a1111(_sampler(t))}"),
     "clip-skip": _Kind(_whole, lambda r, v, _: r.replace(clip_skip=v), lambda t: f"Clip skip: {t}"),
+    # Hires fix axes turn it on (with its defaults) where the batch's request has it off.
+    "hires-scale": _Kind(_number, lambda r, v, _: _hires(r, scale=v, width=0, height=0),
+                         lambda t: f"Hires upscale: {t}"),
+    "hires-denoise": _Kind(_number, lambda r, v, _: _hires(r, denoise=v),
+                           lambda t: f"Denoising strength: {t}"),
+    "hires-steps": _Kind(_whole, lambda r, v, _: _hires(r, steps=v), lambda t: f"Hires steps: {t}"),
+    "hires-upscaler": _Kind(_upscaler, lambda r, v, _: _hires(r, upscaler=v),
+                            lambda t: f"Hires upscaler: {_upscaler(t)}"),
     PROMPT_SR: _Kind(_text, _replace_prompt),
 }
 ALIASES = {"cfg": "guidance", "cfg-scale": "guidance", "clip_skip": "clip-skip", "clipskip": "clip-skip", "prompt-sr": PROMPT_SR, "sr": PROMPT_SR,
-           "prompt_sr": PROMPT_SR}
+           "prompt_sr": PROMPT_SR, "hires_scale": "hires-scale", "hr-scale": "hires-scale",
+           "hires_denoise": "hires-denoise", "denoising-strength": "hires-denoise",
+           "hires_steps": "hires-steps", "hires_upscaler": "hires-upscaler"}
 AXIS_NAMES = tuple(_KINDS)
 
 
