@@ -61,8 +61,12 @@ def create_app(port, settings: Optional[ApiSettings] = None):
         if problem:
             raise HTTPException(401, problem, headers={"WWW-Authenticate": "Basic"})
 
+    # The interactive docs sit outside the routes' dependencies: with a password set they
+    # would be open to anyone, so they are served only where no password is asked.
+    open_docs = settings.credentials is None
     app = FastAPI(title="SD Desk (A1111-compatible API)", dependencies=[Depends(authorised)],
-                  docs_url="/docs", redoc_url=None)
+                  docs_url="/docs" if open_docs else None, redoc_url=None,
+                  openapi_url="/openapi.json" if open_docs else None)
     _add_error_handlers(app)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

@@ -16,25 +16,21 @@ from engine.api.port import QueuePort
 class LocalJobs:
     """`engine_factory`: an engine for the runner's thread (default: the CLI's Engine over
     this history's sources). `history_dir`: the history the jobs go to (default: the
-    app's). `queue_name`: the queue's name in the history database; the window's is
-    "window", so a `serve` beside the open window never takes its jobs."""
+    app's).
+
+    The queue is in memory, as A1111's: a job lives as long as the client that waits for
+    it can, and a second `serve` on the same history (or the open window) can never take
+    this one's jobs, whose endings only this process hears."""
 
     def __init__(self, history_dir: Optional[Path] = None,
-                 engine_factory: Optional[Callable[[], Any]] = None,
-                 queue_name: str = "api") -> None:
+                 engine_factory: Optional[Callable[[], Any]] = None) -> None:
         from engine.history import HistoryStore
         from engine.img2img.store import SourceStore
         from engine.jobs import JobQueue, Runner
         from engine.paths import history_location
         location = history_location(history_dir)
         self.sources = SourceStore.of_history(location)
-        self.queue = JobQueue(location.db_path, name=queue_name)
-        if self.queue.recovered:
-            # Left running by a `serve` that died: its client has gone; run it again now,
-            # its images go to the history (once: the runner knows what it kept).
-            for job in self.queue.jobs():
-                self.queue.retry(job.id)
-        self.queue.resume()
+        self.queue = JobQueue()
         if engine_factory is None:
             def engine_factory():
                 from engine.pipeline import Engine

@@ -103,7 +103,7 @@ def _base_request(body: Generation, current_model: str) -> GenerationRequest:
         model = found.id
     clip_skip = overrides.get("CLIP_stop_at_last_layers", 1)
     name_field = "sampler_name" if body.sampler_name else "sampler_index"
-    name = body.sampler_name or body.sampler_index
+    name = body.sampler_name or body.sampler_index or "Euler"
     sampler = catalogue.sampler_id(name, body.scheduler)
     if sampler is None:
         scheduled = f" with schedule type {body.scheduler!r}" if body.scheduler else ""
@@ -122,8 +122,14 @@ def _no_model(wanted) -> str:
 
 
 def _refuse_scripts(body: Generation) -> None:
-    """Scripts change what is made: running without one a client asked for would hand back
-    images it did not ask for."""
+    """Scripts and these switches change what is made: running without one a client asked
+    for would hand back images it did not ask for."""
+    for field, on, what in (("subseed_strength", body.subseed_strength not in (0, None),
+                             "variation seeds"),
+                            ("restore_faces", body.restore_faces is True, "face restoration"),
+                            ("tiling", body.tiling is True, "tiling")):
+        if on:
+            raise ApiProblem.one(field, f"SD Desk has no {what}: leave {field} out.")
     if body.script_name:
         raise ApiProblem.one("script_name", f"SD Desk has no script {body.script_name!r}; "
                                             "leave script_name out.")

@@ -35,7 +35,7 @@ class Generation(_Body):
     subseed: int = -1
     subseed_strength: float = 0.0
     sampler_name: Name = _name()
-    sampler_index: str = Field("Euler", max_length=MAX_NAME_CHARS)
+    sampler_index: Name = _name("Euler")
     scheduler: Name = _name()
     batch_size: int = 1
     n_iter: int = Field(1, ge=1, le=MAX_ITERATIONS)

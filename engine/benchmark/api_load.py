@@ -51,14 +51,20 @@ def main(print_line: Callable[[str], None] = print) -> dict:
                 for seed in range(3):  # warm: the engine, the demo's networks, the HTTP path
                     direct(seed)
                     over_http(client, seed)
-                started = time.perf_counter()
+                # Alternated, job by job, so the machine's other load falls on both alike
+                # (a shared machine drifts by tens of ms between two blocks of 64).
+                direct_times, http_times = [], []
                 for seed in range(JOBS):
+                    started = time.perf_counter()
                     direct(seed)
-                figures["direct_s_per_job"] = (time.perf_counter() - started) / JOBS
-                started = time.perf_counter()
-                for seed in range(JOBS):
+                    direct_times.append(time.perf_counter() - started)
+                    started = time.perf_counter()
                     over_http(client, seed)
-                figures["http_s_per_job"] = (time.perf_counter() - started) / JOBS
+                    http_times.append(time.perf_counter() - started)
+                figures["direct_s_per_job"] = statistics.median(direct_times)
+                figures["http_s_per_job"] = statistics.median(http_times)
+                figures["overhead_s_per_job"] = statistics.median(
+                    h - d for h, d in zip(http_times, direct_times))
 
             def one_client(index):
                 with _client() as client:
@@ -235,15 +241,15 @@ def _load(url: str, jobs, history_dir: Path, process) -> dict:
 
 
 def render(f: dict) -> list[str]:
-    over = f["http_s_per_job"] - f["direct_s_per_job"]
+    over = f["overhead_s_per_job"]
     over8 = f["http_8_clients_s_per_job"] - f["direct_s_per_job"]
     return [
         f"API benchmark: demo model, {SIZE}x{SIZE}, {STEPS} steps, Euler, {JOBS} jobs",
-        f"  through the queue directly      {f['direct_s_per_job'] * 1000:8.1f} ms/job",
-        f"  over HTTP, one client           {f['http_s_per_job'] * 1000:8.1f} ms/job  "
-        f"(overhead {over * 1000:+.1f} ms)",
-        f"  over HTTP, {CLIENTS} clients at once     {f['http_8_clients_s_per_job'] * 1000:8.1f} ms/job  "
-        f"(overhead {over8 * 1000:+.1f} ms)",
+        f"  through the queue directly      {f['direct_s_per_job'] * 1000:8.1f} ms/job (median)",
+        f"  over HTTP, one client           {f['http_s_per_job'] * 1000:8.1f} ms/job (median; "
+        f"overhead, median of pairs, {over * 1000:+.1f} ms)",
+        f"  over HTTP, {CLIENTS} clients at once     {f['http_8_clients_s_per_job'] * 1000:8.1f} ms/job "
+        f"(wall / {JOBS}; {over8 * 1000:+.1f} ms against the direct median)",
         f"  /progress while a job runs      {f['progress_rps_1']:8.0f} req/s (1 client), "
         f"{f['progress_rps_8']:.0f} req/s ({CLIENTS} clients)",
         f"Load: {f['load_requests']} requests from {CLIENTS} clients in {f['load_seconds']:.1f} s",

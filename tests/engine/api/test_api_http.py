@@ -110,6 +110,9 @@ def test_a1111_documented_example_works(http):
     ({"n_iter": 8, "batch_size": 8}, "n_iter"),
     ({"override_settings": {"sd_model_checkpoint": "nope"}}, ("override_settings", "sd_model_checkpoint")),
     ({"steps": "many"}, "steps"),
+    ({"subseed_strength": 0.5}, "subseed_strength"),
+    ({"restore_faces": True}, "restore_faces"),
+    ({"tiling": True}, "tiling"),
     ({"prompt": "x" * 70_000}, "prompt"),
 ])
 def test_a_bad_value_is_a_422_naming_its_field(served, http, changes, field):
@@ -161,6 +164,13 @@ def test_malformed_json_and_unknown_routes_answer_in_json(http):
     response = http.post(TXT2IMG, content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422 and "Traceback" not in response.text
     assert http.get("/sdapi/v1/no-such-route").status_code == 404
+
+
+def test_clients_that_send_nulls_and_defaults_are_served(http):
+    response = http.post(TXT2IMG, json=body(sampler_index=None, sampler_name=None, styles=[],
+                                            restore_faces=False, tiling=False, eta=None))
+    assert response.status_code == 200, response.text
+    assert json.loads(response.json()["info"])["sampler_name"] == "Euler"  # A1111's default
 
 
 def test_img2img_from_a_data_url(http):
@@ -229,6 +239,9 @@ def test_basic_auth_is_required_when_set(tmp_path):
             assert client.get("/sdapi/v1/sd-models", auth=("you", "s3cret")).status_code == 401
             assert client.post(TXT2IMG, json=body()).status_code == 401
             assert client.get("/sdapi/v1/sd-models", auth=("me", "s3cret")).status_code == 200
+            # The interactive docs would sit outside the password: not served then.
+            assert client.get("/openapi.json").status_code == 404
+            assert client.get("/docs").status_code == 404
 
 
 def test_cors_is_closed_unless_an_origin_is_named(tmp_path, served, http):
