@@ -143,6 +143,12 @@ class Engine:
         problems = request.validate()
         if problems:
             raise InvalidRequest(problems)
+        if request.source is not None and request.source.strength == 0 and not request.source.repaints_part:
+            # Nothing is repainted: the source resized to the canvas, and no model to build.
+            pixels = self._canvas(request).pixels
+            return GenerationResult(request, [GeneratedImage(pixels.copy(), seed) for seed in request.seeds()],
+                                    self.model_label(spec), device_name(), timings={},
+                                    backend=self.backend_name(), model_hash=self.model_hash(spec))
         encoder_file = None
         encodes = request.source is not None or (request.hires is not None and not request.hires.in_latent)
         if encodes and spec.family != "demo" and not self.random_weights:

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 class GalleryPanel(QSplitter):
     reuse_requested = Signal(object)  # an Entry with its whole recipe, for the form
     source_requested = Signal(object, bool)  # an image's path, and True to paint a mask (Inpaint)
+    upscale_requested = Signal(object, bool)  # an Entry with its recipe, and True to repaint
     image_chosen = Signal(QPixmap)  # the selected image, for the big view
 
     def __init__(self, history_factory: Optional[Callable], notices: Notices, settings: QSettings,
@@ -168,6 +169,9 @@ class GalleryPanel(QSplitter):
             return None if entry is None else (entry.path, entry.title)
 
         self.viewer = ImageViewer(lambda: model.total, entry_at, row, self.window())
+        self.viewer.upscale_requested.connect(
+            lambda at, repaint: model.entry(at) is not None
+            and self.upscale_requested.emit(self.full_entry(model.entry(at)), repaint))
         self.viewer.show()
 
     # ---- the selected images -------------------------------------------------------------
@@ -218,6 +222,9 @@ class GalleryPanel(QSplitter):
         add("Reuse parameters", lambda: self.reuse_requested.emit(self.full_entry(one)), one is not None)
         add("Send to image to image", lambda: self.source_requested.emit(one.path, False), one is not None)
         add("Inpaint\u2026", lambda: self.source_requested.emit(one.path, True), one is not None)
+        add("Upscale \u00d72", lambda: self.upscale_requested.emit(self.full_entry(one), False), one is not None)
+        add("Upscale \u00d72 and repaint",
+            lambda: self.upscale_requested.emit(self.full_entry(one), True), one is not None)
         menu.addSeparator()
         add("Copy image", lambda: self.copy_image(one), one is not None, QKeySequence.StandardKey.Copy)
         add("Copy prompt", lambda: QGuiApplication.clipboard().setText(one.request.prompt), one is not None)

@@ -44,6 +44,7 @@ from gui.progress_view import ProgressView
 from gui.queue_panel import QueuePanel
 from gui.services import Services
 from gui.unsaved_results import UnsavedResults
+from gui.upscale_action import UpscaleAction
 from gui.worker import GenerationWorker, WorkerHost
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
         self.model_chooser = ModelChooser(services.models, self.notices)
         self.form = GenerationForm(self.model_chooser, sources=services.sources, settings=settings)
         self.queue_panel = QueuePanel(self.worker, self.notices)
+        self.upscaler = UpscaleAction(services.sources, self.queue_panel, self.notices, self)
         self.progress = ProgressView(self.worker, self.notices)
         self.generation = GenerationPanel(self.form, self.model_chooser, self.queue_panel, self.progress,
                                           self.notices)
@@ -156,6 +158,7 @@ class MainWindow(QMainWindow):
         self.gallery.image_chosen.connect(self.progress.show_still)
         self.gallery.reuse_requested.connect(self.generation.reuse)
         self.gallery.source_requested.connect(self.drops.use_as_source)
+        self.gallery.upscale_requested.connect(self.upscaler.upscale)
         self.generation.generate_pressed.connect(self.drops.withdraw_filled_note)
         self.batches.grids_saved.connect(self.grid_shelf.refresh)
         self.engine_status.ready.connect(self.form.count_tokens_with)
@@ -227,6 +230,7 @@ class MainWindow(QMainWindow):
             self.generation.closing = True
             self.drops.stop()
             self.form.shutdown()  # an image being read, or files being listed, finish unshown
+            self.upscaler.shutdown()
             self.save_settings()
             # Hidden first: waiting for the current step to end must not look like a hang.
             self.hide()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImageReader, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                                QVBoxLayout, QWidget)
@@ -15,6 +15,8 @@ ZOOM_RANGE = (0.05, 16.0)
 
 class ImageViewer(QDialog):
     """Shows image `row` of `count()` rows; `entry_at(row)` gives (path, title) or None."""
+
+    upscale_requested = Signal(int, bool)  # the row shown, and True to repaint
 
     def __init__(self, count: Callable[[], int], entry_at: Callable[[int], Optional[tuple[Path, str]]],
                  row: int, parent: Optional[QWidget] = None) -> None:
@@ -40,11 +42,15 @@ class ImageViewer(QDialog):
         actual_button = QPushButton("100%")
         zoom_in, zoom_out = QPushButton("+"), QPushButton("\u2212")
         close_button = QPushButton("Close")
+        self.upscale_button = QPushButton("Upscale \u00d72")
+        self.upscale_button.setObjectName("viewerUpscale")
+        self.upscale_button.setToolTip("Queue this image at twice the size, repainted lightly with "
+                                       "its own recipe (Shift+click: resample only)")
         bar = QHBoxLayout()
         for widget in (self.previous_button, self.next_button):
             bar.addWidget(widget)
         bar.addWidget(self.caption, 1)
-        for widget in (zoom_out, zoom_in, fit_button, actual_button, close_button):
+        for widget in (self.upscale_button, zoom_out, zoom_in, fit_button, actual_button, close_button):
             bar.addWidget(widget)
         layout = QVBoxLayout(self)
         layout.addWidget(self.scroll, 1)
@@ -56,6 +62,7 @@ class ImageViewer(QDialog):
         zoom_in.clicked.connect(lambda: self.set_zoom(self.zoom * ZOOM_STEP))
         zoom_out.clicked.connect(lambda: self.set_zoom(self.zoom / ZOOM_STEP))
         close_button.clicked.connect(self.close)
+        self.upscale_button.clicked.connect(self._upscale)
         for keys, slot in ((Qt.Key.Key_Left, lambda: self.step(-1)),
                            (Qt.Key.Key_Right, lambda: self.step(1)),
                            (QKeySequence.StandardKey.ZoomIn, lambda: self.set_zoom(self.zoom * ZOOM_STEP)),
@@ -84,6 +91,11 @@ class ImageViewer(QDialog):
         self.previous_button.setEnabled(row > 0)
         self.next_button.setEnabled(row + 1 < self.count())
         self._render()
+
+    def _upscale(self) -> None:
+        from PySide6.QtWidgets import QApplication
+        plain = bool(QApplication.keyboardModifiers() & Qt.KeyboardModifier.ShiftModifier)
+        self.upscale_requested.emit(self.row, not plain)
 
     def step(self, delta: int) -> None:
         target = self.row + delta

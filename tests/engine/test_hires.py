@@ -201,3 +201,27 @@ def test_the_size_note_follows_the_family_table():
     assert size_note("sd-v2.1", 1024, 1024, hires_on=False) is None
     assert size_note("sd-v1.4", 1024, 1024, hires_on=True) is None
     assert size_note("demo", 1024, 1024, hires_on=False) is None
+
+
+def test_upscale_x2_plain_is_a_lanczos_resize_with_no_model_built(tmp_path):
+    from PIL import Image
+
+    from engine.hires.upscale_image import REPAINT_STRENGTH, upscale_request
+    from engine.img2img.images import ImageProblem
+    from engine.img2img.store import SourceStore
+    from engine.pipeline import Engine
+    store = SourceStore(tmp_path / "sources")
+    pixels = np.random.default_rng(4).integers(0, 256, (128, 192, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    recipe = request().replace(hires=Hires())
+    plain = upscale_request(store, tmp_path / "a.png", recipe, repaint=False)
+    assert (plain.width, plain.height, plain.hires, plain.source.strength) == (384, 256, None, 0.0)
+    assert upscale_request(store, tmp_path / "a.png", recipe, repaint=True).source.strength \
+        == REPAINT_STRENGTH
+    fresh = Engine(sources=store)
+    made = fresh.generate(plain).images[0].pixels
+    assert fresh.loaded_backend() is None
+    assert np.array_equal(made, resize_pixels(pixels[None], 256, 384)[0])
+    Image.fromarray(np.zeros((600, 600, 3), np.uint8)).save(tmp_path / "big.png")
+    with pytest.raises(ImageProblem, match="at most 1024"):
+        upscale_request(store, tmp_path / "big.png", recipe, repaint=False)

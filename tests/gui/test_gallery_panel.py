@@ -78,7 +78,7 @@ def test_the_context_menu_offers_every_action_and_they_work(qtbot, window, histo
     menu = window.gallery.context_menu()
     texts = [a.text() for a in menu.actions() if not a.isSeparator()]
     assert texts == ["View", "Reuse parameters", "Send to image to image", "Inpaint\u2026",
-                     "Copy image", "Copy prompt", "Add to favorites",
+                     "Upscale \u00d72", "Upscale \u00d72 and repaint", "Copy image", "Copy prompt", "Add to favorites",
                      "Export\u2026", "Show in folder", "Delete"]
     actions = {a.text(): a for a in menu.actions()}
     actions["Copy prompt"].trigger()
