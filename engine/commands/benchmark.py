@@ -66,6 +66,11 @@ def register(subparsers) -> None:
                         help="with --checkpoints: time this file instead of a random one")
     parser.add_argument("--size", type=int, default=None,
                         help="with --checkpoints (default 512) or --prompts (default 256)")
+    parser.add_argument("--hires", action="store_true",
+                        help="instead: hires fix and the tiled VAE: decode peak memory at 512-2048 "
+                             "px whole and in tiles (each in its own process), tiles against the "
+                             "whole, each pass's time at 512 -> 1024 on SD random weights, and the "
+                             "demo model hires-fixed against a plain resize")
     parser.add_argument("--api", action="store_true",
                         help="instead: the HTTP API (serve) on the demo model: overhead per "
                              "txt2img over the same job through the queue, 64 jobs from one and "
@@ -85,6 +90,9 @@ def settings_from(args) -> BenchmarkSettings:
 
 
 def run(args) -> int:
+    if args.hires:
+        from engine.benchmark.hires import main as hires_benchmark
+        return hires_benchmark([] if args.json is None else ["--json", str(args.json)])
     if args.api:
         from engine.benchmark.api_load import main as api_load
         api_load()
