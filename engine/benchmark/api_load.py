@@ -79,6 +79,7 @@ def main(print_line: Callable[[str], None] = print) -> dict:
         finally:
             server.stop()
             jobs.stop()
+    figures["window"] = _window_stall()
     for line in render(figures):
         print_line(line)
     return figures
@@ -240,6 +241,36 @@ def _load(url: str, jobs, history_dir: Path, process) -> dict:
     }
 
 
+def _window_stall() -> dict:
+    """The window's event-loop lateness while it serves (gui/api_probe.py, a process of its
+    own: engine/ never imports Qt)."""
+    import json
+    import subprocess
+    import sys
+    repo = Path(__file__).resolve().parents[2]
+    with tempfile.TemporaryDirectory(prefix="sd-desk-api-probe-") as folder:
+        out = Path(folder) / "probe.json"
+        try:
+            subprocess.run([sys.executable, "-m", "gui.api_probe", "--json", str(out)], cwd=repo,
+                           check=True, stdout=sys.stderr, timeout=900)
+            return json.loads(out.read_text(encoding="utf-8"))
+        except (subprocess.SubprocessError, OSError, ValueError) as error:
+            return {"error": str(error)}
+
+
+def _window_lines(w: dict) -> list[str]:
+    if "error" in w:
+        return [f"Window serving: not measured ({w['error']})"]
+    def late(s: dict) -> str:
+        return f"{s['p50_ms']} / {s['p99_ms']} / {s['max_ms']} ms"
+    return [f"Window event loop, late by p50 / p99 / max ({w['jobs']} demo jobs, {w['size']}px, "
+            f"{w['steps']} steps):",
+            f"  idle                            {late(w['idle'])}",
+            f"  the same jobs from its queue    {late(w['own_jobs'])}",
+            f"  serving them over the API       {late(w['serving'])}  ({w['seconds']} s, "
+            f"{w['progress_polls']} /progress polls beside)"]
+
+
 def render(f: dict) -> list[str]:
     over = f["overhead_s_per_job"]
     over8 = f["http_8_clients_s_per_job"] - f["direct_s_per_job"]
@@ -262,4 +293,5 @@ def render(f: dict) -> list[str]:
         f"{f['load_error_count']} {f['load_errors']}",
         f"  server answers afterwards       {f['load_server_answers_after']}",
         f"  RSS before / after              {f['rss_before_mb']:.0f} / {f['rss_after_mb']:.0f} MB",
+        *(_window_lines(f["window"]) if "window" in f else []),
     ]
