@@ -198,13 +198,17 @@ def seams_on_sd(size: int = 1024, progress: Progress = lambda m: None) -> dict:
             **tile_differences(whole, tiles, BENCH_TILE * 8, BENCH_OVERLAP * 8)}
 
 
-def run_all(progress: Progress = lambda m: None, widths=DECODE_WIDTHS) -> dict:
-    """Every figure above, printed by `render`; the slow parts last."""
+def run_all(progress: Progress = lambda m: None, widths=DECODE_WIDTHS,
+            show: Callable[[dict], None] = lambda part: None) -> dict:
+    """Every figure above; each part is shown (`show`) as soon as it is measured, so a run
+    stopped part-way still says what it found. The slow parts last."""
     report: dict = {}
-    report["demo"] = demo_comparison(progress=progress)
-    report["seams"] = seams_on_sd(progress=progress)
-    report["decode"] = decode_memory(widths, progress=progress)
-    report["passes"] = pass_times(progress=progress)
+    for name, measure in (("demo", lambda: demo_comparison(progress=progress)),
+                          ("passes", lambda: pass_times(progress=progress)),
+                          ("seams", lambda: seams_on_sd(progress=progress)),
+                          ("decode", lambda: decode_memory(widths, progress=progress))):
+        report[name] = measure()
+        show({name: report[name]})
     return report
 
 
@@ -215,8 +219,7 @@ def main(argv=None) -> int:
         return 0
     def progress(message: str) -> None:
         print(f"  {message}", file=sys.stderr, flush=True)
-    report = run_all(progress)
-    print(render(report))
+    report = run_all(progress, show=lambda part: print(render(part), flush=True))
     if argv[:1] == ["--json"]:
         with open(argv[1], "w", encoding="utf-8") as handle:
             json.dump(report, handle, indent=1)
