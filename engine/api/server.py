@@ -44,6 +44,9 @@ class ApiServer:
         self.server = uvicorn.Server(self.config)
         self._thread: Optional[threading.Thread] = None
         self._socket: Optional[socket.socket] = None
+        # Set when uvicorn has returned. Not Thread.is_alive: a join interrupted by Ctrl+C
+        # leaves the thread reading as stopped while it still runs (Python 3.11).
+        self._finished = threading.Event()
 
     @property
     def port(self) -> int:
@@ -67,21 +70,31 @@ class ApiServer:
             sock.close()
             raise
         self._socket = sock
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
-                                        name="api-server", daemon=True)
+        self._finished.clear()
+
+        def serve() -> None:
+            try:
+                self.server.run(sockets=[sock])
+            finally:
+                self._finished.set()
+        self._thread = threading.Thread(target=serve, name="api-server", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
-        while not self.server.started and self._thread.is_alive() and time.monotonic() < deadline:
+        while not self.server.started and not self._finished.is_set() and time.monotonic() < deadline:
             time.sleep(0.02)
         if not self.server.started:
             self.stop()
             raise OSError(f"The API server did not start on {self.url}.")
         return self
 
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """True once the server has stopped (within `timeout` seconds)."""
+        return self._thread is None or self._finished.wait(timeout)
+
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
-        if self._thread is not None and self._thread.is_alive():
-            self._thread.join(timeout)
-        if self._socket is not None:
+        if self._thread is not None:
+            self._finished.wait(timeout)  # uvicorn closes the socket itself as it stops
+        if self._socket is not None and self._finished.is_set():
             self._socket.close()
             self._socket = None

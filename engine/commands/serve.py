@@ -72,12 +72,20 @@ def run(args) -> int:
     jobs.load_engine()
     print(f"Serving AUTOMATIC1111's API on {server.url}/sdapi/v1/ (Ctrl+C to stop)",
           file=sys.stderr)
+    import signal
+
+    def interrupted(*_):
+        raise KeyboardInterrupt
+    # A service manager's stop (SIGTERM) ends it as Ctrl+C does: the running job stops at
+    # its next step and the server closes, rather than the process dying mid-save.
+    previous = signal.signal(signal.SIGTERM, interrupted)
     try:
-        while server._thread is not None and server._thread.is_alive():
-            server._thread.join(0.5)
+        while not server.wait(0.5):
+            pass
     except KeyboardInterrupt:
         print("Stopping.", file=sys.stderr)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.stop()
         jobs.stop()
     return 0
