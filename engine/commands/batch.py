@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 
 from engine.batch.axes import AXIS_NAMES
-from engine.commands.generate import add_request_options, build_request, make_engine
+from engine.commands.generate import (add_request_options, build_request, make_engine,
+                                     use_checkpoint_dirs)
 from engine.commands.progress_bar import ProgressBar
 
 
@@ -40,6 +41,7 @@ def run(args) -> int:
     from engine.errors import EngineError
 
     problems, prompts, axes = [], [], []
+    use_checkpoint_dirs(args)  # before the axes: a model axis may name their checkpoints
     for step in (lambda: prompts.extend(read_prompt_file(args.prompts)),
                  lambda: axes.extend(parse_axes(args.grid))):
         try:

@@ -118,7 +118,9 @@ def add_run_folders(kind: str, extra: Iterable[Path]) -> None:
     """Folders for this run only (the CLI's --lora-dir, --embeddings-dir): never saved."""
     _kind(kind)
     with _lock:
-        _run_folders[kind] += [Path(f).expanduser().absolute() for f in extra]
+        for folder in (Path(f).expanduser().absolute() for f in extra):
+            if folder not in _run_folders[kind]:  # asked twice (a command's checks, then its run)
+                _run_folders[kind].append(folder)
 
 
 def saved_folders(kind: str) -> list[Path]:

@@ -116,7 +116,9 @@ class Library:
         """Extra folders for this run only (`--checkpoints-dir`)."""
         with self._lock:
             # Absolute, so choices and hashes keyed by path match however the folder was named.
-            self._extra += [Path(f).expanduser().absolute() for f in folders]
+            for folder in (Path(f).expanduser().absolute() for f in folders):
+                if folder not in self._extra:  # asked twice (a command's checks, then its run)
+                    self._extra.append(folder)
             self._entries = None
 
     def folders(self) -> list[Path]:

@@ -135,3 +135,32 @@ def test_progress_adds_the_steps_of_jobs_running_side_by_side():
     assert 1.25 / 4 < shown[-1] < 2 / 4
     progress.job_finished(job="b")
     assert shown[-1] == pytest.approx(2 / 4)
+
+
+def test_a_checkpoint_in_checkpoints_dir_is_a_model_the_grid_can_name(library, tmp_path, capsys):
+    """`--checkpoints-dir` adds its files before the axes are read (the model axis refused
+    them as unknown before)."""
+    from tests.engine.checkpoint_files import family_shapes, write_sparse
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    write_sparse(folder / "mine.safetensors", family_shapes("sd-v1"))
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red circle\n")
+    # A bad guidance stops the batch before anything is built: only the axes are checked.
+    code = main.main(["batch", str(prompts), "--checkpoints-dir", str(folder), "--grid", "model=mine,demo",
+                      "--grid", "guidance=5,31", "--out", str(tmp_path / "out"), "--no-history"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--grid guidance=31" in err and "no model" not in err
+
+
+def test_folders_added_for_a_run_twice_are_kept_once(library, tmp_path, monkeypatch):
+    from engine.models import extra_networks
+
+    monkeypatch.setattr(extra_networks, "_run_folders", {kind: [] for kind in extra_networks._run_folders})
+    for _ in range(2):
+        library.add_folders([tmp_path / "checkpoints"])
+        extra_networks.add_run_folders("lora", [tmp_path / "loras"])
+    assert library.run_folders() == [tmp_path / "checkpoints"]
+    assert extra_networks.run_folders("lora") == [tmp_path / "loras"]
