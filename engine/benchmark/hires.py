@@ -92,19 +92,20 @@ def decode_memory(widths=DECODE_WIDTHS, progress: Progress = lambda m: None) -> 
     return rows
 
 
-def pass_times(steps: int = 2, hires_steps: int = 2, progress: Progress = lambda m: None) -> dict:
-    """512 -> 1024 (Latent) on SD 1.4 with random weights: seconds of each pass."""
+def pass_times(steps: int = 2, hires_steps: int = 2, progress: Progress = lambda m: None,
+               width: int = 512) -> dict:
+    """`width` -> twice that (Latent) on SD 1.4 with random weights: seconds of each pass."""
     from engine.pipeline import Engine
     from engine.request import GenerationRequest, Hires
     engine = Engine(random_weights=True)
-    request = GenerationRequest("a lighthouse", steps=steps, seed=1, preview=False,
-                                hires=Hires(scale=2, steps=hires_steps, denoise=0.5))
-    progress("hires 512 -> 1024 on SD random weights")
+    request = GenerationRequest("a lighthouse", steps=steps, seed=1, preview=False, width=width,
+                                height=width, hires=Hires(scale=2, steps=hires_steps, denoise=0.5))
+    progress(f"hires {width} -> {2 * width} on SD random weights")
     timings = engine.generate(request).timings
     first, second = timings["first_pass"], timings["second_pass"]
     return {"first_pass": first, "upscale": timings["upscale"], "second_pass": second,
             "second_share": second / (first + timings["upscale"] + second),
-            "steps": steps, "hires_steps": hires_steps}
+            "steps": steps, "hires_steps": hires_steps, "width": width}
 
 
 def sharpness(images: np.ndarray) -> float:
@@ -163,7 +164,8 @@ def render(report: dict) -> str:
                      f"levels, mean {s['mean']:.2f}, seam score {s['seam']:+.2f} (0 is invisible)")
     if "passes" in report:
         p = report["passes"]
-        lines.append(f"hires 512 -> 1024, SD 1.4 random weights ({p['steps']} + {p['hires_steps']} "
+        w = p.get("width", 512)
+        lines.append(f"hires {w} -> {2 * w}, SD 1.4 random weights ({p['steps']} + {p['hires_steps']} "
                      f"steps): first pass {p['first_pass']:.1f} s, upscale {p['upscale']:.1f} s, "
                      f"second pass {p['second_pass']:.1f} s ({p['second_share']:.0%} of the job)")
     if "demo" in report:
