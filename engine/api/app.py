@@ -46,6 +46,10 @@ class _Options:
     clip_skip: int = 1
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def current(self) -> tuple[str, int]:
+        with self.lock:
+            return self.model, self.clip_skip
+
 
 def create_app(port, settings: Optional[ApiSettings] = None):
     """An ASGI application serving `port` (a QueuePort) with `settings`."""
@@ -96,13 +100,14 @@ def create_app(port, settings: Optional[ApiSettings] = None):
 
     @app.post(f"{PREFIX}/txt2img", response_model=ImageResponse)
     async def txt2img(body: Txt2Img):
-        requests = await run_in_threadpool(mapping.txt2img_requests, body, *_model(options, body))
+        requests = await run_in_threadpool(mapping.txt2img_requests, body, *options.current())
         return await generate(requests, body)
 
     @app.post(f"{PREFIX}/img2img", response_model=ImageResponse)
     async def img2img(body: Img2Img):
-        requests = await run_in_threadpool(mapping.img2img_requests, body,
-                                           *_model(options, body), port.sources)
+        model, clip_skip = options.current()
+        requests = await run_in_threadpool(mapping.img2img_requests, body, model, port.sources,
+                                           clip_skip)
         return await generate(requests, body)
 
     # ---- the running job ---------------------------------------------------------------
@@ -181,8 +186,7 @@ def create_app(port, settings: Optional[ApiSettings] = None):
 
     @app.get(f"{PREFIX}/options")
     def get_options():
-        with options.lock:
-            model, clip_skip = options.model, options.clip_skip
+        model, clip_skip = options.current()
         listed = catalogue.find_model(model)
         return {"sd_model_checkpoint": listed.title if listed else model,
                 "sd_checkpoint_hash": listed.sha256 if listed else None,
@@ -214,17 +218,6 @@ def _submit(port, requests):
         raise ApiProblem([((), str(error))], status=503) from None
 
 
-def _model(options: _Options, body) -> tuple[str]:
-    """The model a call runs on: its override, else the current option (mapping.py reads
-    the override); clip skip likewise."""
-    with options.lock:
-        model, clip_skip = options.model, options.clip_skip
-    overrides = dict(body.override_settings or {})
-    overrides.setdefault("CLIP_stop_at_last_layers", clip_skip)
-    body.override_settings = overrides
-    return (model,)
-
-
 def _changed_options(body: dict) -> tuple[Optional[str], Optional[int]]:
     from engine.request import check_field
     model = clip_skip = None
@@ -232,7 +225,7 @@ def _changed_options(body: dict) -> tuple[Optional[str], Optional[int]]:
     if wanted is not None:
         found = catalogue.find_model(wanted) if isinstance(wanted, str) else None
         if found is None:
-            raise ApiProblem.one("sd_model_checkpoint", mapping._no_model(wanted))
+            raise ApiProblem.one("sd_model_checkpoint", mapping.no_model_message(wanted))
         model = found.id
     if "CLIP_stop_at_last_layers" in body:
         clip_skip = body["CLIP_stop_at_last_layers"]

@@ -38,17 +38,21 @@ def where(problem: Problem):
     return A1111_FIELD.get(problem.field, problem.field)
 
 
-def txt2img_requests(body: Txt2Img, current_model: str) -> list[GenerationRequest]:
-    request = _base_request(body, current_model)
+def txt2img_requests(body: Txt2Img, current_model: str,
+                     clip_skip: int = 1) -> list[GenerationRequest]:
+    """`current_model` and `clip_skip`: the options in force (A1111's sd_model_checkpoint and
+    CLIP_stop_at_last_layers), which the body's override_settings may override."""
+    request = _base_request(body, current_model, clip_skip)
     request = request.replace(**_hires(body, request))
     _judge(request)
     return _iterations(request, body.n_iter)
 
 
-def img2img_requests(body: Img2Img, current_model: str, sources) -> list[GenerationRequest]:
+def img2img_requests(body: Img2Img, current_model: str, sources,
+                     clip_skip: int = 1) -> list[GenerationRequest]:
     """`sources`: the SourceStore the queue's engine reads source images from. Nothing is
     stored there until every other value has passed."""
-    request = _base_request(body, current_model)
+    request = _base_request(body, current_model, clip_skip)
     _judge(request)
     if not body.init_images:
         raise ApiProblem.one("init_images", "Image to image needs an image: send one in "
@@ -88,7 +92,7 @@ def img2img_requests(body: Img2Img, current_model: str, sources) -> list[Generat
     return _iterations(request, body.n_iter)
 
 
-def _base_request(body: Generation, current_model: str) -> GenerationRequest:
+def _base_request(body: Generation, current_model: str, clip_skip: int) -> GenerationRequest:
     _refuse_scripts(body)
     if body.batch_size * body.n_iter > MAX_IMAGES_PER_CALL:
         raise ApiProblem.one("n_iter", f"batch_size x n_iter is {body.batch_size * body.n_iter}; "
@@ -99,9 +103,9 @@ def _base_request(body: Generation, current_model: str) -> GenerationRequest:
     if wanted:
         found = catalogue.find_model(wanted) if isinstance(wanted, str) else None
         if found is None:
-            raise ApiProblem.one(("override_settings", "sd_model_checkpoint"), _no_model(wanted))
+            raise ApiProblem.one(("override_settings", "sd_model_checkpoint"), no_model_message(wanted))
         model = found.id
-    clip_skip = overrides.get("CLIP_stop_at_last_layers", 1)
+    clip_skip = overrides.get("CLIP_stop_at_last_layers", clip_skip)
     name_field = "sampler_name" if body.sampler_name else "sampler_index"
     name = body.sampler_name or body.sampler_index or "Euler"
     sampler = catalogue.sampler_id(name, body.scheduler)
@@ -116,7 +120,7 @@ def _base_request(body: Generation, current_model: str) -> GenerationRequest:
         batch=body.batch_size, model=model, clip_skip=clip_skip)
 
 
-def _no_model(wanted) -> str:
+def no_model_message(wanted) -> str:
     titles = ", ".join(m.title for m in catalogue.listed_models())
     return f"No model {str(wanted)[:200]!r}; the models are: {titles}."
 

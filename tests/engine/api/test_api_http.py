@@ -28,6 +28,7 @@ class FakeEngine:
 
     def __init__(self):
         self.models = []
+        self.requests = []
 
     def device_name(self):
         return "Test device"
@@ -37,6 +38,7 @@ class FakeEngine:
 
     def generate(self, request, on_progress=None, cancel=None, **_):
         self.models.append(request.model)
+        self.requests.append(request)
         for step in (1, 2):
             on_progress(Progress("denoising", step, 2))
         images = [GeneratedImage(np.full((request.height, request.width, 3), 90, np.uint8), s)
@@ -193,6 +195,17 @@ def test_switching_the_model_through_options_and_per_call(served, http):
     http.post("/sdapi/v1/options", json={"sd_model_checkpoint": "demo"})
     listed = {m["title"] for m in http.get("/sdapi/v1/sd-models").json()}
     assert {"demo", "other-model [ababababab]"} <= listed
+
+
+def test_clip_skip_as_an_option_and_per_call(served, http):
+    assert http.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 2}).status_code == 200
+    http.post(TXT2IMG, json=body())
+    http.post(TXT2IMG, json=body(override_settings={"CLIP_stop_at_last_layers": 3}))
+    assert [r.clip_skip for r in served.engine.requests[-2:]] == [2, 3]
+    refused = http.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 99})
+    assert ("body", "CLIP_stop_at_last_layers") in refused_field(refused)
+    assert http.get("/sdapi/v1/options").json()["CLIP_stop_at_last_layers"] == 2
+    http.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 1})
 
 
 def test_api_jobs_are_marked_in_the_queue(served, http):
