@@ -2,7 +2,9 @@
 JAX and PyTorch run with TensorFlow impossible to import.
 
 Each backend runs `python main.py generate` in its own process (Keras picks its
-backend once, at import); off TensorFlow, `import tensorflow` is made to fail.
+backend once, at import); off TensorFlow, `import tensorflow` is made to fail. Stable
+Diffusion's side, from KerasCV's .h5 files and from a checkpoint, is in
+test_checkpoint_generate.py (one process per backend draws from both).
 """
 import importlib.util
 import os
@@ -67,21 +69,3 @@ def test_demo_model_draws_the_same_image_on_every_backend(backend, tensorflow_im
     difference = report(backend, "demo", theirs, ours)
     assert theirs.std() > 10  # a real drawing, not a flat field
     assert difference.max() <= 2
-
-
-@pytest.mark.parametrize("backend", OTHERS)
-def test_stable_diffusion_from_the_same_files_draws_the_same_image_on_every_backend(
-        backend, sd_engine, sd_weights, tmp_path):
-    """SD 1.4's random weights in KerasCV's files, loaded by each backend's process: the
-    TensorFlow image comes from the session's engine, the other from the CLI with
-    TensorFlow impossible to import."""
-    from engine.request import GenerationRequest
-    prompt = "a lighthouse at dusk"
-    request = GenerationRequest(prompt, seed=7, steps=2, width=128, height=128, model="sd-v1.4",
-                                sampler="ddim", preview=False)
-    theirs = sd_engine.generate(request).images[0].pixels.astype(int)
-    ours = generate(backend, tmp_path / "out", "--model", "sd-v1.4", "--weights-dir",
-                    str(sd_weights[0]), "--steps", "2", "--sampler", "ddim", "--prompt", prompt)
-    difference = report(backend, "sd-v1.4", theirs, ours)
-    assert theirs.std() > 10
-    assert difference.max() <= SD_LARGEST and difference.mean() <= SD_MEAN

@@ -1,7 +1,13 @@
 """Checkpoints run: random-weight files in the original layout, written once per session
 (`checkpoint_files`), generate from the CLI and the engine, carry A1111's model hash,
 swap without a rebuild, honour v-prediction, export to KerasCV's files, and give the same
-images on every installed backend."""
+images on every installed backend.
+
+Building Stable Diffusion is what these tests cost (half a minute a process here), so each
+process does all it can with the networks it builds: one CLI batch per backend draws from
+the checkpoint and from its export to KerasCV's files (same family and size: the networks
+are built once and the second model's weights loaded into them), and one SD 2.x process
+checks both the swap and v-prediction."""
 import dataclasses
 import json
 import os
@@ -68,26 +74,19 @@ def cli(tmp_path, *args, backend="tensorflow"):
                           capture_output=True, text=True, timeout=1200)
 
 
-def only_png(folder: Path) -> Path:
-    files = sorted(folder.glob("*.png"))
-    assert len(files) == 1
-    return files[0]
-
-
-# What every CLI generation below asks for; only the model (and its files) and the backend
-# vary. The prompt is A1111's language whole: weights, more than 150 tokens, BREAK, two LoRAs
-# (kohya and PEFT files) and an embedding, read at clip skip 2.
+# What every CLI run below asks for; only the backend varies. The prompt is A1111's language
+# whole: weights, more than 150 tokens, BREAK, two LoRAs (kohya and PEFT files) and an
+# embedding, read at clip skip 2.
 PROMPT = ("a (lighthouse:1.3) on a [rocky] cliff, ((storm)), "
           + ", ".join(f"wave {i}" for i in range(30))
           + " BREAK mystyle, night sky <lora:waves:0.8> <lora:beams:-0.5>")
-IMAGE_ARGS = ("generate", "--prompt", PROMPT, "--negative-prompt", "blurry, (text:1.2)",
-              "--clip-skip", "2", "--steps", "2", "--width", "128", "--height", "128",
-              "--seed", "7", "--sampler", "ddim", "--no-preview")
+IMAGE_ARGS = ("--negative-prompt", "blurry, (text:1.2)", "--clip-skip", "2", "--steps", "2",
+              "--width", "128", "--height", "128", "--seed", "7", "--sampler", "ddim")
 
 
 @pytest.fixture(scope="module")
 def network_args(tmp_path_factory) -> tuple[str, ...]:
-    """The LoRA and embedding folders IMAGE_ARGS's prompt needs."""
+    """The LoRA and embedding folders PROMPT needs."""
     from tests.engine.embedding_files import vectors, write_a1111_pt
     from tests.engine.lora_files import write_lora
 
@@ -101,32 +100,59 @@ def network_args(tmp_path_factory) -> tuple[str, ...]:
     return "--lora-dir", str(loras), "--embeddings-dir", str(embeddings)
 
 
+@pytest.fixture(scope="module")
+def exported(checkpoint_files, tmp_path_factory) -> Path:
+    """The SD 1.x checkpoint exported by `models export` to KerasCV's files, with the
+    (placeholder) vocabulary every model here reads."""
+    sandbox = tmp_path_factory.mktemp("export")
+    folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
+    out = sandbox / "exported"
+    done = cli(sandbox, "models", "export", name, str(out), "--checkpoints-dir", str(folder))
+    assert done.returncode == 0, done.stderr[-3000:]
+    write_placeholder_vocabulary(out / registry.VOCABULARY.name)
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class CliRun:
     sandbox: Path  # its models and data folders
     done: subprocess.CompletedProcess
 
-    @property
-    def png(self) -> Path:
+    def png(self, model: str) -> Path:
+        """The one image drawn by `model`, as its PNG's recipe names it."""
         assert self.done.returncode == 0, self.done.stderr[-3000:]
-        return only_png(self.sandbox / "out")
+        found = [path for path in sorted((self.sandbox / "out").glob("*.png"))
+                 if not path.name.startswith("grid-") and read_png_metadata(path).request.model == model]
+        assert len(found) == 1, (model, found)
+        return found[0]
+
+    def pixels(self, model: str) -> np.ndarray:
+        return np.asarray(Image.open(self.png(model))).astype(int)
+
+
+def draw_both(checkpoint_files, exported, network_args, sandbox: Path, backend: str, *extra) -> CliRun:
+    """One `batch` process: PROMPT from the checkpoint, then from its export (sd-v1.4)."""
+    folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
+    prompts = sandbox / "prompts.txt"
+    prompts.write_text(PROMPT + "\n", encoding="utf-8")
+    done = cli(sandbox, "batch", str(prompts), "--grid", f"model={name},sd-v1.4", *IMAGE_ARGS,
+               *network_args, "--checkpoints-dir", str(folder), "--weights-dir", str(exported),
+               "--out", str(sandbox / "out"), *extra, backend=backend)
+    return CliRun(sandbox, done)
 
 
 @pytest.fixture(scope="module")
-def tensorflow_run(checkpoint_files, vocabulary_dir, network_args, tmp_path_factory) -> CliRun:
-    """One TensorFlow generation from the SD 1.x checkpoint, which three tests read (its
-    metadata, the export's comparison, the other backends'): each run builds SD anew."""
-    sandbox = tmp_path_factory.mktemp("tensorflow-run")
-    folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
-    done = cli(sandbox, *IMAGE_ARGS, *network_args, "--model", name, "--checkpoints-dir", str(folder),
-               "--weights-dir", str(vocabulary_dir), "--out", str(sandbox / "out"))
-    return CliRun(sandbox, done)
+def tensorflow_run(checkpoint_files, exported, network_args, tmp_path_factory) -> CliRun:
+    """The TensorFlow batch, which three tests read (the checkpoint's metadata, the export's
+    comparison, the other backends')."""
+    return draw_both(checkpoint_files, exported, network_args, tmp_path_factory.mktemp("tensorflow-run"),
+                     "tensorflow")
 
 
 def test_cli_generates_from_a_checkpoint_and_names_its_hash(checkpoint_files, tensorflow_run, network_args,
                                                             monkeypatch):
     folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
-    png = tensorflow_run.png
+    png = tensorflow_run.png(name)
     assert np.asarray(Image.open(png)).std() > 5  # an image, not a blank
     meta = read_png_metadata(png)
     seen = Library(tensorflow_run.sandbox / "models")  # the library the CLI used, with its remembered hash
@@ -153,6 +179,31 @@ def test_cli_generates_from_a_checkpoint_and_names_its_hash(checkpoint_files, te
     assert read_png_metadata(png).request.model == "my favourite"
 
 
+def test_export_loads_into_kerascv_and_gives_the_same_image(checkpoint_files, exported, tensorflow_run):
+    from engine.models.structure import structure_problem
+
+    for wf in registry.SD_V1_4.files:
+        if wf.role != "vocabulary":
+            assert structure_problem(exported / wf.name, wf) is None, wf.name
+    name = checkpoint_files["sd-v1"].stem
+    direct = tensorflow_run.pixels(name)
+    assert direct.std() > 10
+    np.testing.assert_array_equal(direct, tensorflow_run.pixels("sd-v1.4"))
+
+
+@pytest.mark.parametrize("backend", OTHERS)
+def test_a_checkpoint_and_its_export_draw_the_same_images_on_every_backend(
+        backend, checkpoint_files, exported, network_args, tensorflow_run, tmp_path):
+    """Each backend's process (TensorFlow impossible to import in it) reads the checkpoint
+    and KerasCV's .h5 files, and draws what TensorFlow drew from them."""
+    other = draw_both(checkpoint_files, exported, network_args, tmp_path, backend)
+    for model in (checkpoint_files["sd-v1"].stem, "sd-v1.4"):
+        theirs, ours = tensorflow_run.pixels(model), other.pixels(model)
+        difference = report(backend, model, theirs, ours)
+        assert theirs.std() > 10
+        assert difference.max() <= SD_LARGEST and difference.mean() <= SD_MEAN
+
+
 def in_fresh_process(tmp_path, code: str, *args) -> dict:
     """Runs `code` in a Python of its own, in this test's sandbox, and returns the JSON object
     it prints last. The networks it builds (gigabytes) end with that process rather than
@@ -165,74 +216,63 @@ def in_fresh_process(tmp_path, code: str, *args) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-SWAP = f"""
+SD2_PROCESS = f"""
 import json, sys
 from pathlib import Path
 import numpy as np
-from engine.models.library import library
-from engine.pipeline import Engine
-from engine.request import GenerationRequest
-first, twin, vocabulary = map(Path, sys.argv[1:4])
-library().add(first, name="first")
-library().add(twin, name="second")
-engine = Engine(weights_dir=vocabulary)
-request = GenerationRequest("a cat", steps=1, width={SIZE}, height={SIZE}, model="first",
-                            preview=False, seed=1, sampler="ddim")
-a = engine.generate(request)
-networks = engine.loaded_backend().components.diffusion_model
-b = engine.generate(request.replace(model="second"))
-print(json.dumps({{"same_networks": engine.loaded_backend().components.diffusion_model is networks,
-                  "label": b.model_label,
-                  "same_image": bool(np.array_equal(a.images[0].pixels, b.images[0].pixels))}}))
-"""
-
-
-def test_swapping_checkpoints_of_one_family_keeps_the_built_networks(
-        checkpoint_files, vocabulary_dir, tmp_path):
-    twin = tmp_path / "twin.safetensors"
-    try:
-        os.link(checkpoint_files["sd-v1"], twin)  # another checkpoint, to the engine
-    except OSError as error:  # the test cache on another file system
-        pytest.skip(f"cannot hard-link the test checkpoint here: {error}")
-    found = in_fresh_process(tmp_path, SWAP, checkpoint_files["sd-v1"], twin, vocabulary_dir)
-    assert found == {"same_networks": True, "label": "second", "same_image": True}
-
-
-V_PREDICTION = f"""
-import json, sys
-from pathlib import Path
-import numpy as np
+from engine.backends.keras_sd import Components
 from engine.models.library import library
 from engine.pipeline import Engine
 from engine.request import GenerationRequest
 from engine.samplers import names
-checkpoint, vocabulary = map(Path, sys.argv[1:3])
-library().add(checkpoint, name="v2")
+first, twin, vocabulary = map(Path, sys.argv[1:4])
+library().add(first, name="first")
+library().add(twin, name="second")
 engine = Engine(weights_dir=vocabulary)
-request = GenerationRequest("a cat", steps=2, width={SIZE}, height={SIZE}, model="v2",
+request = GenerationRequest("a cat", steps=2, width={SIZE}, height={SIZE}, model="first",
                             preview=False, seed=4, sampler="euler")
 as_epsilon = engine.generate(request).images[0].pixels
 networks = engine.loaded_backend().components.diffusion_model
-from engine.backends.keras_sd import Components
+second = engine.generate(request.replace(model="second"))
+swap = {{"same_networks": engine.loaded_backend().components.diffusion_model is networks,
+         "label": second.model_label,
+         "same_image": bool(np.array_equal(as_epsilon, second.images[0].pixels))}}
 loads, load = [], Components.load_checkpoint
 Components.load_checkpoint = lambda self, checkpoint: (loads.append(checkpoint), load(self, checkpoint))
-library().set_prediction("v2", "v")
-images = {{sampler: engine.generate(request.replace(sampler=sampler)).images[0].pixels
+library().set_prediction("second", "v")
+images = {{sampler: engine.generate(request.replace(model="second", sampler=sampler)).images[0].pixels
           for sampler in names.IDS}}
-print(json.dumps({{"prediction": engine.loaded_backend().prediction,
-                  "same_networks": engine.loaded_backend().components.diffusion_model is networks,
-                  "weights_read": len(loads),
-                  "euler_changed": not np.array_equal(images["euler"], as_epsilon),
-                  "spread": {{s: float(p.std()) for s, p in images.items()}},
-                  "shapes": {{s: list(p.shape) for s, p in images.items()}}}}))
+v = {{"prediction": engine.loaded_backend().prediction,
+      "same_networks": engine.loaded_backend().components.diffusion_model is networks,
+      "weights_read": len(loads),
+      "euler_changed": not np.array_equal(images["euler"], as_epsilon),
+      "spread": {{s: float(p.std()) for s, p in images.items()}},
+      "shapes": {{s: list(p.shape) for s, p in images.items()}}}}
+print(json.dumps({{"swap": swap, "v": v}}))
 """
 
 
-def test_a_v_prediction_model_runs_every_sampler_through_the_one_conversion(
-        checkpoint_files, vocabulary_dir, tmp_path):
+@pytest.fixture(scope="module")
+def sd2_process(checkpoint_files, vocabulary_dir, tmp_path_factory) -> dict:
+    """One SD 2.x engine in a process of its own: the checkpoint, then a second name for the
+    same file (another checkpoint, to the engine), then that one read as v-prediction."""
+    sandbox = tmp_path_factory.mktemp("sd2")
+    twin = sandbox / "twin.safetensors"
+    try:
+        os.link(checkpoint_files["sd-v2"], twin)
+    except OSError as error:  # the test cache on another file system
+        pytest.skip(f"cannot hard-link the test checkpoint here: {error}")
+    return in_fresh_process(sandbox, SD2_PROCESS, checkpoint_files["sd-v2"], twin, vocabulary_dir)
+
+
+def test_swapping_checkpoints_of_one_family_keeps_the_built_networks(sd2_process):
+    assert sd2_process["swap"] == {"same_networks": True, "label": "second", "same_image": True}
+
+
+def test_a_v_prediction_model_runs_every_sampler_through_the_one_conversion(sd2_process):
     from engine.samplers import names
 
-    found = in_fresh_process(tmp_path, V_PREDICTION, checkpoint_files["sd-v2"], vocabulary_dir)
+    found = sd2_process["v"]
     assert found["prediction"] == "v"
     # How the output is read is not in the weights: the change needs no rebuild or reload.
     assert found["same_networks"] and found["weights_read"] == 0
@@ -240,37 +280,6 @@ def test_a_v_prediction_model_runs_every_sampler_through_the_one_conversion(
     assert set(found["spread"]) == set(names.IDS)
     for sampler in names.IDS:
         assert found["shapes"][sampler] == [SIZE, SIZE, 3] and found["spread"][sampler] > 1, sampler
-
-
-def test_export_loads_into_kerascv_and_gives_the_same_image(checkpoint_files, tensorflow_run, network_args,
-                                                           tmp_path):
-    from engine.models.structure import structure_problem
-
-    folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
-    out = tmp_path / "exported"
-    done = cli(tmp_path, "models", "export", name, str(out), "--checkpoints-dir", str(folder))
-    assert done.returncode == 0, done.stderr[-3000:]
-    for wf in registry.SD_V1_4.files:
-        if wf.role != "vocabulary":
-            assert structure_problem(out / wf.name, wf) is None, wf.name
-    write_placeholder_vocabulary(out / registry.VOCABULARY.name)
-    exported = cli(tmp_path, *IMAGE_ARGS, *network_args, "--no-history", "--model", "sd-v1.4",
-                   "--weights-dir", str(out), "--out", str(tmp_path / "out"))
-    direct = np.asarray(Image.open(tensorflow_run.png))
-    np.testing.assert_array_equal(direct, np.asarray(Image.open(CliRun(tmp_path, exported).png)))
-
-
-@pytest.mark.parametrize("backend", OTHERS)
-def test_a_checkpoint_draws_the_same_image_on_every_backend(backend, checkpoint_files, vocabulary_dir,
-                                                            network_args, tensorflow_run, tmp_path):
-    folder, name = checkpoint_files["sd-v1"].parent, checkpoint_files["sd-v1"].stem
-    other = cli(tmp_path, *IMAGE_ARGS, *network_args, "--no-history", "--model", name, "--checkpoints-dir", str(folder),
-                "--weights-dir", str(vocabulary_dir), "--out", str(tmp_path / "out"), backend=backend)
-    theirs = np.asarray(Image.open(tensorflow_run.png)).astype(int)
-    ours = np.asarray(Image.open(CliRun(tmp_path, other).png)).astype(int)
-    difference = report(backend, "checkpoint sd-v1", theirs, ours)
-    assert theirs.std() > 10
-    assert difference.max() <= SD_LARGEST and difference.mean() <= SD_MEAN
 
 
 OPEN_MODEL = f"""
