@@ -98,7 +98,7 @@ _LABEL_CHECKS: dict[str, Callable[[str, Any], list[Problem]]] = {
 # ---------------------------------------------------------------- our JSON chunk
 
 # payload key -> where it goes; "request" is the request's own fields, checked by name.
-JSON_LABELS = ("model_label", "batch_seed", "backend", "device", "model_hash")
+JSON_LABELS = ("model_label", "batch_seed", "backend", "device", "model_hash", "origin")
 
 
 def from_json(raw: str) -> Optional[Recipe]:

@@ -20,7 +20,7 @@ from engine.paths import HistoryLocation
 _IMAGE_COLUMNS = ("generation_id", "path", "seed", "width", "height", "created", "favorite",
                   "deleted_at")
 _GENERATION_COLUMNS = ("uid", "created", "prompt", "negative_prompt", "request_json", "model",
-                       "seed", "device", "timings_json", "status")
+                       "seed", "device", "timings_json", "origin", "status")
 
 
 def rebuild(conn: sqlite3.Connection, location: HistoryLocation) -> ReconcileReport:

@@ -29,8 +29,8 @@ from typing import Optional
 
 from engine import json_file
 from engine.history.marks import Mark, MarksJournal, key as mark_key
-from engine.history.schema import (OWN_TABLES, HistoryError, connect, lenient_text, migrate,
-                                   schema_problem, transaction)
+from engine.history.schema import (OWN_TABLES, HistoryError, clean_origin, connect,
+                                   lenient_text, migrate, schema_problem, transaction)
 from engine.paths import HistoryLocation
 from engine.pngmeta import read_png_metadata
 
@@ -606,14 +606,16 @@ def _import(conn: sqlite3.Connection, rel: str, path: Path, meta, found_at: floa
         if request is not None:
             batch_seed = meta.batch_seed if meta.batch_seed is not None else request.seed
             batch_request = request.replace(seed=batch_seed) if batch_seed is not None else request
+        # Who queued it, as our own chunk says (engine.pngmeta writes it for API jobs).
+        origin = clean_origin(meta.recipe.labels.get("origin")) if meta.recipe else ""
         generation_id = conn.execute(
             """INSERT INTO generations (uid, created, prompt, negative_prompt, request_json,
-                   model, seed, status)
-               VALUES (?, ?, ?, ?, ?, ?, ?, 'imported')""",
+                   model, seed, origin, status)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'imported')""",
             (uid, created, request.prompt if request else "",
              request.negative_prompt if request else "",
              batch_request.to_json() if batch_request else None,
-             meta.model_label or "", _int64(meta.batch_seed)),
+             meta.model_label or "", _int64(meta.batch_seed), origin),
         ).lastrowid
     mark = marks.get(mark_key(rel))
     deleted_at = None

@@ -34,6 +34,15 @@ def is_uid(text) -> bool:
     return isinstance(text, str) and _UID.fullmatch(text) is not None
 
 
+_ORIGIN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+def clean_origin(value) -> str:
+    """Who queued a generation, as the history keeps it: a short lowercase word ("api"),
+    or "" for the window's own, the CLI's, and anything else a file claims."""
+    return value if isinstance(value, str) and _ORIGIN.fullmatch(value) else ""
+
+
 _V1 = [
     """CREATE TABLE generations (
         id INTEGER PRIMARY KEY,
@@ -104,7 +113,18 @@ _V2 = [
     "CREATE INDEX images_live ON images(deleted_at, missing, favorite)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+# Who queued each generation, where that was not the person at the window: Job.origin
+# ("api" for the HTTP API, engine/api), so the gallery can mark it. Rows from before say ''.
+_V3 = [
+    "ALTER TABLE generations ADD COLUMN origin TEXT NOT NULL DEFAULT ''",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+
+# Columns migrations added, with the value an older row means: (table, column, SQL value).
+# A file that can only be read is never migrated; temp views give it these (see
+# connect_read_only), so the same queries read it.
+ADDED_COLUMNS = (("generations", "origin", "''"),)
 
 # Tables this module creates; anything else in the file (the job queue) belongs to others.
 OWN_TABLES = ("generations", "images", "generations_fts", "scanned_folders", "skipped_files")
@@ -158,8 +178,22 @@ def connect_read_only(db_path: Path) -> sqlite3.Connection:
             continue
         conn.row_factory = sqlite3.Row
         conn.text_factory = lenient_text
+        _stand_in_for_added_columns(conn)
         return conn
     raise HistoryError(f"Cannot read the history database {db_path}: {last}")
+
+
+def _stand_in_for_added_columns(conn: sqlite3.Connection) -> None:
+    """An older file read as it is: a temp view named as the table (SQLite looks in temp
+    first) adds each column it lacks, with the value older rows mean. Temp objects live
+    in memory, so this writes nothing to the file."""
+    for table in {table for table, _, _ in ADDED_COLUMNS}:
+        have = {row[1] for row in conn.execute(f"PRAGMA main.table_info({table})")}
+        lacking = [(column, value) for name, column, value in ADDED_COLUMNS
+                   if name == table and column not in have]
+        if have and lacking:
+            extra = ", ".join(f"{value} AS {column}" for column, value in lacking)
+            conn.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {extra} FROM main.{table}")
 
 
 # SQLite's primary result codes that mean "cannot write here", not "locked" or "damaged".

@@ -33,8 +33,9 @@ from engine.events import GenerationResult
 from engine.history import rebuild as _rebuild
 from engine.history import reconcile as _reconcile
 from engine.history.marks import Mark, MarksJournal
-from engine.history.schema import (HistoryError, cannot_write as _cannot_write, connect,
-                                   connect_read_only, is_uid, migrate, new_uid, transaction)
+from engine.history.schema import (HistoryError, cannot_write as _cannot_write, clean_origin,
+                                   connect, connect_read_only, is_uid, migrate, new_uid,
+                                   transaction)
 from engine.paths import HistoryLocation, history_location
 from engine.pngmeta import save_png
 from engine.recipe import request_from_json
@@ -50,7 +51,8 @@ class Filters:
 
     `text` matches whole words of the prompt (the last word also as a prefix,
     so typing "fo" finds "fox"); `include_negative` searches the negative
-    prompt too. `since` is inclusive, `until` exclusive; both take unix seconds
+    prompt too. A word `from:api` in `text` is not a prompt word: it keeps the images
+    whose generation that origin queued (ImageRecord.origin; see `_origin_words`). `since` is inclusive, `until` exclusive; both take unix seconds
     or a datetime (a naive one is local time). `trash` shows the trash instead.
     """
     text: str = ""
@@ -79,6 +81,7 @@ class ImageRecord:
     height: int
     deleted: bool  # in the trash
     missing: bool  # the file was not found at the last reconcile
+    origin: str = ""  # who queued it (Job.origin): "api" for the HTTP API, "" for the window's
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def _timings(raw) -> dict:
 
 
 _RECORD_COLUMNS = """i.id, i.generation_id, i.path, i.seed, i.width, i.height, i.created,
-    i.favorite, i.deleted_at, i.missing, g.prompt, g.model"""
+    i.favorite, i.deleted_at, i.missing, g.prompt, g.model, g.origin"""
 
 _WORD = re.compile(r"\w+")
 
@@ -124,6 +127,26 @@ def file_name(created: float, uid: str, index: int) -> str:
 
 def _timestamp(value: TimeLike) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+# `from:api` (any case), standing alone: the origin filter, not prompt words.
+_FROM = re.compile(r"(?<!\S)from:(\S+)", re.IGNORECASE)
+
+
+def _origin_words(text: str) -> tuple[str, list[tuple[str, bool]]]:
+    """The search text without its `from:` words, and each origin they name with whether
+    it is still being typed (the text's last word: matched as a prefix, as prompt words are)."""
+    origins = []
+    for match in _FROM.finditer(text):
+        typing = match.end() == len(text)
+        origins.append((match.group(1).lower(), typing))
+    # Replaced by a space: a prompt word before a `from:` word is a whole word, not a prefix.
+    return _FROM.sub(" ", text), origins
+
+
+def _like_literal(text: str) -> str:
+    """`text` for LIKE ... ESCAPE '\\', its own % and _ matching only themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _fts_query(text: str, include_negative: bool) -> Optional[str]:
@@ -246,7 +269,7 @@ class HistoryStore:
     # ------------------------------------------------------------ writing
 
     def add_result(self, result: GenerationResult, uid: Optional[str] = None,
-                   skip: Iterable[int] = ()) -> list[ImageRecord]:
+                   skip: Iterable[int] = (), origin: str = "") -> list[ImageRecord]:
         """Saves every image of a finished generation; a cancelled one saves nothing.
 
         Each image is committed as soon as its file is in place: a crash part-way
@@ -255,7 +278,8 @@ class HistoryStore:
 
         `uid` names the generation (a queued job's own, so that a run again after a kill
         finds what the first run kept: `saved_for`); `skip` holds the indices of images
-        already kept under it, which are not written again.
+        already kept under it, which are not written again. `origin`: who queued it
+        (Job.origin), kept in the row and in each PNG's own chunk, so a rebuild keeps it.
         """
         if result.cancelled or not result.images:
             return []
@@ -268,6 +292,7 @@ class HistoryStore:
         folder = self.location.images_dir / month
         folder.mkdir(parents=True, exist_ok=True)
         request = result.request
+        origin = clean_origin(origin)
         generation_id: Optional[int] = None
         ids: list[int] = []
         for index, image in enumerate(result.images):
@@ -276,7 +301,7 @@ class HistoryStore:
             path = folder / file_name(created, uid, index)
             save_png(path, image.pixels, request, image.seed, result.model_label,
                      result.backend, result.device, model_hash=result.model_hash,
-                     network_hashes=result.network_hashes)
+                     network_hashes=result.network_hashes, origin=origin)
             height, width = image.pixels.shape[:2]
             with transaction(conn):
                 if generation_id is None:
@@ -284,17 +309,18 @@ class HistoryStore:
                     # (see _insert_image); our fuller record replaces its stand-in.
                     generation_id = conn.execute(
                         """INSERT INTO generations (uid, created, prompt, negative_prompt,
-                               request_json, model, seed, device, timings_json, status)
-                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'done')
+                               request_json, model, seed, device, timings_json, origin, status)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'done')
                            ON CONFLICT(uid) DO UPDATE SET created = excluded.created,
                                prompt = excluded.prompt, negative_prompt = excluded.negative_prompt,
                                request_json = excluded.request_json, model = excluded.model,
                                seed = excluded.seed, device = excluded.device,
-                               timings_json = excluded.timings_json, status = 'done'
+                               timings_json = excluded.timings_json, origin = excluded.origin,
+                               status = 'done'
                            RETURNING id""",
                         (uid, created, request.prompt, request.negative_prompt, request.to_json(),
                          result.model_label, request.seed, result.device,
-                         json.dumps(result.timings)),
+                         json.dumps(result.timings), origin),
                     ).fetchone()[0]
                 ids.append(_insert_image(conn, generation_id, self._rel(path), image.seed,
                                          width, height, created))
@@ -542,15 +568,19 @@ class HistoryStore:
         if f.until is not None:
             clauses.append("i.created < ?")
             params.append(_timestamp(f.until))
-        if f.text.strip():
-            query = _fts_query(f.text, f.include_negative)
+        text, origins = _origin_words(f.text)
+        for origin, typing in origins:
+            clauses.append("g.origin LIKE ? ESCAPE '\\'")
+            params.append(_like_literal(origin) + ("%" if typing else ""))
+        if text.strip():
+            query = _fts_query(text, f.include_negative)
             if query is not None:
                 clauses.append("i.generation_id IN "
                                "(SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)")
                 params.append(query)
             else:
                 # Only symbols or emoji: no words for the index, so a plain substring search.
-                escaped = f.text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                escaped = _like_literal(text.strip())
                 columns = ["g.prompt"] + (["g.negative_prompt"] if f.include_negative else [])
                 clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")")
                 params.extend([f"%{escaped}%"] * len(columns))
@@ -563,6 +593,7 @@ class HistoryStore:
             created=datetime.fromtimestamp(row["created"], tz=timezone.utc).astimezone(),
             favorite=bool(row["favorite"]), width=row["width"], height=row["height"],
             deleted=row["deleted_at"] is not None, missing=bool(row["missing"]),
+            origin=clean_origin(row["origin"]),
         )
 
     def _records(self, ids: list[int]) -> list[ImageRecord]:
