@@ -23,7 +23,7 @@ from PIL import Image, PngImagePlugin
 from engine.models.extra_networks import hashes_text
 from engine.recipe import MAX_CHUNK_CHARS, Recipe, from_json, from_pairs
 from engine.request import GenerationRequest, Problem
-from engine.samplers.names import a1111_name
+from engine.samplers.names import a1111_parameters
 
 JSON_KEY = "sd_desk"
 PARAMETERS_KEY = "parameters"
@@ -54,7 +54,7 @@ def format_parameters(request: GenerationRequest, seed: int, model_label: str,
     if request.negative_prompt:
         lines.append(f"{NEGATIVE_PREFIX} {request.negative_prompt}")
     lines.append(
-        f"Steps: {request.steps}, Sampler: {a1111_name(request.sampler)}, CFG scale: {_number(request.guidance)}, "
+        f"Steps: {request.steps}, Sampler: {a1111_parameters(request.sampler)}, CFG scale: {_number(request.guidance)}, "
         f"Seed: {seed}, Size: {request.width}x{request.height}, "
         + (f"Model hash: {model_hash}, " if model_hash else "") + f"Model: {_quote(model_label)}"
         + _source_parameters(request)
@@ -94,11 +94,9 @@ def _hires_parameters(request: GenerationRequest) -> str:
 def png_info(request: GenerationRequest, seed: int, model_label: str,
              backend: str = "", device: str = "",
              extra: Optional[dict[str, str]] = None, model_hash: str = "",
-             network_hashes: Optional[NetworkHashes] = None,
-             origin: str = "") -> PngImagePlugin.PngInfo:
+             network_hashes: Optional[NetworkHashes] = None) -> PngImagePlugin.PngInfo:
     """`backend` and `device`: what the image was made on (recorded when known).
-    `extra`: more text chunks by key (a batch grid's axes). `origin`: who queued it
-    (Job.origin, "api"), in our chunk only, so a history rebuilt from the files keeps it."""
+    `extra`: more text chunks by key (a batch grid's axes)."""
     info = PngImagePlugin.PngInfo()
     info.add_itxt(PARAMETERS_KEY, format_parameters(request, seed, model_label, model_hash,
                                                     network_hashes))
@@ -106,8 +104,7 @@ def png_info(request: GenerationRequest, seed: int, model_label: str,
                "batch_seed": request.seed, "model_label": model_label}
     payload.update({key: value for key, value in (("backend", backend), ("device", device),
                                                   ("model_hash", model_hash),
-                                                  ("network_hashes", network_hashes),
-                                                  ("origin", origin)) if value})
+                                                  ("network_hashes", network_hashes)) if value})
     info.add_itxt(JSON_KEY, json.dumps(payload, ensure_ascii=False, sort_keys=True))
     for key, text in (extra or {}).items():
         info.add_itxt(key, text)
@@ -117,7 +114,7 @@ def png_info(request: GenerationRequest, seed: int, model_label: str,
 def save_png(path: Path, pixels: np.ndarray, request: GenerationRequest, seed: int,
              model_label: str, backend: str = "", device: str = "",
              extra: Optional[dict[str, str]] = None, model_hash: str = "",
-             network_hashes: Optional[NetworkHashes] = None, origin: str = "") -> Path:
+             network_hashes: Optional[NetworkHashes] = None) -> Path:
     """Writes atomically: a reader never sees a half-written file under `path`.
 
     Once this returns, the file and its name survive a crash of the process or
@@ -134,7 +131,7 @@ def save_png(path: Path, pixels: np.ndarray, request: GenerationRequest, seed: i
             Image.fromarray(pixels).save(handle, format="PNG",
                                          pnginfo=png_info(request, seed, model_label,
                                                           backend, device, extra, model_hash,
-                                                          network_hashes, origin))
+                                                          network_hashes))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -100,7 +100,8 @@ def title_of(model_id: str) -> str:
 # ---------------------------------------------------------------- samplers
 
 # A1111's schedule types, by the name clients send (webuiapi sends "automatic") and the label.
-_SCHEDULERS = (("automatic", "Automatic", -1.0), ("karras", "Karras", 7.0))
+_SCHEDULERS = (("automatic", "Automatic", -1.0), ("karras", "Karras", 7.0),
+               ("sgm_uniform", "SGM Uniform", -1.0))
 
 
 def samplers() -> list[dict]:

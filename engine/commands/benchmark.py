@@ -39,7 +39,7 @@ def register(subparsers) -> None:
                         help="instead: window-appears time, time to first image, GUI stalls "
                              "while generating, opening a 10,000-image history")
     parser.add_argument("--samplers", action="store_true",
-                        help="instead: each sampler's distance to a 200-step reference at 5-50 "
+                        help="instead: each sampler's distance to a 200-step reference at 1-50 "
                              "steps on the demo model (8 prompts x 2 seeds), the fewest steps "
                              "within 2 pixel levels, and each sampler's cost per step beyond the "
                              "network on SD 1.4 with random weights (--json, --chart)")

@@ -19,7 +19,7 @@ __all__ = ["IDS", "SAMPLERS", "a1111_name", "create"]
 
 def create(name: str, steps: int, seeds: Sequence[int] = (),
            clean_range: Optional[tuple[float, float]] = None) -> "Sampler":
-    """`seeds`: each image's own, for the ancestral samplers' per-step noise.
+    """`seeds`: each image's own, for the per-step noise of the samplers that add it.
     `clean_range`: the backend's range of clean images, if it has one (the demo's
     pixels): every sampler clips its clean predictions to it. Stable Diffusion has
     none, so there DDIM's arithmetic stays exactly KerasCV's."""
@@ -28,18 +28,26 @@ def create(name: str, steps: int, seeds: Sequence[int] = (),
     from engine.samplers.ddim import DDIM
     from engine.samplers.dpmpp import DPMSolverPP2M
     from engine.samplers.euler import Euler, EulerAncestral
+    from engine.samplers.lcm import LCM
     from engine.samplers.unipc import UniPC
+
+    seeds = list(seeds)
+
+    def step_noise(index: int, shape: tuple[int, ...]):
+        return noise.step_noise(seeds, shape[1:], index)
 
     if name == "ddim":
         return DDIM(steps, clean_range)
     if name == "euler":
         return Euler(schedules.uniform_in_time(steps), clean_range)
     if name == "euler-a":
-        seeds = list(seeds)
-
-        def step_noise(index: int, shape: tuple[int, ...]):
-            return noise.step_noise(seeds, shape[1:], index)
         return EulerAncestral(schedules.uniform_in_time(steps), step_noise, clean_range)
+    if name == "euler-sgm":
+        return Euler(schedules.sgm_uniform(steps), clean_range)
+    if name == "euler-a-sgm":
+        return EulerAncestral(schedules.sgm_uniform(steps), step_noise, clean_range)
+    if name == "lcm":
+        return LCM(steps, step_noise, clean_range)
     if name == "dpmpp-2m":
         return DPMSolverPP2M(schedules.uniform_in_time(steps), clean_range)
     if name == "dpmpp-2m-karras":

@@ -17,17 +17,33 @@ SAMPLERS: dict[str, tuple[str, str]] = {
     "dpmpp-2m": ("DPM++ 2M", "second order, multistep"),
     "dpmpp-2m-karras": ("DPM++ 2M Karras", "DPM++ 2M on Karras's noise levels"),
     "unipc": ("UniPC", "second order, predictor-corrector"),
+    "lcm": ("LCM", "for LCM models and LCM-LoRA: 2-8 steps at guidance 1-2"),
+    "euler-sgm": ("Euler SGM Uniform", "Euler on trailing timesteps, for SD-Turbo: 1-4 steps"),
+    "euler-a-sgm": ("Euler a SGM Uniform",
+                    "Euler a on trailing timesteps, for SD-Turbo: 1-4 steps at guidance 0-1"),
 }
 IDS = tuple(SAMPLERS)
 
+# Samplers on a schedule type that A1111 only ever writes as its own key (it came after
+# schedules left the sampler's name): id -> (A1111 sampler, schedule type).
+_SPLIT = {"euler-sgm": ("Euler", "SGM Uniform"), "euler-a-sgm": ("Euler a", "SGM Uniform")}
 # A1111's name for a sampler on a given schedule type -> ours. Schedule types not
 # listed for a sampler are ones we do not offer.
-_SCHEDULED = {("DPM++ 2M", "Karras"): "dpmpp-2m-karras"}
+_SCHEDULED = {("DPM++ 2M", "Karras"): "dpmpp-2m-karras", **{v: k for k, v in _SPLIT.items()}}
 AUTOMATIC = "Automatic"  # A1111's "the sampler's own schedule"
 
 
 def a1111_name(sampler: str) -> str:
     return SAMPLERS[sampler][0]
+
+
+def a1111_parameters(sampler: str) -> str:
+    """The value of A1111's `Sampler:` key, with its `Schedule type:` key after it where
+    the sampler needs one (`Euler a, Schedule type: SGM Uniform`)."""
+    if sampler in _SPLIT:
+        name, schedule_type = _SPLIT[sampler]
+        return f"{name}, Schedule type: {schedule_type}"
+    return a1111_name(sampler)
 
 
 def from_a1111(name: str, schedule_type: Optional[str] = None) -> Optional[str]:
