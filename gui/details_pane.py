@@ -100,6 +100,8 @@ class DetailsPane(QWidget):
         lines.append(f"{entry.model_label} \u00b7 {entry.when}"
                      + (" \u00b7 mixed precision" if r.mixed_precision else "")
                      + (" \u00b7 XLA" if r.xla else ""))
+        if entry.origin_mark:
+            lines.append(entry.queued_by)
         lines.append(str(entry.path))
         self.info.setPlainText("\n".join(lines))
         self.favorite_button.setChecked(entry.favorite)

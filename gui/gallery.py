@@ -12,12 +12,13 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import (QAbstractListModel, QMimeData, QModelIndex, QObject, QRunnable, QSize, Qt,
-                            QUrl, Signal)
+from PySide6.QtCore import (QAbstractListModel, QMimeData, QModelIndex, QObject, QRect, QRunnable,
+                            QSize, Qt, QUrl, Signal)
 from PySide6.QtGui import QColor, QIcon, QImage, QImageReader, QPainter, QPixmap
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from gui.history import Entry, HistoryView
+from gui.theme import COLOURS, current_scheme
 from gui.threads import managed_pool
 
 THUMB_SIZE = 160
@@ -118,11 +119,18 @@ class ThumbnailLoader(QObject):
 STAR, STAR_COLOUR = "\u2605", "#f5c518"
 
 
+def badge_colours(scheme: str) -> tuple[str, str]:
+    """(fill, text) of the mark on an image an API client queued: the theme's accent
+    button, whose text passes 4.5:1 on its fill in both themes (tests/gui/test_gallery_origin.py)."""
+    colours = COLOURS[scheme]
+    return colours["accent_bg"], colours["accent_text"]
+
+
 class UntintedThumbnails(QStyledItemDelegate):
     """Draws a selected thumbnail with its own colours: Qt's styles otherwise blend a
     selected icon with the highlight colour, which changed the image's colours. The
     selection shows as a frame instead (the stylesheet's ::item:selected). A favourite
-    gets a star in its corner."""
+    gets a star in its corner; an image an API client queued, a badge ("API") in the other."""
 
     def initStyleOption(self, option, index) -> None:
         super().initStyleOption(option, index)
@@ -135,14 +143,37 @@ class UntintedThumbnails(QStyledItemDelegate):
     def paint(self, painter: QPainter, option, index) -> None:
         super().paint(painter, option, index)
         entry = index.data(EntryRole)
-        if entry is not None and entry.favorite:  # a favourite shows it in the grid too
+        if entry is not None and (entry.favorite or entry.origin_mark):
             styled = QStyleOptionViewItem(option)
             self.initStyleOption(styled, index)
             widget = option.widget
             style = widget.style() if widget is not None else None
             thumb = style.subElementRect(QStyle.SubElement.SE_ItemViewItemDecoration, styled, widget) \
                 if style is not None else option.rect
-            self.paint_star(painter, thumb)
+            if entry.favorite:  # a favourite shows it in the grid too
+                self.paint_star(painter, thumb)
+            if entry.origin_mark:
+                self.paint_badge(painter, thumb, entry.origin_mark)
+
+    @staticmethod
+    def paint_badge(painter: QPainter, cell, text: str) -> None:
+        """`text` on an opaque rounded tag in the thumbnail's top left: readable on any image."""
+        fill, ink = badge_colours(current_scheme())
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        font = painter.font()
+        font.setPixelSize(max(11, cell.height() // 12))
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        tag = QRect(cell.left() + 3, cell.top() + 3, metrics.horizontalAdvance(text) + 8,
+                    metrics.height() + 2)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(fill))
+        painter.drawRoundedRect(tag, 3, 3)
+        painter.setPen(QColor(ink))
+        painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
 
     @staticmethod
     def paint_star(painter: QPainter, cell) -> None:
@@ -241,7 +272,10 @@ class GalleryModel(QAbstractListModel):
             pixmap = self.thumbs.request(entry.id, entry.thumbnail or entry.path)
             return pixmap if pixmap is not None else self._placeholder
         if role == Qt.ItemDataRole.ToolTipRole:
-            return entry.parameters or entry.request.prompt
+            tip = entry.parameters or entry.request.prompt
+            return f"{entry.queued_by}\n{tip}" if entry.origin_mark else tip
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return f"{entry.title} ({entry.queued_by})" if entry.origin_mark else entry.title
         if role == EntryRole:
             return entry
         return None

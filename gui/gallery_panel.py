@@ -40,6 +40,7 @@ class GalleryPanel(QSplitter):
         self.search = QLineEdit()
         self.search.setObjectName("search")
         self.search.setPlaceholderText("Search prompts\u2026")
+        self.search.setToolTip("Words of the prompt; from:api finds the images API clients queued")
         self.search.setClearButtonEnabled(True)
         self.favorites_only = QCheckBox("Favorites")
         self.favorites_only.setObjectName("favoritesOnly")

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Optional, Protocol
 
+from engine.jobs.job import ORIGIN_MARKS
 from engine.request import GenerationRequest
 
 
@@ -24,6 +25,17 @@ class Entry:
     parameters: str = ""  # the A1111 text, as written into the PNG
     thumbnail: Optional[Path] = None  # a small copy, when the store keeps one
     complete: bool = True  # False: a gallery row; HistoryView.get() gives the whole recipe
+    origin: str = ""  # who queued it (engine Job.origin): "api" for the HTTP API, "" the window
+
+    @property
+    def origin_mark(self) -> str:
+        """The short mark the gallery shows on the image ("API"), "" for the window's own."""
+        return ORIGIN_MARKS.get(self.origin, self.origin) if self.origin else ""
+
+    @property
+    def queued_by(self) -> str:
+        """Who queued it, in words, for its tooltip and the details pane; "" for the window's."""
+        return f"Queued by: the {self.origin_mark}" if self.origin else ""
 
     @property
     def title(self) -> str:
@@ -43,7 +55,7 @@ class HistoryView(Protocol):
     def delete(self, entry_id) -> None: ...
     def undo_delete(self, entry_id) -> None: ...
     def export(self, entry_ids: Iterable, folder: Path) -> list[Path]: ...
-    def add_result(self, result) -> list: ...
+    def add_result(self, result, origin: str = "") -> list: ...  # origin: Job.origin, if not ""
 
 
 def _timestamp(value) -> float:
@@ -90,7 +102,7 @@ class StoreAdapter:
         return Entry(id=record.id, path=Path(record.path), request=request,
                      model_label=record.model, created=_timestamp(record.created),
                      favorite=bool(record.favorite), parameters=parameters,
-                     complete=complete)
+                     complete=complete, origin=record.origin)
 
     def count(self, text: str = "", favorites: bool = False) -> int:
         return int(self.store.count(self._filters(text, favorites)))
@@ -117,7 +129,7 @@ class StoreAdapter:
     def export(self, entry_ids: Iterable, folder: Path) -> list[Path]:
         return [self.store.export(i, Path(folder)) for i in entry_ids]
 
-    def add_result(self, result, **job) -> list:  # job: uid, skip (engine/jobs/runner.py)
+    def add_result(self, result, **job) -> list:  # job: uid, skip, origin (engine/jobs/runner.py)
         return [record.id for record in self.store.add_result(result, **job)]
 
     def saved_for(self, uid: str) -> dict:

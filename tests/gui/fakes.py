@@ -5,6 +5,7 @@ never ship a window that makes fake images.
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -149,25 +150,27 @@ class FakeHistory:
         self.add_threads: set[int] = set()
 
     def add_entry(self, request: GenerationRequest, path: Path, created: Optional[float] = None,
-                  model_label: str = "fake") -> Entry:
+                  model_label: str = "fake", origin: str = "") -> Entry:
         with self._lock:
             entry = Entry(self._next, Path(path), request.replace(batch=1), model_label,
                           created if created is not None else time.time() + self._next * 1e-3,
-                          False, pngmeta.format_parameters(request, request.seed, model_label))
+                          False, pngmeta.format_parameters(request, request.seed, model_label),
+                          origin=origin)
             self._entries[entry.id] = entry
             self._next += 1
             return entry
 
-    def add_result(self, result: GenerationResult) -> list:
+    def add_result(self, result: GenerationResult, origin: str = "") -> list:
         self.add_threads.add(threading.get_ident())
         ids = []
         for image in result.images:
             with self._lock:
                 n = self._next
             path = self.folder / f"{n:06d}.png"
-            pngmeta.save_png(path, image.pixels, result.request, image.seed, result.model_label)
+            pngmeta.save_png(path, image.pixels, result.request, image.seed, result.model_label,
+                             origin=origin)
             entry = self.add_entry(result.request.replace(seed=image.seed), path,
-                                   model_label=result.model_label)
+                                   model_label=result.model_label, origin=origin)
             ids.append(entry.id)
         return ids
 
@@ -194,8 +197,7 @@ class FakeHistory:
     def set_favorite(self, entry_id, value: bool) -> None:
         with self._lock:
             e = self._entries[entry_id]
-            self._entries[entry_id] = Entry(e.id, e.path, e.request, e.model_label, e.created,
-                                            value, e.parameters)
+            self._entries[entry_id] = dataclasses.replace(e, favorite=value)
 
     def delete(self, entry_id) -> None:
         with self._lock:
