@@ -94,9 +94,11 @@ def _hires_parameters(request: GenerationRequest) -> str:
 def png_info(request: GenerationRequest, seed: int, model_label: str,
              backend: str = "", device: str = "",
              extra: Optional[dict[str, str]] = None, model_hash: str = "",
-             network_hashes: Optional[NetworkHashes] = None) -> PngImagePlugin.PngInfo:
+             network_hashes: Optional[NetworkHashes] = None,
+             origin: str = "") -> PngImagePlugin.PngInfo:
     """`backend` and `device`: what the image was made on (recorded when known).
-    `extra`: more text chunks by key (a batch grid's axes)."""
+    `extra`: more text chunks by key (a batch grid's axes). `origin`: who queued it
+    (Job.origin, "api"), in our chunk only, so a history rebuilt from the files keeps it."""
     info = PngImagePlugin.PngInfo()
     info.add_itxt(PARAMETERS_KEY, format_parameters(request, seed, model_label, model_hash,
                                                     network_hashes))
@@ -104,7 +106,8 @@ def png_info(request: GenerationRequest, seed: int, model_label: str,
                "batch_seed": request.seed, "model_label": model_label}
     payload.update({key: value for key, value in (("backend", backend), ("device", device),
                                                   ("model_hash", model_hash),
-                                                  ("network_hashes", network_hashes)) if value})
+                                                  ("network_hashes", network_hashes),
+                                                  ("origin", origin)) if value})
     info.add_itxt(JSON_KEY, json.dumps(payload, ensure_ascii=False, sort_keys=True))
     for key, text in (extra or {}).items():
         info.add_itxt(key, text)
@@ -114,7 +117,7 @@ def png_info(request: GenerationRequest, seed: int, model_label: str,
 def save_png(path: Path, pixels: np.ndarray, request: GenerationRequest, seed: int,
              model_label: str, backend: str = "", device: str = "",
              extra: Optional[dict[str, str]] = None, model_hash: str = "",
-             network_hashes: Optional[NetworkHashes] = None) -> Path:
+             network_hashes: Optional[NetworkHashes] = None, origin: str = "") -> Path:
     """Writes atomically: a reader never sees a half-written file under `path`.
 
     Once this returns, the file and its name survive a crash of the process or
@@ -131,7 +134,7 @@ def save_png(path: Path, pixels: np.ndarray, request: GenerationRequest, seed: i
             Image.fromarray(pixels).save(handle, format="PNG",
                                          pnginfo=png_info(request, seed, model_label,
                                                           backend, device, extra, model_hash,
-                                                          network_hashes))
+                                                          network_hashes, origin))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
