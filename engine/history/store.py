@@ -52,8 +52,9 @@ class Filters:
     `text` matches whole words of the prompt (the last word also as a prefix,
     so typing "fo" finds "fox"); `include_negative` searches the negative
     prompt too. A word `from:api` in `text` is not a prompt word: it keeps the images
-    whose generation that origin queued (ImageRecord.origin; see `_origin_words`). `since` is inclusive, `until` exclusive; both take unix seconds
-    or a datetime (a naive one is local time). `trash` shows the trash instead.
+    that origin queued (ImageRecord.origin; see `_origin_words`). `since` is inclusive,
+    `until` exclusive; both take unix seconds or a datetime (a naive one is local
+    time). `trash` shows the trash instead.
     """
     text: str = ""
     include_negative: bool = False
