@@ -181,3 +181,16 @@ def test_the_schema_of_a_migrated_file_is_the_fresh_schema(tmp_path, monkeypatch
 ])
 def test_from_words_are_taken_out_of_the_prompt_words(text, words, origins):
     assert store_module._origin_words(text) == (words, origins)
+
+
+def test_an_image_made_through_the_http_api_is_kept_as_the_apis(tmp_path):
+    import httpx
+
+    from tests.engine.api.serving import serving
+    with serving(tmp_path / "hist", OneImageEngine) as served:
+        response = httpx.post(served.url + "/sdapi/v1/txt2img", timeout=30, json={
+            "prompt": "a red circle", "steps": 2, "width": 128, "height": 128, "seed": 7})
+        assert response.status_code == 200, response.text
+    with HistoryStore(tmp_path / "hist") as store:
+        record, = store.page()
+        assert record.prompt == "a red circle" and record.origin == "api"
