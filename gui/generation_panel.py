@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout
 
 from engine.examples import examples_for
 from gui.clamped_label import ClampedLabel
+from gui.few_step_offer import FewStepOffer
 from gui.form import GenerationForm
 from gui.history import Entry
 from gui.model_chooser import ModelChooser
@@ -43,6 +44,7 @@ class GenerationPanel(QWidget):
         self.why_disabled.setObjectName("whyDisabled")
         self.why_disabled.setProperty("role", "fieldError")
         self.model_note = ModelNote()
+        self.few_step = FewStepOffer(form, self.model_note, notices, parent=self)
 
         layout = QVBoxLayout(self)
         # The word about the model scrolls with the form: fixed under Generate, it took the
