@@ -41,8 +41,8 @@ def run(request: GenerationRequest, backend_at: BackendAt,
     total = request.steps_to_run()
     timings: dict[str, float] = {}
 
+    backend = backend_at(request.width, request.height)  # building is the engine's "loading"
     started = time.perf_counter()
-    backend = backend_at(request.width, request.height)
     first = sampler.sample(backend, plain, report, cancel, batched_guidance,
                            part=sampler.Pass(0, total, (first_steps, 0), decode=not hires.in_latent))
     _merge(timings, first.timings, "first_pass")
@@ -50,13 +50,13 @@ def run(request: GenerationRequest, backend_at: BackendAt,
     if cancel is not None and cancel.cancelled:
         raise sampler.Cancelled()
 
-    started = time.perf_counter()
     width, height = hires.target_size(request.width, request.height)
     up_width, up_height = hires.upscaled_size(request.width, request.height)
     first_latent, first_images = first.latent, first.images
     del first
     report(Progress("loading", first_steps, total))
     backend = backend_at(width, height)  # built (or taken from the cache) for the new size
+    started = time.perf_counter()
     lh, lw = backend.latent_shape()[:2]
     if hires.in_latent:
         # The upscaled latent covers (up_width, up_height); the model's is of (width, height).
