@@ -114,24 +114,26 @@ def overheads(engine, samplers=IDS, steps: int = 5, size: int = 128,
 def render(conv: Convergence, over: Optional[dict] = None) -> str:
     from engine.samplers import a1111_name
     counts = sorted({n for row in conv.errors.values() for n in row})
+    # The name column fits the longest name (`Euler a SGM Uniform`).
+    width = max([16] + [len(a1111_name(s)) + 2 for s in conv.errors])
     lines = [f"Demo model, {len(PROMPTS)} prompts x {len(SEEDS)} seeds, {SIZE}x{SIZE}: mean "
              f"|difference| in pixel levels to {a1111_name(REFERENCE_SAMPLER)} at "
              f"{REFERENCE_STEPS} steps",
              f"DDIM at {REFERENCE_STEPS} steps differs from it by {conv.reference_agreement:.2f} levels",
              "",
-             f"{'sampler':<16}" + "".join(f"{n:>8}" for n in counts)
+             f"{'sampler':<{width}}" + "".join(f"{n:>8}" for n in counts)
              + f"  fewest steps within {GOOD_ENOUGH:g}"]
     for sampler, row in conv.errors.items():
         fewest = conv.fewest_steps(sampler)
-        lines.append(f"{a1111_name(sampler):<16}" + "".join(f"{row[n]:8.2f}" for n in counts)
+        lines.append(f"{a1111_name(sampler):<{width}}" + "".join(f"{row[n]:8.2f}" for n in counts)
                      + f"  {fewest if fewest else '-'}")
     lines += ["", "seconds per image (median)"]
     for sampler, row in conv.seconds.items():
-        lines.append(f"{a1111_name(sampler):<16}" + "".join(f"{row[n]:8.3f}" for n in counts))
+        lines.append(f"{a1111_name(sampler):<{width}}" + "".join(f"{row[n]:8.3f}" for n in counts))
     if over:
         lines += ["", "SD 1.4 (random weights), per step: whole / network / the rest (share)"]
         for sampler, row in over.items():
-            lines.append(f"{a1111_name(sampler):<16}{row['step_s']:8.3f}s {row['network_s']:8.3f}s "
+            lines.append(f"{a1111_name(sampler):<{width}}{row['step_s']:8.3f}s {row['network_s']:8.3f}s "
                          f"{row['overhead_s'] * 1000:8.2f}ms ({100 * row['overhead_share']:.2f}%)")
     return "\n".join(lines)
 

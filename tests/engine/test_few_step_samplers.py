@@ -141,3 +141,17 @@ def test_cli_takes_sampler_lcm(tmp_path):
     assert code == 0
     (path,) = out.glob("*.png")
     assert "Sampler: LCM, CFG scale: 1," in Image.open(path).text["parameters"]
+
+
+def test_sampler_benchmark_measures_the_few_step_samplers(demo):
+    from engine.benchmark import samplers as bench
+    conv = bench.convergence(demo, samplers=("lcm", "euler-a-sgm"), step_counts=(1, 4),
+                             prompts=bench.PROMPTS[:1], reference_steps=20)
+    assert all(conv.errors[s][1] > 0 and conv.errors[s][4] > 0 for s in ("lcm", "euler-a-sgm"))
+    rows = [line for line in bench.render(conv).splitlines()
+            if line.startswith(("LCM ", "Euler a SGM Uniform "))]
+    assert len(rows) == 4  # errors and seconds, one row each
+    # The names fit their column: each row's first number ends under the header's "1".
+    header = next(line for line in bench.render(conv).splitlines() if line.startswith("sampler"))
+    end = header.index("1")
+    assert all(row[end].isdigit() and row[end + 1] == " " for row in rows), rows
