@@ -155,3 +155,11 @@ def test_sampler_benchmark_measures_the_few_step_samplers(demo):
     header = next(line for line in bench.render(conv).splitlines() if line.startswith("sampler"))
     end = header.index("1")
     assert all(row[end].isdigit() and row[end + 1] == " " for row in rows), rows
+
+
+def test_a_batch_grid_axis_takes_them_by_either_name():
+    from engine.batch.axes import parse_axis
+    axis = parse_axis("sampler=lcm,Euler a SGM Uniform,euler-sgm")
+    base = GenerationRequest("a cat", model="demo")
+    assert [axis.apply(base, i).sampler for i in range(3)] == ["lcm", "euler-a-sgm", "euler-sgm"]
+    assert axis.label(0) == "Sampler: LCM"
