@@ -253,7 +253,7 @@ class Engine:
             components = previous.components
             components.load_checkpoint(self._checkpoint(spec, paths))
         else:
-            components = Components(spec, key.width, key.height)
+            components = Components(spec, key.width, key.height, random_init=self.random_weights)
             if same_weights:
                 components.copy_from(previous.components)
             elif not self.random_weights and spec.is_single_file:

@@ -70,7 +70,7 @@ def open_model(name_or_path: Union[str, Path], width: int = 512, height: int = 5
     spec = _spec(name_or_path)
     if spec.family == "demo":
         raise LibraryError("The demo model is not a Stable Diffusion model: it has no such networks.")
-    components = Components(spec, width, height)
+    components = Components(spec, width, height, random_init=False)
     if spec.checkpoint is not None:
         components.load_checkpoint(spec.checkpoint)
     else:

@@ -13,6 +13,7 @@ from engine import compute, schedule
 from engine.backends.kerascv_modules import load
 from engine.backends import tiled_vae
 from engine.backends.base import same_length
+from engine.backends.built_for_loading import built_for_loading
 from engine.backends.lora_weights import LoraWeights
 from engine.backends.prompt_encoding import PromptEncoder, TextOptions
 from engine.kerascv_files import constants
@@ -67,13 +68,17 @@ def timestep_embedding(timestep: float, dim: int = 320, max_period: int = 10000)
 class Components:
     """The three networks of one model at one size and precision."""
 
-    def __init__(self, spec: ModelSpec, width: int, height: int):
+    def __init__(self, spec: ModelSpec, width: int, height: int, random_init: bool = True):
+        """`random_init` False: the weights come from files next (`load`, `load_checkpoint`,
+        `copy_from`), so the networks are built without random values (built_for_loading)."""
         v2 = spec.family == "sd-v2"
-        self.text_encoder = (TextEncoderV2 if v2 else TextEncoder)(MAX_TOKENS, download_weights=False)
-        self.diffusion_model = (DiffusionModelV2 if v2 else DiffusionModel)(
-            height, width, MAX_TOKENS, download_weights=False)
+        build = (lambda make: make()) if random_init else built_for_loading
+        self.text_encoder = build(lambda: (TextEncoderV2 if v2 else TextEncoder)(
+            MAX_TOKENS, download_weights=False))
+        self.diffusion_model = build(lambda: (DiffusionModelV2 if v2 else DiffusionModel)(
+            height, width, MAX_TOKENS, download_weights=False))
         _accept_longer_context(self.diffusion_model)
-        self.decoder = Decoder(height, width, download_weights=False)
+        self.decoder = build(lambda: Decoder(height, width, download_weights=False))
         # Built on first use: only image to image needs it (and its file is optional).
         self._image_encoder: Optional[keras.Model] = None
         self.image_encoder_file: Optional[Path] = None
@@ -91,7 +96,8 @@ class Components:
             return self.decoder
         key = (latent_height, latent_width)
         if key not in self._tile_decoders:
-            decoder = Decoder(latent_height * 8, latent_width * 8, download_weights=False)
+            decoder = built_for_loading(lambda: Decoder(latent_height * 8, latent_width * 8,
+                                                        download_weights=False))
             decoder.set_weights(self.decoder.get_weights())
             self._tile_decoders[key] = decoder
         return self._tile_decoders[key]
@@ -125,7 +131,8 @@ class Components:
         if self._image_encoder is None:
             if not self.random and self.image_encoder_file is None and self.checkpoint is None:
                 raise FileNotFoundError("vae_encoder.h5")
-            encoder = ImageEncoder(download_weights=False)
+            encoder = (ImageEncoder(download_weights=False) if self.random
+                       else built_for_loading(lambda: ImageEncoder(download_weights=False)))
             if self.checkpoint is not None:  # a checkpoint carries its VAE's encoder
                 from engine.backends.checkpoint_weights import load_image_encoder
                 load_image_encoder(encoder, self.checkpoint)

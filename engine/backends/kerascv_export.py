@@ -23,7 +23,7 @@ def export_checkpoint(spec: ModelSpec, folder: Path,
     kerascv = SD_V2_1 if spec.family == "sd-v2" else SD_V1_4
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    components = Components(spec, _SIZE, _SIZE)
+    components = Components(spec, _SIZE, _SIZE, random_init=False)
     components.load_checkpoint(spec.checkpoint)
     written = []
     for role, model in (("text_encoder", components.text_encoder),

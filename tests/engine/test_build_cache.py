@@ -19,7 +19,7 @@ class FakeModel:
 class FakeComponents:
     built = []
 
-    def __init__(self, spec, width, height):
+    def __init__(self, spec, width, height, random_init=True):
         self.spec, self.size = spec.id, (width, height)
         self.copied_from = None
         self.text_encoder, self.diffusion_model, self.decoder = FakeModel(), FakeModel(), FakeModel()
