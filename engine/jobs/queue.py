@@ -118,11 +118,16 @@ class JobQueue:
     # ---- changing --------------------------------------------------------------------
 
     def add(self, request: GenerationRequest, origin: str = "") -> Job:
-        """Raises InvalidRequest for a request too large to be read back (see size_problem).
-        `origin`: who queued it where that is not the window's person (Job.origin)."""
+        """Raises InvalidRequest for a request that fails its own validation (a stored one
+        is read back field by field, and a bad field would come back as its default) or is
+        too large to be read back (see size_problem). `origin`: who queued it where that is
+        not the window's person (Job.origin)."""
+        from engine.errors import InvalidRequest
+        problems = request.validate()
+        if problems:
+            raise InvalidRequest(problems)
         problem = size_problem(request)
         if problem:
-            from engine.errors import InvalidRequest
             from engine.request import Problem
             raise InvalidRequest([Problem("prompt", problem)])
         with self._lock:

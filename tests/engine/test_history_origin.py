@@ -43,9 +43,9 @@ def test_the_runner_keeps_an_api_jobs_origin_and_the_windows_as_none(tmp_path):
     root = tmp_path / "hist"
     queue = JobQueue(root / "history.sqlite3")
     runner = Runner(queue, OneImageEngine, lambda: HistoryStore(root))
-    queue.add(GenerationRequest("from a client", steps=2, width=64, height=64, model="demo"),
+    queue.add(GenerationRequest("from a client", steps=2, width=128, height=128, model="demo"),
               origin=API)
-    queue.add(GenerationRequest("from the window", steps=2, width=64, height=64, model="demo"))
+    queue.add(GenerationRequest("from the window", steps=2, width=128, height=128, model="demo"))
     try:
         assert runner.run_pending() == 2
     finally:

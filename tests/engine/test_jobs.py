@@ -279,3 +279,13 @@ def test_the_cli_queue_in_memory_leaves_no_file(tmp_path):
     Runner(queue, StepEngine).run_pending()
     assert isinstance(events[-1], Finished) and list(tmp_path.iterdir()) == []
     assert any(isinstance(e, Started) for e in events)
+
+
+def test_a_request_its_own_validation_refuses_is_not_queued(tmp_path):
+    """A stored request is read back field by field: a width of 64 came back as 512 and ran."""
+    from engine.errors import InvalidRequest
+
+    queue = JobQueue(tmp_path / "history.sqlite3")
+    with pytest.raises(InvalidRequest, match="Width 64 is not supported"):
+        queue.add(GenerationRequest("a red circle", width=64, model="demo"))
+    assert queue.jobs() == []
