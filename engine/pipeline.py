@@ -248,7 +248,8 @@ class Engine:
         swap = (built and not same_weights and spec.is_single_file and not self.random_weights
                 and (self._key.width, self._key.height, self._key.family) == (key.width, key.height, key.family))
         if not (same_weights or swap):
-            self.release()  # free the old model before building a new one
+            previous = None  # free the old model before building a new one: two may not fit
+            self.release()
         if swap:
             components = previous.components
             components.load_checkpoint(self._checkpoint(spec, paths))

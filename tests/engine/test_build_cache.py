@@ -23,6 +23,8 @@ class FakeComponents:
         self.spec, self.size = spec.id, (width, height)
         self.copied_from = None
         self.text_encoder, self.diffusion_model, self.decoder = FakeModel(), FakeModel(), FakeModel()
+        gc.collect()
+        self.held_while_built = [ref() is not None for ref in FakeComponents.built]
         FakeComponents.built.append(weakref.ref(self))
 
     def copy_from(self, other):
@@ -75,6 +77,14 @@ def test_new_precision_or_model_builds_afresh(engine):
     del mixed
     gc.collect()
     assert [ref() is None for ref in FakeComponents.built] == [True, True, False]
+
+
+def test_another_model_is_built_after_the_old_one_is_freed(engine):
+    """Two models at once were one too many for a 24 GB machine: a batch switching from a
+    checkpoint to KerasCV's files was killed for memory while the old model was still held."""
+    backend_for(engine)
+    other = backend_for(engine, model="sd-v2.1")
+    assert other.components.held_while_built == [False]
 
 
 def test_xla_switch_recompiles_without_rebuilding(engine):
