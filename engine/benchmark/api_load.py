@@ -19,7 +19,6 @@ JOBS, CLIENTS, LOAD_REQUESTS = 64, 8, 200
 
 
 def main(print_line: Callable[[str], None] = print) -> dict:
-    import httpx
     import psutil
 
     from engine.api.app import ApiSettings, create_app
@@ -132,7 +131,6 @@ class _HoldingFactory:
 
 
 def _progress_rate(url: str, holding: _HoldingFactory, seconds: float = 3.0) -> dict:
-    import httpx
     holding.hold.set()
     holding.reached.clear()
     holding.release.clear()
