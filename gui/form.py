@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
                                QLabel, QSpinBox, QVBoxLayout, QWidget)
 
 from engine import preferences
@@ -22,7 +22,7 @@ from gui.hires_section import HiresSection
 from gui.model_chooser import ModelChooser
 from gui.network_picker import NetworkButtons
 from gui.source_panel import SourcePanel
-from gui.stack import stacked
+from gui.stack import size_pair, stacked
 from gui.token_count import checking_rules, engine_rules, show_count
 
 # (label, width, height); "Custom" keeps whatever the spin boxes hold.
@@ -171,15 +171,8 @@ class GenerationForm(QWidget):
         grid.addRow("Steps", stacked(self.steps, self.errors["steps"]))
         grid.addRow("Guidance", stacked(self.guidance, self.errors["guidance"]))
         grid.addRow("Clip skip", stacked(self.clip_skip, self.errors["clip_skip"]))
-        size_row = QWidget()
-        sr = QHBoxLayout(size_row)
-        sr.setContentsMargins(0, 0, 0, 0)
-        sr.addWidget(self.width_box)
-        sr.addWidget(QLabel("\u00d7"))
-        sr.addWidget(self.height_box)
-        sr.addStretch(1)
-        grid.addRow("Size", stacked(self.size_preset, size_row, self.errors["width"],
-                                   self.errors["height"], self.size_note))
+        grid.addRow("Size", stacked(self.size_preset, size_pair(self.width_box, self.height_box),
+                                   self.errors["width"], self.errors["height"], self.size_note))
         grid.addRow("Batch", stacked(self.batch, self.errors["batch"]))
         grid.addRow("", stacked(self.mixed_precision, self.xla))
         layout.addLayout(grid)

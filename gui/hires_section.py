@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Optional
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
                                QLabel, QSpinBox, QVBoxLayout, QWidget)
 
 from engine.hires.advice import size_note
 from engine.request import HIRES_SCALE_RANGE, HIRES_UPSCALERS, STRENGTH_RANGE, GenerationRequest, Hires
 from gui.form_fields import error_label
+from gui.stack import size_pair
 
 # The request's problems shown under this section.
 HIRES_FIELDS = ("hires", "hires_scale", "hires_width", "hires_height", "hires_steps",
@@ -78,14 +79,7 @@ class HiresSection(QGroupBox):
         grid.setContentsMargins(0, 0, 0, 0)
         grid.addRow("Upscaler", self.upscaler)
         grid.addRow("Upscale by", self.scale)
-        size = QWidget()
-        row = QHBoxLayout(size)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.resize_width)
-        row.addWidget(QLabel("\u00d7"))
-        row.addWidget(self.resize_height)
-        row.addStretch(1)
-        grid.addRow("Or resize to", size)
+        grid.addRow("Or resize to", size_pair(self.resize_width, self.resize_height))
         grid.addRow("Hires steps", self.steps)
         grid.addRow("Denoising", self.denoise)
         grid.addRow("", self.target)
