@@ -175,6 +175,7 @@ class ParsedParameters:
     negative_prompt: str = ""
     recipe: Recipe = field(default_factory=Recipe)
     extra: dict[str, str] = field(default_factory=dict)  # every other key, in order
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # every key as written
 
     @property
     def steps(self) -> Optional[int]:
@@ -314,7 +315,8 @@ def parse_parameters(text: str) -> ParsedParameters:
             break
     prompt = "\n".join(lines)
     recipe, extra = from_pairs(pairs, prompt, negative)
-    return ParsedParameters(prompt=prompt, negative_prompt=negative, recipe=recipe, extra=extra)
+    return ParsedParameters(prompt=prompt, negative_prompt=negative, recipe=recipe, extra=extra,
+                            pairs=list(pairs))
 
 
 @dataclass

@@ -258,7 +258,6 @@ def _progress(run, skip_current_image: bool) -> dict:
 
 def _png_info(text: str) -> dict:
     from engine import pngmeta
-    from engine.samplers.names import a1111_name
     data = mapping.decode_base64(text, "image")
     with mapping.ImageFile(data, "image") as path:
         try:
@@ -269,15 +268,18 @@ def _png_info(text: str) -> dict:
         return {"info": "", "items": {}, "parameters": {}}
     parsed = meta.parameters
     values = parsed.recipe.values
+    # Every key as the file writes it, as A1111 answers; the numbers our reader checked
+    # as numbers, and Size in A1111's two halves.
+    typed = {"Steps": values.get("steps"), "CFG scale": values.get("guidance"),
+             "Seed": values.get("seed"), "Size-1": values.get("width"), "Size-2": values.get("height")}
     parameters: dict[str, Any] = {"Prompt": parsed.prompt, "Negative prompt": parsed.negative_prompt}
-    for key, value in (("Steps", values.get("steps")), ("CFG scale", values.get("guidance")),
-                       ("Seed", values.get("seed")), ("Size-1", values.get("width")),
-                       ("Size-2", values.get("height")), ("Model hash", parsed.model_hash),
-                       ("Model", parsed.model), ("Clip skip", values.get("clip_skip")),
-                       ("Sampler", a1111_name(values["sampler"]) if values.get("sampler") else None)):
-        if value is not None:
+    for key, value in parsed.pairs:
+        if key == "Size" and "x" in value:
+            parameters["Size-1"], parameters["Size-2"] = value.split("x", 1)
+        else:
             parameters[key] = value
-    parameters.update(parsed.extra)
+    parameters.update({key: value for key, value in typed.items()
+                       if key in parameters and value is not None})
     return {"info": meta.parameters_text, "items": {}, "parameters": parameters}
 
 

@@ -235,6 +235,30 @@ def test_lists_a1111_clients_read(http):
     assert idle["progress"] == 0 and idle["state"]["job_count"] == 0 and idle["current_image"] is None
 
 
+def test_png_info_gives_every_key_the_file_has_and_none_it_lacks(http):
+    """A1111's text from another tool: keys our recipe reads (hires, denoising) were dropped,
+    and a Clip skip the file never had was added."""
+    from PIL.PngImagePlugin import PngInfo
+
+    text = ("a lighthouse\nNegative prompt: fog\nSteps: 12, Sampler: Euler a, CFG scale: 6.5, "
+            "Seed: 42, Size: 512x768, Denoising strength: 0.5, Hires upscale: 2, "
+            "Hires upscaler: Latent, Version: v1.10.1")
+    info = PngInfo()
+    info.add_text("parameters", text)
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(buffer, format="PNG", pnginfo=info)
+    answer = http.post("/sdapi/v1/png-info", json={"image": base64.b64encode(buffer.getvalue()).decode()})
+    assert answer.status_code == 200, answer.text
+    parameters = answer.json()["parameters"]
+    assert answer.json()["info"] == text
+    assert (parameters["Prompt"], parameters["Negative prompt"]) == ("a lighthouse", "fog")
+    assert (parameters["Steps"], parameters["Seed"], parameters["CFG scale"]) == (12, 42, 6.5)
+    assert (parameters["Size-1"], parameters["Size-2"]) == (512, 768)
+    assert (parameters["Sampler"], parameters["Denoising strength"], parameters["Hires upscale"],
+            parameters["Hires upscaler"], parameters["Version"]) == ("Euler a", "0.5", "2", "Latent", "v1.10.1")
+    assert "Clip skip" not in parameters
+
+
 def test_png_info_of_something_else(http):
     assert http.post("/sdapi/v1/png-info", json={"image": png_b64()}).json()["info"] == ""
     assert ("body", "image") in refused_field(http.post("/sdapi/v1/png-info", json={"image": "@@"}))
