@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from engine.jobs.events import (ENDINGS, Cancelled, JobEvent, JobProgress, QueueChanged,
@@ -56,6 +56,7 @@ class QueuePort:
         self._calls: dict[int, list[int]] = {}  # a job -> every job of its call, in order
         self._running = RunningJob(None)
         self._interrupted: set[int] = set()
+        self._skipped: set[int] = set()
         self._closed = False
         queue.subscribe(self._on_event)
 
@@ -101,16 +102,21 @@ class QueuePort:
         """A1111's /skip: the running job stops; the rest of its call goes on."""
         running = self.runner.running_job()
         if running is not None:
+            with self._lock:
+                self._skipped.add(running)
+                if self._running.job_id == running:
+                    self._running = replace(self._running, skipped=True)
             self.runner.cancel(running)
 
     def running(self) -> RunningJob:
         with self._lock:
             state = self._running
-        waiting = sum(1 for job in self.queue.waiting())
+        waiting = self.queue.count_waiting()
         return RunningJob(**{**state.__dict__, "waiting": waiting})
 
     def close(self) -> None:
         """Every call still waiting ends cancelled (the server is stopping)."""
+        self.queue.unsubscribe(self._on_event)
         with self._lock:
             self._closed = True
             pending = list(self._futures)
@@ -120,8 +126,6 @@ class QueuePort:
     # ---- events, on whichever thread caused them -------------------------------------
 
     def _on_event(self, event: JobEvent) -> None:
-        if self._closed:
-            return  # a queue keeps its listeners: a closed port only stops listening
         if isinstance(event, Started):
             with self._lock:
                 self._started.add(event.job_id)
@@ -134,7 +138,8 @@ class QueuePort:
                     self._running = RunningJob(
                         event.job_id, event.phase, event.step, event.total, event.eta_seconds,
                         self._running.started, preview,
-                        interrupted=event.job_id in self._interrupted)
+                        interrupted=event.job_id in self._interrupted,
+                        skipped=event.job_id in self._skipped)
         elif isinstance(event, ENDINGS):
             with self._lock:
                 if self._running.job_id == event.job_id:

@@ -37,7 +37,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from engine.api.app import ApiSettings, create_app
     from engine.api.local import LocalJobs
-    from engine.api.security import Credentials
+    from engine.api.mapping import no_model_message
+    from engine.api.security import Credentials, is_loopback
     from engine.api.server import ApiServer, listen_problem
     from engine.api import catalogue
     try:
@@ -53,10 +54,9 @@ def run(args) -> int:
     if args.model is not None:
         found = catalogue.find_model(args.model)
         if found is None:
-            titles = ", ".join(m.title for m in catalogue.listed_models())
-            return _fail(f"No model {args.model!r}; the models are: {titles}.")
+            return _fail(no_model_message(args.model))
         model = found.id
-    if credentials is None and args.listen_anywhere and args.host not in ("127.0.0.1", "::1", "localhost"):
+    if credentials is None and args.listen_anywhere and not is_loopback(args.host):
         print(f"warning: serving on {args.host} with no password: anyone who reaches port "
               f"{args.port} can queue jobs and read the images they make.", file=sys.stderr)
     jobs = LocalJobs(args.history_dir)

@@ -78,6 +78,10 @@ class JobQueue:
         """`listener` is called on the thread that caused each event; it must not block."""
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def emit(self, event: JobEvent) -> None:
         for listener in list(self._listeners):
             listener(event)
@@ -98,6 +102,14 @@ class JobQueue:
 
     def waiting(self) -> list[Job]:
         return [job for job in self.jobs() if job.state.waiting]
+
+    def count_waiting(self) -> int:
+        """len(waiting()), without reading every stored request (asked at each API poll)."""
+        states = [state.value for state in JobState if state.waiting]
+        with self._lock:
+            return self._conn.execute(
+                f"SELECT count(*) FROM jobs WHERE queue = ? AND state IN ({', '.join('?' * len(states))})",
+                (self.name, *states)).fetchone()[0]
 
     def get(self, job_id: int) -> Optional[Job]:
         with self._lock:

@@ -62,3 +62,40 @@ def test_a_queue_from_before_the_mark_opens_and_its_jobs_are_the_windows(tmp_pat
     (job,) = queue.jobs()
     assert job.origin == "" and job.request.prompt == "a red circle"
     assert queue.take().origin == ""
+
+
+class RunningOne:
+    """A runner stand-in that is running job `job_id` and records what it is told."""
+
+    def __init__(self, job_id):
+        self.job_id, self.cancelled = job_id, []
+
+    def running_job(self):
+        return self.job_id
+
+    def cancel(self, job_id):
+        self.cancelled.append(job_id)
+
+
+def test_skip_is_reported_in_progress_and_counts_come_from_the_queue(tmp_path):
+    from engine.jobs import Started
+
+    queue = JobQueue(tmp_path / "q.sqlite3")
+    runner = RunningOne(job_id=None)
+    port = QueuePort(queue, runner, wake=lambda: None, sources=None)
+    first, _ = port.submit([request(1), request(2)])
+    assert port.running().waiting == 2
+    job_id = queue.take().id
+    runner.job_id = job_id
+    queue.emit(Started(job_id, request(1)))
+    assert port.running().waiting == 1 and not port.running().skipped
+    port.skip()
+    assert runner.cancelled == [job_id] and port.running().skipped
+
+
+def test_a_closed_port_stops_listening_to_the_queue(tmp_path):
+    queue = JobQueue(tmp_path / "q.sqlite3")
+    before = len(queue._listeners)
+    port = idle_port(queue)
+    port.close()
+    assert len(queue._listeners) == before  # each Preferences > API save made a port that stayed
