@@ -25,6 +25,7 @@ from engine.api.limits import MAX_BODY_BYTES
 from engine.api.schemas import (Img2Img, ImageResponse, PngInfoBody, ProgressResponse,
                                 Txt2Img)
 from engine.api.security import BodyLimit, Credentials, auth_problem
+from engine.jobs.events import Failed, Finished
 
 log = logging.getLogger(__name__)
 PREFIX = "/sdapi/v1"
@@ -83,12 +84,12 @@ def create_app(port, settings: Optional[ApiSettings] = None):
     async def generate(requests, body) -> dict:
         futures = await run_in_threadpool(_submit, port, requests)
         endings = [await asyncio.wrap_future(future) for future in futures]
-        failed = next((e for e in endings if type(e).__name__ == "Failed"), None)
+        failed = next((e for e in endings if isinstance(e, Failed)), None)
         if failed is not None:
             return JSONResponse(status_code=500, content={
                 "error": failed.title, "detail": failed.message,
                 "errors": failed.message})
-        finished = [e for e in endings if type(e).__name__ == "Finished"]
+        finished = [e for e in endings if isinstance(e, Finished)]
         images = await run_in_threadpool(
             lambda: [b for e in finished for b in results.png_base64(e)]) if body.send_images else []
         title = await run_in_threadpool(catalogue.title_of, requests[0].model)

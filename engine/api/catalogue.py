@@ -132,16 +132,12 @@ def sampler_id(name: str, scheduler: Optional[str]) -> Optional[str]:
 
 
 def upscalers() -> list[dict]:
-    """The hires fix's pixel upscalers, where this version has the hires fix."""
-    pixel = _request_constant("PIXEL_UPSCALERS")
+    """The hires fix's pixel upscalers (its latent ones are latent_upscale_modes)."""
+    from engine.request import PIXEL_UPSCALERS
     return [{"name": name, "model_name": None, "model_path": None, "model_url": None,
-             "scale": 4.0} for name in ("None", *pixel)] if pixel else []
+             "scale": 4.0} for name in ("None", *PIXEL_UPSCALERS)]
 
 
 def latent_upscale_modes() -> list[dict]:
-    return [{"name": name} for name in _request_constant("LATENT_UPSCALERS")]
-
-
-def _request_constant(name: str) -> tuple:
-    import engine.request
-    return tuple(getattr(engine.request, name, ()))
+    from engine.request import LATENT_UPSCALERS
+    return [{"name": name} for name in LATENT_UPSCALERS]

@@ -146,11 +146,7 @@ def _refuse_scripts(body: Generation) -> None:
 def _hires(body: Txt2Img, request: GenerationRequest) -> dict:
     if not body.enable_hr:
         return {}
-    import engine.request
-    hires = getattr(engine.request, "Hires", None)
-    if hires is None:
-        raise ApiProblem.one("enable_hr", "This version of SD Desk has no hires fix: send "
-                                          "enable_hr false.")
+    from engine.request import Hires
     for field, value, same in (("hr_checkpoint_name", body.hr_checkpoint_name, ("", "Use same checkpoint")),
                                ("hr_sampler_name", body.hr_sampler_name, ("", "Use same sampler")),
                                ("hr_prompt", body.hr_prompt, ("", request.prompt)),
@@ -159,7 +155,7 @@ def _hires(body: Txt2Img, request: GenerationRequest) -> dict:
         if value not in (None, *same):
             raise ApiProblem.one(field, f"SD Desk's hires fix uses the first pass's settings: "
                                         f"leave {field} out.")
-    return {"hires": hires(scale=float(body.hr_scale), width=body.hr_resize_x,
+    return {"hires": Hires(scale=float(body.hr_scale), width=body.hr_resize_x,
                            height=body.hr_resize_y, steps=body.hr_second_pass_steps,
                            denoise=0.7 if body.denoising_strength is None else body.denoising_strength,
                            upscaler=body.hr_upscaler or "Latent")}

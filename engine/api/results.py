@@ -51,7 +51,7 @@ def info_json(endings: list[Finished], first_request, model_title: str) -> str:
                                                result.model_hash, result.network_hashes))
     r = first_request
     from engine.samplers.names import a1111_name
-    width, height = r.output_size() if hasattr(r, "output_size") else (r.width, r.height)
+    width, height = r.output_size()
     info = {
         "prompt": r.prompt, "all_prompts": prompts or [r.prompt],
         "negative_prompt": r.negative_prompt, "all_negative_prompts": negatives or [r.negative_prompt],

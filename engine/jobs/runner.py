@@ -230,14 +230,13 @@ class Runner:
             return [], ""
         try:
             history = self._open_history()
-            # Who queued it, for the gallery's mark; passed only when set, so a history that
-            # keeps no origin (a test's stand-in) still takes the window's own jobs.
-            origin = {"origin": job.origin} if job.origin else {}
+            # job.origin: who queued it, for the gallery's mark.
             if hasattr(history, "saved_for") and job.uid:
                 # A history that can say what a job kept names the images by the job's uid.
-                added = history.add_result(result, uid=job.uid, skip=set(kept), **origin) or []
+                added = history.add_result(result, uid=job.uid, skip=set(kept),
+                                           origin=job.origin) or []
             else:
-                added = history.add_result(result, **origin) or []
+                added = history.add_result(result, origin=job.origin) or []
             if not kept:
                 return list(added), ""
             fresh = iter(added)  # add_result returns the images it wrote, in order

@@ -55,7 +55,7 @@ class ListHistory:
     def __init__(self, fail: str = ""):
         self.results, self.fail = [], fail
 
-    def add_result(self, result):
+    def add_result(self, result, origin=""):
         if self.fail:
             raise OSError(self.fail)
         self.results.append(result)

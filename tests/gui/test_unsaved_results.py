@@ -12,7 +12,7 @@ from tests.gui.test_generation import fill
 
 def test_images_the_history_cannot_keep_stay_and_can_be_saved_elsewhere(
         qtbot, window, history, tmp_path, monkeypatch):
-    def disk_full(result):
+    def disk_full(result, **_):
         raise HistoryError("Cannot change the history: the disk is full.")
     monkeypatch.setattr(history, "add_result", disk_full)
     fill(window, prompt="a red circle", steps=2, seed=5)
@@ -31,7 +31,7 @@ def test_images_the_history_cannot_keep_stay_and_can_be_saved_elsewhere(
 
 def test_a_folder_that_cannot_be_written_either_keeps_them_and_says_so(
         qtbot, window, history, tmp_path, monkeypatch):
-    monkeypatch.setattr(history, "add_result", lambda result: (_ for _ in ()).throw(OSError(28, "full")))
+    monkeypatch.setattr(history, "add_result", lambda result, **_: (_ for _ in ()).throw(OSError(28, "full")))
     fill(window, steps=2, seed=1)
     with qtbot.waitSignal(window.progress.job_over, timeout=5000):
         window.generation.generate()

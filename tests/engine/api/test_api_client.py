@@ -160,9 +160,6 @@ def test_dpm_karras_in_either_form(client):
 
 
 def test_hires_fix_through_the_client(client):
-    import engine.request
-    if not hasattr(engine.request, "Hires"):
-        pytest.skip("this version has no hires fix")
     result = txt2img(client, enable_hr=True, hr_scale=2, hr_upscaler="Latent",
                      hr_second_pass_steps=3, denoising_strength=0.5)
     assert result.images[0].size == (2 * SIZE, 2 * SIZE)

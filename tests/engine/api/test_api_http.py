@@ -125,14 +125,10 @@ def test_a_bad_value_is_a_422_naming_its_field(served, http, changes, field):
     assert served.history_count() == before
 
 
-def test_hires_is_refused_or_taken_never_ignored(served, http):
-    import engine.request
+def test_hires_is_taken_never_ignored(served, http):
     response = http.post(TXT2IMG, json=body(enable_hr=True, hr_scale=2))
-    if not hasattr(engine.request, "Hires"):
-        assert ("body", "enable_hr") in refused_field(response)
-    else:
-        assert response.status_code == 200
-        assert json.loads(response.json()["info"])["width"] == 256
+    assert response.status_code == 200
+    assert json.loads(response.json()["info"])["width"] == 256
 
 
 def test_bad_images_are_refused_naming_the_field(served, http):
