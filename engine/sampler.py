@@ -97,16 +97,26 @@ def sample(
     if canvas is not None and steps == 0:  # strength 0: nothing is repainted
         return SamplerOutput(np.repeat(canvas.pixels[None], batch, axis=0), timings)
     report(Progress("encoding", done_before, total))
+    guidance = request.guidance
+    # eps_u + guidance * (eps_c - eps_u) is eps_c alone at 1 and eps_u alone at 0: one
+    # network call per step instead of two, and only that prompt encoded. (ComfyUI skips the
+    # unconditional pass at 1 too; diffusers runs the conditional one alone at any guidance
+    # up to 1, 0 included.)
+    alone = {1.0: "prompt", 0.0: "negative"}.get(float(guidance))
     started = time.perf_counter()
-    if context is None:
+    unconditional = None
+    if context is None and alone != "negative":
         context = _repeat(backend.encode([request.prompt]), batch)
-    if request.negative_prompt:
-        unconditional = _repeat(backend.encode([request.negative_prompt]), batch)
-    else:
-        unconditional = backend.unconditional(batch)
-    context, unconditional = same_length(context, unconditional, backend.unconditional(1))
+    if alone != "prompt":
+        if request.negative_prompt:
+            unconditional = _repeat(backend.encode([request.negative_prompt]), batch)
+        else:
+            unconditional = backend.unconditional(batch)
+    if alone is None:
+        context, unconditional = same_length(context, unconditional, backend.unconditional(1))
     timings["encoding"] = time.perf_counter() - started
-    if batched_guidance:
+    single = {"prompt": context, "negative": unconditional}.get(alone)
+    if batched_guidance and single is None:
         both_contexts = np.concatenate([unconditional, context])
     # Two calls of B, faster together where the backend can (base.PairedGuidance).
     paired = not batched_guidance and hasattr(backend, "denoise_pair")
@@ -129,11 +139,6 @@ def sample(
         repaint = canvas.latent_mask(*backend.latent_shape()[:2])  # 1 repaints, 0 keeps
         # The masked area's fill (request.source.inpaint_fill) changes the start only.
         latent = method.noised(canvas.starting_latent(known, repaint, request.seeds()), noise, first)
-    guidance = request.guidance
-    # eps_u + guidance * (eps_c - eps_u) is eps_c alone at 1 and eps_u alone at 0:
-    # one network call per step instead of two. (ComfyUI skips the unconditional pass at 1
-    # too; diffusers runs the conditional one alone at any guidance up to 1, 0 included.)
-    single = {1.0: context, 0.0: unconditional}.get(float(guidance))
     started = time.perf_counter()
     preview_seconds = model_seconds = 0.0
     for index in range(first, method.steps):
@@ -143,7 +148,7 @@ def sample(
         seen = method.model_input(latent, index)
         call_started = time.perf_counter()
         if single is not None:
-            eps_u = eps_c = backend.denoise(seen, t, single)
+            eps = backend.denoise(seen, t, single)
         elif batched_guidance:
             both = backend.denoise(np.concatenate([seen, seen]), t, both_contexts)
             eps_u, eps_c = both[:batch], both[batch:]
@@ -153,8 +158,10 @@ def sample(
             eps_u = backend.denoise(seen, t, unconditional)
             eps_c = backend.denoise(seen, t, context)
         model_seconds += time.perf_counter() - call_started
-        # In the model's output dtype (float16 under mixed precision), as KerasCV does.
-        eps = (eps_u + guidance * (eps_c - eps_u)).astype(np.float32)
+        if single is None:
+            # In the model's output dtype (float16 under mixed precision), as KerasCV does.
+            eps = eps_u + guidance * (eps_c - eps_u)
+        eps = eps.astype(np.float32)
         latent, pred_x0 = method.step(latent, eps, index)
         if repaint is not None:  # inpainting: the kept part is the source, at this noise level
             latent = latent * repaint + method.noised(known, noise, index + 1) * (1.0 - repaint)

@@ -19,10 +19,14 @@ class _Counted:
     """The backend, counting its network calls and the rows (images) they evaluate."""
 
     def __init__(self, backend):
-        self._backend, self.calls, self.rows = backend, 0, 0
+        self._backend, self.calls, self.rows, self.encoded = backend, 0, 0, []
 
     def __getattr__(self, name):
         return getattr(self._backend, name)
+
+    def encode(self, prompts):
+        self.encoded += prompts
+        return self._backend.encode(prompts)
 
     def denoise(self, latent, timestep, context):
         self.calls += 1
@@ -58,3 +62,13 @@ def test_one_pass_gives_the_two_pass_image(demo, guidance):
     assert np.abs(one.images.astype(int) - two.images.astype(int)).max() <= 1
     # The prompt matters, so guidance 1 and 0 really are different single passes.
     assert np.abs(one.latent - sample(demo, _request(1.0 - guidance)).latent).mean() > 0.01
+
+
+def test_a_single_pass_encodes_only_the_prompt_it_reads(demo):
+    encoded = {}
+    for guidance in (7.5, 1.0, 0.0):
+        counted = _Counted(demo)
+        sample(counted, _request(guidance).replace(negative_prompt="green"))
+        encoded[guidance] = counted.encoded
+    prompt = _request(1.0).prompt
+    assert encoded == {7.5: [prompt, "green"], 1.0: [prompt], 0.0: ["green"]}
