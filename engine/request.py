@@ -54,6 +54,15 @@ def find_upscaler(text: str) -> Optional[str]:
     return next((name for name in HIRES_UPSCALERS if upscaler_slug(name) == wanted), None)
 
 
+def require_upscaler(text: str) -> str:
+    """find_upscaler, or ValueError naming the upscalers there are (the CLI and grid axes)."""
+    found = find_upscaler(text)
+    if found is None:
+        raise ValueError(f"no upscaler {text!r}; the upscalers are "
+                         + ", ".join(upscaler_slug(n) for n in HIRES_UPSCALERS))
+    return found
+
+
 @dataclass(frozen=True)
 class Problem:
     field: str

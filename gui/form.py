@@ -337,7 +337,7 @@ class GenerationForm(QWidget):
             label.setVisible(bool(text))
         self.source_panel.show_problems("\n".join(
             message for name in SOURCE_FIELDS for message in by_field.get(name, [])))
-        self.hires.show(request, by_field)
+        self.hires.show_problems(request, by_field)
         return problems
 
     def _touch_prompt(self) -> None:

@@ -125,7 +125,7 @@ class HiresSection(QGroupBox):
         w, h = self.settings().target_size(width, height) if width and height else (0, 0)
         self.target.setText(f"{width}\u00d7{height} \u2192 {w}\u00d7{h}")
 
-    def show(self, request: GenerationRequest, problems: dict[str, list[str]]) -> None:
+    def show_problems(self, request: GenerationRequest, problems: dict[str, list[str]]) -> None:
         """The form's request checked: its hires problems (by field), target and size note."""
         text = "\n".join(message for name in HIRES_FIELDS for message in problems.get(name, []))
         self.error.setText(text)

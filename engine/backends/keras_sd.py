@@ -149,7 +149,6 @@ class Components:
                              (self.diffusion_model, other.diffusion_model),
                              (self.decoder, other.decoder)):
             mine.set_weights(theirs.get_weights())
-            self._tile_decoders.clear()
         self._image_encoder, self.image_encoder_file = other._image_encoder, other.image_encoder_file
         self.checkpoint, self.random = other.checkpoint, other.random
 

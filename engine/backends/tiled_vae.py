@@ -13,6 +13,7 @@ fits, it is decoded in one piece, exactly as before.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Optional
 
 import numpy as np
@@ -36,12 +37,20 @@ def free_bytes() -> int:
     module = compute.current()
     if module.has_gpu():
         stats = module.memory_stats() or {}
-        from engine.compute.nvidia_smi import nvidia_gpus
-        gpus = nvidia_gpus()
-        if gpus and gpus[0].memory_bytes and stats.get("current") is not None:
-            return max(0, gpus[0].memory_bytes - int(stats["current"]))
+        card = _card_bytes()
+        if card and stats.get("current") is not None:
+            return max(0, card - int(stats["current"]))
     import psutil
     return int(psutil.virtual_memory().available)
+
+
+@functools.lru_cache(maxsize=1)
+def _card_bytes() -> Optional[int]:
+    """The first GPU's memory: asked of nvidia-smi (a process of its own) once, not at every
+    decode; it does not change while we run."""
+    from engine.compute.nvidia_smi import nvidia_gpus
+    gpus = nvidia_gpus()
+    return gpus[0].memory_bytes if gpus else None
 
 
 def tile_for(latent_height: int, latent_width: int, batch: int, free: int,

@@ -92,12 +92,8 @@ def _a1111(sampler: str) -> str:
 
 
 def _upscaler(text: str) -> str:
-    from engine.request import HIRES_UPSCALERS, find_upscaler, upscaler_slug
-    found = find_upscaler(text)
-    if found is None:
-        raise ValueError(f"no upscaler {text!r}; the upscalers are "
-                         + ", ".join(upscaler_slug(n) for n in HIRES_UPSCALERS))
-    return found
+    from engine.request import require_upscaler
+    return require_upscaler(text)
 
 
 def _hires(request: GenerationRequest, **changes) -> GenerationRequest:

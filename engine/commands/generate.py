@@ -10,7 +10,7 @@ from typing import Optional
 from engine.commands.history import add_history_dir
 from engine.commands.progress_bar import ProgressBar
 from engine.request import (HIRES_MAX_SIDE, HIRES_SCALE_RANGE, HIRES_UPSCALERS, GenerationRequest, Hires,
-                            find_upscaler, upscaler_slug)
+                            require_upscaler, upscaler_slug)
 from engine.samplers import names as sampler_names
 
 _DEFAULTS = GenerationRequest("")
@@ -136,11 +136,10 @@ def _hires_size(text: str) -> tuple[int, int]:
 
 
 def _upscaler(text: str) -> str:
-    found = find_upscaler(text)
-    if found is None:
-        raise argparse.ArgumentTypeError(
-            f"no upscaler {text!r}: choose one of {', '.join(upscaler_slug(n) for n in HIRES_UPSCALERS)}")
-    return found
+    try:
+        return require_upscaler(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def hires_from(args) -> Optional[Hires]:
