@@ -90,7 +90,7 @@ def test_the_section_persists(qtbot, services, settings):
         second.close()
 
 
-def test_a_hires_job_counts_both_passes_and_makes_the_larger_image(qtbot, window, engine):
+def test_a_hires_job_counts_both_passes_on_one_bar(qtbot, window, engine):
     form = window.form
     form.prompt.setPlainText("a cat")
     form.set_size(256, 256)
