@@ -64,13 +64,24 @@ def alphas(ts: np.ndarray) -> tuple[list[float], list[float]]:
     return current, [1.0] + current[:-1]
 
 
+def noised_at(clean: np.ndarray, noise: np.ndarray, a_t: float) -> np.ndarray:
+    """x_t = sqrt(a) x0 + sqrt(1 - a) eps: a clean latent at the noise level of alpha-bar a."""
+    return (np.float32(math.sqrt(a_t)) * clean + np.float32(math.sqrt(1 - a_t)) * noise
+            ).astype(np.float32)
+
+
+def clean_from(latent: np.ndarray, eps: np.ndarray, a_t: float) -> np.ndarray:
+    """The clean latent x_t and its noise eps imply: (x_t - sqrt(1 - a) eps) / sqrt(a)."""
+    return (latent - np.float32(math.sqrt(1 - a_t)) * eps) / np.float32(math.sqrt(a_t))
+
+
 def ddim_update(latent: np.ndarray, eps: np.ndarray, a_t: float, a_prev: float
                 ) -> tuple[np.ndarray, np.ndarray]:
     """One deterministic DDIM step (eta = 0): returns (next latent, predicted clean latent).
 
     float32 scalars and this order of operations match KerasCV's TF arithmetic exactly.
     """
-    pred_x0 = (latent - np.float32(math.sqrt(1 - a_t)) * eps) / np.float32(math.sqrt(a_t))
+    pred_x0 = clean_from(latent, eps, a_t)
     latent = eps * np.float32(math.sqrt(1.0 - a_prev)) + np.float32(math.sqrt(a_prev)) * pred_x0
     return latent, pred_x0
 

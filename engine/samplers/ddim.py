@@ -37,8 +37,7 @@ class DDIM:
         if index >= self.steps:
             return clean.astype(np.float32)
         a_t = self._alphas[index][0]
-        return (np.float32(math.sqrt(a_t)) * clean + np.float32(math.sqrt(1 - a_t)) * noise
-                ).astype(np.float32)
+        return schedule.noised_at(clean, noise, a_t)
 
     def model_input(self, latent: np.ndarray, index: int) -> np.ndarray:
         return latent
@@ -48,7 +47,7 @@ class DDIM:
         a_t, a_prev = self._alphas[index]
         if self.clean_range is None:
             return schedule.ddim_update(latent, eps, a_t, a_prev)
-        clean = np.clip((latent - np.float32(math.sqrt(1 - a_t)) * eps) / np.float32(math.sqrt(a_t)),
+        clean = np.clip(schedule.clean_from(latent, eps, a_t),
                         *self.clean_range)
         # The noise that the clipped clean image and this latent imply, carried on.
         eps = (latent - np.float32(math.sqrt(a_t)) * clean) / np.float32(math.sqrt(1 - a_t))

@@ -71,13 +71,12 @@ class LCM:
         if index >= self.steps:
             return clean.astype(np.float32)
         a_t = self._alphas[index]
-        return (np.float32(math.sqrt(a_t)) * clean + np.float32(math.sqrt(1 - a_t)) * noise
-                ).astype(np.float32)
+        return schedule.noised_at(clean, noise, a_t)
 
     def step(self, latent: np.ndarray, eps: np.ndarray, index: int
              ) -> tuple[np.ndarray, np.ndarray]:
         a_t = self._alphas[index]
-        clean = (latent - np.float32(math.sqrt(1 - a_t)) * eps) / np.float32(math.sqrt(a_t))
+        clean = schedule.clean_from(latent, eps, a_t)
         if self.clean_range is not None:
             clean = np.clip(clean, *self.clean_range)
         c_skip, c_out = boundary_scalings(self._timesteps[index])
